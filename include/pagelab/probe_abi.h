@@ -1,0 +1,93 @@
+/*
+ * The contract between the host and the probe: guest-physical layout, the mailbox
+ * format and the command codes. Included by the probe's .S files (through the C
+ * preprocessor, with __ASSEMBLY__ defined) and by the host, so it holds only
+ * #defines.
+ *
+ * Protocol: the host fills MB_CMD and its arguments, then bumps MB_SEQ and resumes
+ * the vCPU. The probe runs the command, writes the result block, copies MB_SEQ to
+ * MB_DONE_SEQ and rings the doorbell (OUT to PROBE_PORT_DOORBELL). Where the doorbell
+ * exits to the host (KVM) the host sees the result at once; where it does not, the
+ * host polls MB_DONE_SEQ and the probe spins until MB_SEQ changes again. Either way
+ * the probe never trusts a command it has already done.
+ */
+#ifndef PAGELAB_PROBE_ABI_H
+#define PAGELAB_PROBE_ABI_H
+
+/* Guest-physical layout (all below 1 MiB so real mode reaches it). */
+#define PROBE_MAILBOX_GPA 0x1000  /* one page */
+#define PROBE_STACK_TOP 0x7000    /* grows down; one stack for every mode */
+#define PROBE_LOAD_GPA 0x8000     /* entry point, real mode CS=0 IP=0x8000 */
+#define PROBE_MAX_SIZE 0x8000     /* the image must end below 0x10000 */
+#define PROBE_TABLES_GPA 0x100000 /* host-built page tables start here */
+
+/* Doorbell: one OUT byte per finished command. 0xE9 is also QEMU's debugcon port. */
+#define PROBE_PORT_DOORBELL 0xE9
+
+/* Mailbox offsets. Command block (host writes). */
+#define MB_SEQ 0x00      /* u32: bumped by the host for each command */
+#define MB_CMD 0x08      /* u32: PROBE_CMD_* */
+#define MB_ARG0 0x10     /* u64 */
+#define MB_ARG1 0x18     /* u64 */
+#define MB_ARG2 0x20     /* u64 */
+#define MB_ARG3 0x28     /* u64 */
+/* Result block (probe writes). */
+#define MB_DONE_SEQ 0x40 /* u32: MB_SEQ of the last finished command */
+#define MB_STATUS 0x44   /* u32: PROBE_STATUS_* */
+#define MB_CODE_BITS 0x48 /* u32: 16, 32 or 64: the dispatcher that answered */
+#define MB_VECTOR 0x4C   /* u32: exception vector when MB_STATUS is FAULT */
+#define MB_ERROR_CODE 0x50 /* u64 */
+#define MB_FAULT_RIP 0x58  /* u64 */
+#define MB_CR0 0x60      /* u64: control registers as read inside the guest */
+#define MB_CR2 0x68
+#define MB_CR3 0x70
+#define MB_CR4 0x78
+#define MB_EFER 0x80
+#define MB_CS 0x88       /* u16 selectors */
+#define MB_SS 0x8A
+#define MB_DS 0x8C
+#define MB_VALUE 0x90    /* u64: a value a command read (CPUID: EBX:EAX) */
+#define MB_VALUE2 0x98   /* u64: a second value (CPUID: EDX:ECX) */
+#define MB_RESULT_END 0xA0
+
+/* Status codes. */
+#define PROBE_STATUS_OK 0
+#define PROBE_STATUS_FAULT 1   /* an exception was caught; vector/error code/RIP set */
+#define PROBE_STATUS_BADCMD 2  /* unknown command or not valid in this mode */
+
+/* Commands. Each dispatcher (16-bit real, 32-bit, 64-bit) knows the ones that make
+ * sense in its bitness and answers BADCMD to the rest. */
+#define PROBE_CMD_REPORT 0x01      /* only report the state */
+#define PROBE_CMD_WRITE_CR0 0x02   /* ARG0 = value */
+#define PROBE_CMD_WRITE_CR3 0x03   /* ARG0 = value */
+#define PROBE_CMD_WRITE_CR4 0x04   /* ARG0 = value */
+#define PROBE_CMD_WRMSR 0x05       /* ARG0 = MSR index, ARG1 = value */
+#define PROBE_CMD_RDMSR 0x06       /* ARG0 = MSR index -> MB_VALUE */
+#define PROBE_CMD_ENTER_PROT 0x10  /* real -> 32-bit protected (PE=1, own GDT) */
+#define PROBE_CMD_ENTER_REAL 0x11  /* 32-bit protected, PG=0 -> real mode */
+#define PROBE_CMD_JUMP_CS 0x12     /* ARG0 = selector: far jump to that code segment */
+#define PROBE_CMD_CPUID 0x13       /* ARG0 = leaf, ARG1 = subleaf -> MB_VALUE, MB_VALUE2 */
+#define PROBE_CMD_TRIPLE_FAULT 0x20 /* load an empty IDT and fault: a test of diagnostics */
+#define PROBE_CMD_HANG 0x21        /* spin forever: a test of the watchdog */
+#define PROBE_CMD_EXEC 0x22        /* ARG0 = GPA of code to call in the current mode */
+
+/* The image starts with a jump over this header, so the host can find the GDT
+ * and check that it loaded the probe it was built with. */
+#define PROBE_HDR_MAGIC_LO 0x4C474150 /* "PAGL" */
+#define PROBE_HDR_MAGIC_HI 0x45424F52 /* "ROBE" */
+#define PROBE_HDR_MAGIC 8   /* offset of the 8-byte magic "PAGLROBE" */
+#define PROBE_HDR_VERSION 16 /* u32 */
+#define PROBE_HDR_GDT 20     /* u32: GPA of the GDT */
+#define PROBE_HDR_GDT_SIZE 24 /* u32: bytes */
+#define PROBE_HDR_END_MARK 28 /* u32: GPA just past the image */
+#define PROBE_ABI_VERSION 1
+
+/* GDT selectors the probe installs. */
+#define PROBE_SEL_CODE32 0x08
+#define PROBE_SEL_DATA32 0x10
+#define PROBE_SEL_CODE16 0x18
+#define PROBE_SEL_DATA16 0x20
+#define PROBE_SEL_CODE64 0x28
+#define PROBE_GDT_ENTRIES 6
+
+#endif

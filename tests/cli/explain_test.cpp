@@ -1,0 +1,144 @@
+// `pagelab explain` and `pagelab decode pte`, run as the real binary.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct ProcessResult {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// fork/exec with stdout and stderr captured in temporary files (no shell quoting).
+ProcessResult run_pagelab(std::vector<std::string> args) {
+  char out_path[] = "/tmp/pagelab_explain_out_XXXXXX";
+  char err_path[] = "/tmp/pagelab_explain_err_XXXXXX";
+  const int out_fd = mkstemp(out_path);
+  const int err_fd = mkstemp(err_path);
+  ProcessResult r;
+  if (out_fd < 0 || err_fd < 0) return r;
+  args.insert(args.begin(), PAGELAB_BINARY);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  close(out_fd);
+  close(err_fd);
+  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  unlink(out_path);
+  unlink(err_path);
+  return r;
+}
+
+TEST(ExplainCli, WorkedExampleShowsIndicesAndPhysicalAddress) {
+  const ProcessResult r = run_pagelab({"explain", "0x803FE7F5CE"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("0xc5ce"), std::string::npos) << r.out;
+  // Index column of each level: PML4 1, PDPT 0, PD 511, PT 127.
+  EXPECT_NE(r.out.find("index    1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("index    0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("index  511"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("index  127"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("P4D folded"), std::string::npos) << r.out;
+}
+
+TEST(ExplainCli, JsonCarriesTheBreakdownAndOutcome) {
+  const ProcessResult r = run_pagelab({"explain", "0x803FE7F5CE", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["outcome"]["kind"], "translation");
+  EXPECT_EQ(j["outcome"]["physical"].get<std::uint64_t>(), 0xc5ceu);
+  ASSERT_EQ(j["breakdown"].size(), 4u);
+  EXPECT_EQ(j["breakdown"][2]["index"], 511);
+  EXPECT_EQ(j["offset"], 0x5ce);
+}
+
+TEST(ExplainCli, UnmappedUserWriteReportsPageFault) {
+  const ProcessResult r = run_pagelab({"explain", "0x803FE01000", "--write", "--user", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["outcome"]["kind"], "page_fault");
+  EXPECT_EQ(j["outcome"]["error_code"], 0x6);  // not present, W, U
+}
+
+TEST(ExplainCli, NonCanonicalIsGeneralProtection) {
+  const ProcessResult r = run_pagelab({"explain", "0x0000800000000000"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("#GP"), std::string::npos) << r.out;
+}
+
+TEST(ExplainCli, MalformedAddressExitsTwoWithOneLine) {
+  const ProcessResult r = run_pagelab({"explain", "zzz"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(ExplainCli, UnknownModeExitsTwo) {
+  EXPECT_EQ(run_pagelab({"explain", "0x1000", "--mode", "7"}).status, 2);
+}
+
+TEST(ExplainCli, TablesFileIsExplained) {
+  char path[] = "/tmp/pagelab_tables_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string text =
+      "# 32-bit paging, one 4 MiB page\nmode 32\ncr3 0x1000\n0x1004 0x00400083 32\n";
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  const ProcessResult r = run_pagelab({"explain", "0x00412345", "--tables", path, "--json"});
+  unlink(path);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["outcome"]["physical"].get<std::uint64_t>(), 0x412345u);
+  EXPECT_EQ(j["outcome"]["page_size"], "4M");
+}
+
+TEST(DecodePteCli, JsonParses) {
+  const ProcessResult r =
+      run_pagelab({"decode", "pte", "0x8000000000000867", "--mode", "4", "--level", "1", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["flags"]["XD"], true);
+  EXPECT_EQ(j["flags"]["D"], true);
+  EXPECT_EQ(j["flags"]["G"], false);
+  EXPECT_EQ(j["page_size"], "4K");
+  EXPECT_TRUE(j["reserved_violations"].empty());
+}
+
+TEST(DecodePteCli, LevelFiveDoesNotExistInPae) {
+  const ProcessResult r = run_pagelab({"decode", "pte", "1", "--mode", "pae", "--level", "5"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(DecodePteCli, FoldedLinuxLevelIsRejected) {
+  EXPECT_EQ(run_pagelab({"decode", "pte", "1", "--mode", "4", "--level", "p4d"}).status, 2);
+  EXPECT_EQ(run_pagelab({"decode", "pte", "1", "--mode", "5", "--level", "p4d"}).status, 0);
+}
+
+}  // namespace

@@ -1,0 +1,81 @@
+// `pagelab crash`: make the probe stop abnormally on purpose, to see (and test) the
+// diagnostics: a triple fault, a hang, or an instruction the platform cannot run.
+#include <fmt/core.h>
+
+#include <sstream>
+
+#include "commands.hpp"
+#include "pagelab/lab/lab.hpp"
+#include "pagelab/paging/mode.hpp"
+#include "pagelab/probe_abi.h"
+
+namespace pagelab::cli {
+
+namespace {
+
+std::vector<std::uint8_t> parse_bytes(const std::string& text) {
+  std::vector<std::uint8_t> out;
+  std::istringstream in(text);
+  std::string tok;
+  while (in >> tok) {
+    const auto v = parse_u64(tok.rfind("0x", 0) == 0 ? tok : "0x" + tok, "--bytes");
+    if (v > 0xff) throw UsageError(fmt::format("--bytes: '{}' is not a byte", tok));
+    out.push_back(static_cast<std::uint8_t>(v));
+  }
+  if (out.empty()) throw UsageError("--bytes: give at least one byte, e.g. \"cc\"");
+  return out;
+}
+
+}  // namespace
+
+void add_crash(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "crash", "Make the probe stop abnormally on purpose and show the diagnostics (exit code 3)");
+  auto kind = std::make_shared<std::string>();
+  auto where = std::make_shared<std::string>("long");
+  auto bytes = std::make_shared<std::string>("cc");
+  auto json = std::make_shared<bool>(false);
+  auto watchdog_ms = std::make_shared<unsigned>(1000);
+  cmd->add_option("kind", *kind, "triple-fault | hang | insn")
+      ->required()
+      ->check(CLI::IsMember({"triple-fault", "hang", "insn"}));
+  cmd->add_option("--in", *where, "Mode to crash in: protected | long")
+      ->check(CLI::IsMember({"protected", "long"}));
+  cmd->add_option("--bytes", *bytes,
+                  "For 'insn': the instruction bytes to run (hex, default \"cc\" = int3); a RET "
+                  "follows them");
+  cmd->add_option("--watchdog-ms", *watchdog_ms, "Report a hang after this long")
+      ->check(CLI::Range(10U, 600000U));
+  cmd->add_flag("--json", *json, "Print the diagnostics as JSON");
+  cmd->callback([=, &ctx] {
+    auto code = parse_bytes(*bytes);
+    code.push_back(0xc3);  // RET back into the probe if the platform runs it
+    lab::LabOptions options;
+    options.watchdog = std::chrono::milliseconds(*watchdog_ms);
+    lab::Lab lab(options);
+    try {
+      lab.enter_protected();
+      if (*where == "long") lab.enter_long(paging::PagingMode::Level4);
+      lab::ProbeReport r;
+      if (*kind == "triple-fault") {
+        r = lab.command(PROBE_CMD_TRIPLE_FAULT);
+      } else if (*kind == "hang") {
+        r = lab.command(PROBE_CMD_HANG);
+      } else {
+        r = lab.command(PROBE_CMD_EXEC, lab.place_code(code).value());
+      }
+      // Only an instruction can come back: the platform ran it.
+      fmt::print("the platform ran it: {} ({})\n", r.outcome_text(), r.mode_name());
+      ctx.exit_code = 0;
+    } catch (const lab::GuestStopped& stop) {
+      if (*json) {
+        fmt::print("{}\n", stop.json().dump(2));
+      } else {
+        fmt::print("{}\n", stop.report());
+      }
+      ctx.exit_code = 3;
+    }
+  });
+}
+
+}  // namespace pagelab::cli

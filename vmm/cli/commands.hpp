@@ -1,0 +1,37 @@
+#pragma once
+// Each subcommand lives in its own cmd_<name>.cpp and registers itself on the app
+// through one add_<name>() function listed in app.cpp.
+#include <CLI/CLI.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace pagelab::cli {
+
+// Bad input from the user: printed as one line, exit code 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Shared by every command: the exit code a callback wants (0 unless it says).
+struct Context {
+  int exit_code = 0;
+};
+
+// Parses "0x1f", "31", "0b101", with '_' or '\'' allowed as digit separators.
+// Throws UsageError naming `what` on anything else.
+std::uint64_t parse_u64(const std::string& text, const std::string& what);
+
+void add_info(CLI::App& app, Context& ctx);
+void add_tour(CLI::App& app, Context& ctx);
+void add_crash(CLI::App& app, Context& ctx);
+void add_explain(CLI::App& app, Context& ctx);
+// `decode` owns the subcommand; `decode pte` is added by the paging model's CLI file.
+void add_decode(CLI::App& app, Context& ctx);
+void add_decode_pte(CLI::App& decode, Context& ctx);
+
+// Entry point shared by main() and the in-process CLI tests.
+int run(int argc, const char* const* argv);
+
+}  // namespace pagelab::cli

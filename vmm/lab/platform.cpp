@@ -1,0 +1,176 @@
+#include "pagelab/lab/platform.hpp"
+
+#include <fmt/core.h>
+
+#include <cctype>
+
+#include "pagelab/kvm/error.hpp"
+#include "pagelab/kvm/guest_memory.hpp"
+#include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/lab.hpp"
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/probe_abi.h"
+
+namespace pagelab::lab {
+
+using paging::Cr0;
+using paging::Cr4;
+
+namespace {
+
+struct NamedCap {
+  const char* name;
+  long cap;
+};
+
+// The capabilities pagelab relies on or reports.
+constexpr NamedCap kCaps[] = {
+    {"KVM_CAP_SYNC_REGS", KVM_CAP_SYNC_REGS},
+    {"KVM_CAP_SET_GUEST_DEBUG", KVM_CAP_SET_GUEST_DEBUG},
+    {"KVM_CAP_EXCEPTION_PAYLOAD", KVM_CAP_EXCEPTION_PAYLOAD},
+    {"KVM_CAP_X86_TRIPLE_FAULT_EVENT", KVM_CAP_X86_TRIPLE_FAULT_EVENT},
+    {"KVM_CAP_IMMEDIATE_EXIT", KVM_CAP_IMMEDIATE_EXIT},
+    {"KVM_CAP_READONLY_MEM", KVM_CAP_READONLY_MEM},
+    {"KVM_CAP_X86_USER_SPACE_MSR", KVM_CAP_X86_USER_SPACE_MSR},
+    {"KVM_CAP_VCPU_EVENTS", KVM_CAP_VCPU_EVENTS},
+    {"KVM_CAP_TSC_CONTROL", KVM_CAP_TSC_CONTROL},
+    {"KVM_CAP_NR_MEMSLOTS", KVM_CAP_NR_MEMSLOTS},
+    {"KVM_CAP_EXT_CPUID", KVM_CAP_EXT_CPUID},
+};
+
+// Legacy paging (32-bit and PAE): does the guest's MOV CR0 setting PG work?
+void probe_legacy_paging(Lab& lab, std::vector<Quirk>& quirks) {
+  struct Case {
+    const char* id;
+    const char* mode;
+    std::uint64_t cr4;
+    paging::GuestPhys cr3;
+  };
+  const auto pse = lab.cpu().has(cpuid::Pse) ? Cr4::Pse : 0;
+  const Case cases[] = {{"legacy-32bit-paging-refused", "32-bit paging", pse, lab.mode_tables().bits32},
+                        {"legacy-pae-paging-refused", "PAE paging", Cr4::Pae, lab.mode_tables().pae}};
+  for (const auto& c : cases) {
+    lab.command(PROBE_CMD_WRITE_CR3, c.cr3.value());
+    lab.command(PROBE_CMD_WRITE_CR4, c.cr4);
+    const auto r = lab.command(PROBE_CMD_WRITE_CR0, lab.last_report().cr0 | Cr0::Pg);
+    if (r.faulted()) {
+      quirks.push_back({c.id,
+                        fmt::format("{} refused: MOV CR0 setting PG with EFER.LME=0 raised {}",
+                                    c.mode, r.outcome_text()),
+                        true});
+    } else {
+      lab.command(PROBE_CMD_WRITE_CR0, r.cr0 & ~Cr0::Pg);
+    }
+    lab.command(PROBE_CMD_WRITE_CR4, 0);
+  }
+}
+
+// CR4 bits for features CPUID does not report must raise #GP (SDM 2.5, MOV CR4).
+void probe_cr4_without_cpuid(Lab& lab, std::vector<Quirk>& quirks) {
+  struct Case {
+    const CpuidBit& feature;
+    std::uint64_t cr4_bit;
+    const char* name;
+  };
+  const Case cases[] = {{cpuid::Smep, Cr4::Smep, "CR4.SMEP"},
+                        {cpuid::Smap, Cr4::Smap, "CR4.SMAP"},
+                        {cpuid::Pku, Cr4::Pke, "CR4.PKE"},
+                        {cpuid::Umip, Cr4::Umip, "CR4.UMIP"}};
+  for (const auto& c : cases) {
+    if (lab.cpu().has(c.feature)) continue;
+    const auto r = lab.command(PROBE_CMD_WRITE_CR4, c.cr4_bit);
+    if (r.ok() && (r.cr4 & c.cr4_bit) != 0) {
+      std::string id = fmt::format("cr4-{}-without-cpuid", c.feature.name);
+      for (auto& ch : id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      quirks.push_back({id,
+                        fmt::format("{} accepted though CPUID lacks {} (the SDM says #GP(0))",
+                                    c.name, c.feature.name),
+                        true});
+    }
+    lab.command(PROBE_CMD_WRITE_CR4, 0);
+  }
+}
+
+// What KVM_SET_SREGS does with a 32-bit paging state. On a throwaway vCPU: the
+// answer may leave a vCPU in a state no guest code should run in.
+void probe_sregs_legacy_paging(const kvm::System& system, const PlatformCpu& cpu,
+                               std::vector<Quirk>& quirks) {
+  auto vm = system.create_vm();
+  kvm::GuestMemory ram(paging::GuestPhys(0), 1 << 20);
+  vm.set_memory(0, ram);
+  auto vcpu = vm.create_vcpu(0);
+  vcpu.set_cpuid(cpu.entries);
+  auto s = vcpu.sregs();
+  s.cr0 = Cr0::Pe | Cr0::Et | Cr0::Pg;
+  s.cr4 = cpu.has(cpuid::Pse) ? Cr4::Pse : 0;
+  s.cr3 = 0x1000;  // an empty page directory: nothing runs, KVM only has to accept it
+  s.efer = 0;
+  try {
+    vcpu.set_sregs(s);
+    const auto back = vcpu.sregs();
+    if ((back.cr0 & Cr0::Pg) == 0) {
+      quirks.push_back({"set-sregs-clears-pg",
+                        "KVM_SET_SREGS returned success for a 32-bit paging state but silently "
+                        "cleared CR0.PG",
+                        true});
+    }
+  } catch (const kvm::KvmError& e) {
+    quirks.push_back({"set-sregs-refuses-legacy-paging",
+                      fmt::format("KVM_SET_SREGS refused a 32-bit paging state: {}", e.what()),
+                      false});
+  }
+}
+
+}  // namespace
+
+bool PlatformReport::has_quirk(std::string_view id) const {
+  for (const auto& q : quirks) {
+    if (q.id == id) return true;
+  }
+  return false;
+}
+
+nlohmann::json PlatformReport::to_json() const {
+  nlohmann::json j;
+  j["flavour"] = {{"name", flavour.name}, {"modules", flavour.modules}, {"parameters", flavour.parameters}};
+  // "pvm" for kvm_pvm, "intel" for kvm_intel...: the short name scripts match on.
+  j["flavour"]["short"] = flavour.name.rfind("kvm_", 0) == 0 ? flavour.name.substr(4) : flavour.name;
+  j["api_version"] = api_version;
+  for (const auto& c : capabilities) j["capabilities"][c.name] = c.value;
+  j["cpu"]["vendor"] = cpu.vendor();
+  for (const auto& b : reported_cpuid_bits()) j["cpu"]["features"][std::string(b.name)] = cpu.has(b);
+  j["cpu"]["maxphyaddr"] = cpu.maxphyaddr();
+  j["cpu"]["linear_address_bits"] = cpu.linear_bits();
+  j["probed"] = probed;
+  if (!probe_error.empty()) j["probe_error"] = probe_error;
+  j["quirks"] = nlohmann::json::array();
+  for (const auto& q : quirks) {
+    j["quirks"].push_back({{"id", q.id}, {"description", q.description}, {"deviation", q.deviation}});
+  }
+  return j;
+}
+
+PlatformReport detect_platform(bool run_probe) {
+  PlatformReport r;
+  r.flavour = kvm::detect_flavour();
+  const auto system = kvm::System::open();
+  r.api_version = system.api_version();
+  for (const auto& c : kCaps) r.capabilities.push_back({c.name, system.check_extension(c.cap)});
+  r.cpu.entries = system.supported_cpuid();
+  if (!run_probe) return r;
+  try {
+    probe_sregs_legacy_paging(system, r.cpu, r.quirks);
+    Lab lab;
+    lab.enter_protected();
+    probe_legacy_paging(lab, r.quirks);
+    probe_cr4_without_cpuid(lab, r.quirks);
+    r.probed = true;
+  } catch (const GuestStopped& e) {
+    r.probe_error = e.report();
+  } catch (const std::runtime_error& e) {
+    r.probe_error = e.what();
+  }
+  return r;
+}
+
+}  // namespace pagelab::lab
