@@ -1,7 +1,9 @@
 // `pagelab explain` and `pagelab decode pte`, run as the real binary.
 #include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
+#include "cli/run_pagelab.hpp"
 
 #include <algorithm>
 #include <array>
@@ -13,46 +15,8 @@
 
 namespace {
 
-struct ProcessResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// fork/exec with stdout and stderr captured in temporary files (no shell quoting).
-ProcessResult run_pagelab(std::vector<std::string> args) {
-  char out_path[] = "/tmp/pagelab_explain_out_XXXXXX";
-  char err_path[] = "/tmp/pagelab_explain_err_XXXXXX";
-  const int out_fd = mkstemp(out_path);
-  const int err_fd = mkstemp(err_path);
-  ProcessResult r;
-  if (out_fd < 0 || err_fd < 0) return r;
-  args.insert(args.begin(), PAGELAB_BINARY);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  close(out_fd);
-  close(err_fd);
-  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  unlink(out_path);
-  unlink(err_path);
-  return r;
-}
+using pagelab::test::ProcessResult;
+using pagelab::test::run_pagelab;
 
 TEST(ExplainCli, WorkedExampleShowsIndicesAndPhysicalAddress) {
   const ProcessResult r = run_pagelab({"explain", "0x803FE7F5CE"});

@@ -14,8 +14,9 @@ using paging::GuestPhys;
 using testing::kCodeGpa;
 using testing::TestVm;
 
+// Returns a copy: callers pass the temporary from run().
 template <class T>
-const T& expect_exit(const Exit& exit) {
+T expect_exit(const Exit& exit) {
   const T* typed = std::get_if<T>(&exit);
   if (typed == nullptr) {
     throw std::runtime_error("unexpected exit: " + describe(exit));

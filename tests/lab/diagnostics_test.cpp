@@ -40,6 +40,7 @@ kvm_regs at_rip(std::uint64_t rip) {
 // A reader over a fake code region [base, base + bytes.size()), remembering what it
 // was asked for.
 struct FakeCode {
+  FakeCode(std::uint64_t base_address, Bytes code) : base(base_address), bytes(std::move(code)) {}
   std::uint64_t base = 0;
   Bytes bytes;
   std::vector<std::pair<std::uint64_t, std::size_t>> requests;

@@ -21,6 +21,10 @@ namespace {
 namespace pg = pagelab::paging;
 using nlohmann::json;
 
+// Selectors are 16 bits; each GDT/LDT entry they index is 8 bytes (SDM §3.4.2).
+constexpr std::uint64_t kSelectorMax = 0xffff;
+constexpr unsigned kDescriptorBytes = 8;
+
 std::string human_size(std::uint64_t bytes) {
   constexpr std::uint64_t kKiB = 1024;
   const std::pair<std::uint64_t, const char*> units[] = {
@@ -81,6 +85,7 @@ void run_decode_descriptor(const DescriptorOptions& o) {
   const std::uint64_t size = d.effective_limit() + 1;
   if (o.json) {
     json j = {{"value", raw},
+              {"value_hex", fmt::format("{:#018x}", raw)},
               {"kind", kind_of(d)},
               {"type", d.type},
               {"type_name", d.type_name()},
@@ -152,21 +157,25 @@ struct SelectorOptions {
 
 void run_decode_selector(const SelectorOptions& o) {
   const std::uint64_t raw = parse_u64(o.value, "selector");
-  if (raw > 0xffff) {
+  if (raw > kSelectorMax) {
     throw UsageError(fmt::format("selector: {:#x} does not fit in 16 bits", raw));
   }
   const pg::Selector s{static_cast<std::uint16_t>(raw)};
   const std::string table = s.ti() ? "LDT" : "GDT";
   if (o.json) {
-    json j = {
-        {"value", raw},   {"index", s.index()},  {"ti", s.ti() ? 1 : 0},        {"table", table},
-        {"rpl", s.rpl()}, {"null", s.is_null()}, {"byte_offset", s.index() * 8}};
+    json j = {{"value", raw},
+              {"index", s.index()},
+              {"ti", s.ti() ? 1 : 0},
+              {"table", table},
+              {"rpl", s.rpl()},
+              {"null", s.is_null()},
+              {"byte_offset", s.index() * kDescriptorBytes}};
     fmt::print("{}\n", j.dump(2));
     return;
   }
   fmt::print("{:#06x}: index {}, TI {} ({}), RPL {}\n", raw, s.index(), s.ti() ? 1 : 0, table,
              s.rpl());
-  fmt::print("  descriptor at byte {:#x} of the {}\n", s.index() * 8, table);
+  fmt::print("  descriptor at byte {:#x} of the {}\n", s.index() * kDescriptorBytes, table);
   if (s.is_null()) {
     fmt::print("  the null selector: loading it into SS or CS raises #GP(0)\n");
   }
@@ -298,6 +307,7 @@ void run_decode_register(const RegisterOptions& o) {
     }
     json j = {{"register", reg},
               {"value", value},
+              {"value_hex", fmt::format("{:#x}", value)},
               {"bits", bits},
               {"reserved_bits_set", reserved},
               {"mode", mode}};

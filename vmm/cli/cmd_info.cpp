@@ -40,8 +40,9 @@ void print_text(const lab::PlatformReport& r) {
 
 void add_info(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "info", "Show the KVM flavour, capabilities, CPUID paging features, and quirks found by "
-              "running the probe");
+      "info",
+      "Show the KVM flavour, capabilities, CPUID paging features, and quirks found by "
+      "running the probe");
   auto json = std::make_shared<bool>(false);
   auto no_probe = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print JSON");

@@ -48,16 +48,19 @@ void add_tour(CLI::App& app, Context& ctx) {
         int entered = 0, refused = 0, failed = 0;
         for (const auto& s : tour.stops) {
           entered += s.outcome == lab::StopOutcome::Entered;
-          refused += s.outcome == lab::StopOutcome::Refused || s.outcome == lab::StopOutcome::Unsupported;
+          refused +=
+              s.outcome == lab::StopOutcome::Refused || s.outcome == lab::StopOutcome::Unsupported;
           failed += s.outcome == lab::StopOutcome::Failed;
         }
-        fmt::print("{} modes entered and verified, {} refused or unsupported by this platform, {} failed "
-                   "({} VM exits)\n",
-                   entered, refused, failed, lab.exits());
+        fmt::print(
+            "{} modes entered and verified, {} refused or unsupported by this platform, {} failed "
+            "({} VM exits)\n",
+            entered, refused, failed, lab.exits());
       }
       ctx.exit_code = tour.ok() ? 0 : 1;
     } catch (const lab::GuestStopped& stop) {
-      fmt::print(stderr, "pagelab: the guest stopped abnormally: {}\n{}\n", stop.kind(), stop.report());
+      fmt::print(stderr, "pagelab: the guest stopped abnormally: {}\n{}\n", stop.kind(),
+                 stop.report());
       ctx.exit_code = 3;
     }
   });

@@ -23,7 +23,8 @@ std::uint64_t parse_u64(const std::string& text, const std::string& what) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), value, base);
   if (body.empty() || ec == std::errc::invalid_argument || end != body.data() + body.size()) {
-    throw UsageError(what + ": '" + text + "' is not a number (use 0x.. hex, 0b.. binary or decimal)");
+    throw UsageError(what + ": '" + text +
+                     "' is not a number (use 0x.. hex, 0b.. binary or decimal)");
   }
   if (ec == std::errc::result_out_of_range) {
     throw UsageError(what + ": '" + text + "' does not fit in 64 bits");

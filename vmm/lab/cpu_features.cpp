@@ -33,10 +33,10 @@ std::uint32_t reg_of(const kvm_cpuid_entry2& e, CpuidRegister r) {
 }  // namespace
 
 const std::vector<CpuidBit>& reported_cpuid_bits() {
-  static const std::vector<CpuidBit> bits{cpuid::Pse,  cpuid::Pae,     cpuid::Pge,  cpuid::Pat,
-                                          cpuid::Pse36, cpuid::Nx,     cpuid::Lm,   cpuid::Page1G,
-                                          cpuid::Pcid, cpuid::Invpcid, cpuid::Smep, cpuid::Smap,
-                                          cpuid::Pku,  cpuid::La57,    cpuid::Umip};
+  static const std::vector<CpuidBit> bits{cpuid::Pse,   cpuid::Pae,     cpuid::Pge,  cpuid::Pat,
+                                          cpuid::Pse36, cpuid::Nx,      cpuid::Lm,   cpuid::Page1G,
+                                          cpuid::Pcid,  cpuid::Invpcid, cpuid::Smep, cpuid::Smap,
+                                          cpuid::Pku,   cpuid::La57,    cpuid::Umip};
   return bits;
 }
 

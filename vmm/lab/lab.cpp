@@ -18,7 +18,9 @@ namespace {
 constexpr GuestPhys kScratchCode{0x20000};
 constexpr std::size_t kScratchCodeMax = 0x1000;
 
-GuestPhys mb(std::uint64_t offset) { return GuestPhys(PROBE_MAILBOX_GPA + offset); }
+GuestPhys mb(std::uint64_t offset) {
+  return GuestPhys(PROBE_MAILBOX_GPA + offset);
+}
 
 kvm_segment real_segment(std::uint16_t selector, std::uint8_t type) {
   kvm_segment s{};
@@ -43,7 +45,8 @@ Lab::Lab(const LabOptions& options)
   cpu_.entries = system_.supported_cpuid();
   vcpu_.set_cpuid(cpu_.entries);
 
-  paging::FrameAllocator frames(GuestPhys(PROBE_TABLES_GPA), GuestPhys(PROBE_TABLES_GPA + (1 << 20)));
+  paging::FrameAllocator frames(GuestPhys(PROBE_TABLES_GPA),
+                                GuestPhys(PROBE_TABLES_GPA + (1 << 20)));
   tables_ = build_mode_tables(physical_, frames, ram_.size(), cpu_.paging_features());
 
   const auto& image = probe_image();
@@ -76,7 +79,8 @@ GuestPhys Lab::place_code(std::span<const std::uint8_t> code) {
 
 namespace {
 void require(const ProbeReport& r, const char* step) {
-  if (!r.ok()) throw std::runtime_error(fmt::format("{}: the probe caught {}", step, r.outcome_text()));
+  if (!r.ok())
+    throw std::runtime_error(fmt::format("{}: the probe caught {}", step, r.outcome_text()));
 }
 }  // namespace
 
@@ -156,8 +160,9 @@ void Lab::abnormal(const kvm::Exit& exit) {
   const auto sregs = vcpu_.sregs();
   // Code is read through the guest's own page tables when paging is on, so the
   // disassembly shows what the vCPU was really executing.
-  CodeReader read_code = [this, &sregs](std::uint64_t linear,
-                                        std::size_t len) -> std::optional<std::vector<std::uint8_t>> {
+  CodeReader read_code = [this, &sregs](
+                             std::uint64_t linear,
+                             std::size_t len) -> std::optional<std::vector<std::uint8_t>> {
     std::uint64_t physical = linear;
     if ((sregs.cr0 & paging::Cr0::Pg) != 0) {
       paging::CpuState state;
@@ -170,10 +175,10 @@ void Lab::abnormal(const kvm::Exit& exit) {
         if (state.mode() == paging::PagingMode::Pae && paging::load_pdptes(physical_, state)) {
           return std::nullopt;
         }
-        const auto walk = paging::walk(
-            physical_, state,
-            paging::Access{paging::Linear(linear), paging::AccessType::Fetch,
-                           paging::Privilege::Supervisor});
+        const auto walk =
+            paging::walk(physical_, state,
+                         paging::Access{paging::Linear(linear), paging::AccessType::Fetch,
+                                        paging::Privilege::Supervisor});
         const auto* t = std::get_if<paging::Translation>(&walk.outcome);
         if (t == nullptr) return std::nullopt;
         physical = t->physical.value();

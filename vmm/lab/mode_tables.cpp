@@ -12,9 +12,8 @@ using paging::PagingMode;
 
 namespace {
 
-GuestPhys identity(paging::PhysicalMemory& memory, paging::FrameAllocator& frames,
-                   PagingMode mode, PageSize size, std::uint64_t ram_bytes,
-                   const paging::CpuFeatures& features) {
+GuestPhys identity(paging::PhysicalMemory& memory, paging::FrameAllocator& frames, PagingMode mode,
+                   PageSize size, std::uint64_t ram_bytes, const paging::CpuFeatures& features) {
   paging::PageTableBuilder builder(memory, frames, mode, features);
   const auto page = paging::page_bytes(size);
   const auto length = (ram_bytes + page - 1) / page * page;

@@ -47,8 +47,9 @@ void probe_legacy_paging(Lab& lab, std::vector<Quirk>& quirks) {
     paging::GuestPhys cr3;
   };
   const auto pse = lab.cpu().has(cpuid::Pse) ? Cr4::Pse : 0;
-  const Case cases[] = {{"legacy-32bit-paging-refused", "32-bit paging", pse, lab.mode_tables().bits32},
-                        {"legacy-pae-paging-refused", "PAE paging", Cr4::Pae, lab.mode_tables().pae}};
+  const Case cases[] = {
+      {"legacy-32bit-paging-refused", "32-bit paging", pse, lab.mode_tables().bits32},
+      {"legacy-pae-paging-refused", "PAE paging", Cr4::Pae, lab.mode_tables().pae}};
   for (const auto& c : cases) {
     lab.command(PROBE_CMD_WRITE_CR3, c.cr3.value());
     lab.command(PROBE_CMD_WRITE_CR4, c.cr4);
@@ -132,20 +133,24 @@ bool PlatformReport::has_quirk(std::string_view id) const {
 
 nlohmann::json PlatformReport::to_json() const {
   nlohmann::json j;
-  j["flavour"] = {{"name", flavour.name}, {"modules", flavour.modules}, {"parameters", flavour.parameters}};
+  j["flavour"] = {
+      {"name", flavour.name}, {"modules", flavour.modules}, {"parameters", flavour.parameters}};
   // "pvm" for kvm_pvm, "intel" for kvm_intel...: the short name scripts match on.
-  j["flavour"]["short"] = flavour.name.rfind("kvm_", 0) == 0 ? flavour.name.substr(4) : flavour.name;
+  j["flavour"]["short"] =
+      flavour.name.rfind("kvm_", 0) == 0 ? flavour.name.substr(4) : flavour.name;
   j["api_version"] = api_version;
   for (const auto& c : capabilities) j["capabilities"][c.name] = c.value;
   j["cpu"]["vendor"] = cpu.vendor();
-  for (const auto& b : reported_cpuid_bits()) j["cpu"]["features"][std::string(b.name)] = cpu.has(b);
+  for (const auto& b : reported_cpuid_bits())
+    j["cpu"]["features"][std::string(b.name)] = cpu.has(b);
   j["cpu"]["maxphyaddr"] = cpu.maxphyaddr();
   j["cpu"]["linear_address_bits"] = cpu.linear_bits();
   j["probed"] = probed;
   if (!probe_error.empty()) j["probe_error"] = probe_error;
   j["quirks"] = nlohmann::json::array();
   for (const auto& q : quirks) {
-    j["quirks"].push_back({{"id", q.id}, {"description", q.description}, {"deviation", q.deviation}});
+    j["quirks"].push_back(
+        {{"id", q.id}, {"description", q.description}, {"deviation", q.deviation}});
   }
   return j;
 }

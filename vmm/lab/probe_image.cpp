@@ -25,8 +25,8 @@ ProbeImage load() {
   img.bytes = {pagelab_probe_image_begin, pagelab_probe_image_end};
   img.load_address = paging::GuestPhys(PROBE_LOAD_GPA);
   if (img.bytes.size() < PROBE_HDR_END_MARK + 4 || img.bytes.size() > PROBE_MAX_SIZE) {
-    throw std::runtime_error(fmt::format("embedded probe image has a bad size ({} bytes)",
-                                         img.bytes.size()));
+    throw std::runtime_error(
+        fmt::format("embedded probe image has a bad size ({} bytes)", img.bytes.size()));
   }
   if (u32_at(img.bytes, PROBE_HDR_MAGIC) != PROBE_HDR_MAGIC_LO ||
       u32_at(img.bytes, PROBE_HDR_MAGIC + 4) != PROBE_HDR_MAGIC_HI) {

@@ -15,8 +15,8 @@ using paging::Efer;
 
 std::string vector_name(std::uint32_t vector) {
   static constexpr std::array<const char*, 22> names{
-      "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "vector 9", "#TS",
-      "#NP", "#SS", "#GP", "#PF", "vector 15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP"};
+      "#DE", "#DB", "NMI", "#BP", "#OF",       "#BR", "#UD", "#NM", "#DF", "vector 9", "#TS",
+      "#NP", "#SS", "#GP", "#PF", "vector 15", "#MF", "#AC", "#MC", "#XM", "#VE",      "#CP"};
   if (vector < names.size()) return names[vector];
   return fmt::format("vector {}", vector);
 }

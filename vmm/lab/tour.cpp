@@ -110,8 +110,7 @@ class TourRunner {
                   lab_.cpu().paging_features().pse ? Cr4::Pse : 0);
     legacy_paging("PAE paging", PagingMode::Pae, tables_.pae.value(), Cr4::Pae);
     long_mode("IA-32e mode, 4-level paging", PagingMode::Level4, tables_.level4.value(), 0);
-    long_mode("IA-32e mode, 5-level paging", PagingMode::Level5, tables_.level5.value(),
-              Cr4::La57);
+    long_mode("IA-32e mode, 5-level paging", PagingMode::Level5, tables_.level5.value(), Cr4::La57);
 
     begin("back to real mode");
     step("far jump to the 16-bit code segment, clear CR0.PE", PROBE_CMD_ENTER_REAL, 0,
@@ -153,17 +152,17 @@ class TourRunner {
 
   // A step the architecture allows but a platform may refuse: a fault is recorded as
   // the platform's refusal, not as our failure.
-  bool try_enter(std::string action, std::uint32_t cmd, std::uint64_t arg, const Expectation& expect,
-                 const std::string& what) {
+  bool try_enter(std::string action, std::uint32_t cmd, std::uint64_t arg,
+                 const Expectation& expect, const std::string& what) {
     const auto report = lab_.command(cmd, arg);
     if (report.faulted()) {
       TourStep s{action, report, {}};
       current_.steps.push_back(s);
       if (on_step_) on_step_(current_, s);
       current_.outcome = StopOutcome::Refused;
-      current_.reason = fmt::format(
-          "{} raised {} in the guest, though the architecture allows it here ({})", what,
-          report.outcome_text(), report.registers_text());
+      current_.reason =
+          fmt::format("{} raised {} in the guest, though the architecture allows it here ({})",
+                      what, report.outcome_text(), report.registers_text());
       return false;
     }
     record(std::move(action), report, expect);
@@ -218,7 +217,8 @@ class TourRunner {
       if (r.faulted()) {
         current_.outcome = StopOutcome::Unsupported;
         current_.reason = fmt::format(
-            "CPUID.(EAX=7,ECX=0):ECX.LA57 is 0 on this platform, and MOV CR4 setting LA57 raised {}",
+            "CPUID.(EAX=7,ECX=0):ECX.LA57 is 0 on this platform, and MOV CR4 setting LA57 raised "
+            "{}",
             r.outcome_text());
         end();
         return;

@@ -158,15 +158,17 @@ Descriptor decode_descriptor(std::uint64_t raw, bool long_mode) {
   d.g = (raw & DescriptorBits::G) != 0;
   d.limit = static_cast<std::uint32_t>(
       (raw & DescriptorBits::LimitLow) |
-      (field(raw, DescriptorBits::LimitHigh, DescriptorBits::LimitHighShift) << 16));
+      (field(raw, DescriptorBits::LimitHigh, DescriptorBits::LimitHighShift)
+       << DescriptorBits::LimitLowWidth));
   d.base = field(raw, DescriptorBits::BaseLow, DescriptorBits::BaseLowShift) |
-           (field(raw, DescriptorBits::BaseHigh, DescriptorBits::BaseHighShift) << 24);
+           (field(raw, DescriptorBits::BaseHigh, DescriptorBits::BaseHighShift)
+            << DescriptorBits::BaseLowWidth);
   if (d.is_gate()) {
     d.gate_selector = static_cast<std::uint16_t>(
         field(raw, DescriptorBits::GateSelector, DescriptorBits::GateSelectorShift));
-    d.gate_offset =
-        (raw & DescriptorBits::GateOffsetLow) |
-        (field(raw, DescriptorBits::GateOffsetHigh, DescriptorBits::GateOffsetHighShift) << 16);
+    d.gate_offset = (raw & DescriptorBits::GateOffsetLow) |
+                    (field(raw, DescriptorBits::GateOffsetHigh, DescriptorBits::GateOffsetHighShift)
+                     << DescriptorBits::GateOffsetLowWidth);
     if (long_mode) {
       d.gate_ist = static_cast<unsigned>(
           field(raw, DescriptorBits::GateIst, DescriptorBits::GateParamCountShift));
@@ -213,14 +215,15 @@ std::uint64_t encode_descriptor(const Descriptor& d) {
   if (d.s) raw |= DescriptorBits::S;
   if (d.present) raw |= DescriptorBits::P;
   if (d.is_gate()) {
-    const std::uint64_t offset32 = d.gate_offset & bits(0, 31);
+    const std::uint64_t offset32 = d.gate_offset & DescriptorBits::Base32;
     if (!d.long_mode && offset32 != d.gate_offset) {
       throw std::invalid_argument(
           fmt::format("gate offset {:#x} does not fit a legacy gate (32 bits)", d.gate_offset));
     }
-    raw |= (offset32 & DescriptorBits::GateOffsetLow) |
-           ((offset32 >> 16) << DescriptorBits::GateOffsetHighShift) |
-           (std::uint64_t{d.gate_selector} << DescriptorBits::GateSelectorShift);
+    raw |=
+        (offset32 & DescriptorBits::GateOffsetLow) |
+        ((offset32 >> DescriptorBits::GateOffsetLowWidth) << DescriptorBits::GateOffsetHighShift) |
+        (std::uint64_t{d.gate_selector} << DescriptorBits::GateSelectorShift);
     if (d.long_mode) {
       raw |= (std::uint64_t{d.gate_ist} << DescriptorBits::GateParamCountShift) &
              DescriptorBits::GateIst;
@@ -230,17 +233,18 @@ std::uint64_t encode_descriptor(const Descriptor& d) {
     }
     return raw;
   }
-  const std::uint64_t base32 = d.base & bits(0, 31);
+  const std::uint64_t base32 = d.base & DescriptorBits::Base32;
   if (base32 != d.base && !d.is_16_bytes()) {
     throw std::invalid_argument(fmt::format(
         "base {:#x} does not fit an 8-byte descriptor (32 bits); FS/GS bases above 4 GiB "
         "come from MSRs",
         d.base));
   }
-  raw |= (std::uint64_t{d.limit} & DescriptorBits::LimitLow) |
-         ((std::uint64_t{d.limit} >> 16) << DescriptorBits::LimitHighShift);
-  raw |= ((base32 & bits(0, 23)) << DescriptorBits::BaseLowShift) |
-         ((base32 >> 24) << DescriptorBits::BaseHighShift);
+  raw |=
+      (std::uint64_t{d.limit} & DescriptorBits::LimitLow) |
+      ((std::uint64_t{d.limit} >> DescriptorBits::LimitLowWidth) << DescriptorBits::LimitHighShift);
+  raw |= ((base32 & (bit(DescriptorBits::BaseLowWidth) - 1)) << DescriptorBits::BaseLowShift) |
+         ((base32 >> DescriptorBits::BaseLowWidth) << DescriptorBits::BaseHighShift);
   if (d.avl) raw |= DescriptorBits::Avl;
   if (d.l) raw |= DescriptorBits::L;
   if (d.db) raw |= DescriptorBits::Db;
@@ -256,9 +260,9 @@ std::array<std::uint64_t, 2> encode_descriptor16(const Descriptor& d) {
   const std::uint64_t upper = d.is_gate() ? d.gate_offset : d.base;
   Descriptor low = d;
   if (d.is_gate()) {
-    low.gate_offset &= bits(0, 31);
+    low.gate_offset &= DescriptorBits::Base32;
   } else {
-    low.base &= bits(0, 31);
+    low.base &= DescriptorBits::Base32;
   }
   return {encode_descriptor(low),
           (upper >> DescriptorHighBits::Upper32Shift) & DescriptorHighBits::Upper32};

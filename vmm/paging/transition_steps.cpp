@@ -12,6 +12,8 @@ namespace {
 // A far jump needs a selector for the #GP(selector) error code; the probe's GDT puts
 // its code segments at low indices, so any GDT selector at RPL 0 serves.
 constexpr std::uint16_t kFarJumpSelector = 0x08;
+// PCID 1: a non-zero PCID (or, with PCIDE=0, set low CR3 bits) for the CR3 probe.
+constexpr std::uint64_t kPcidProbe = 1;
 
 struct NamedMask {
   std::string_view name;
@@ -66,7 +68,8 @@ std::vector<Step> all_single_steps(const ControlState& from, const TransitionFea
   if (in64) steps.push_back({Write::Cr4, from.cr4 | bit(63), "CR4 bit 63 (reserved)"});
 
   steps.push_back({Write::Cr3, from.cr3, "CR3 reload (same value)"});
-  steps.push_back({Write::Cr3, (from.cr3 & ~Cr3::PcidMask) | 1, "CR3 with PCID/low bits = 1"});
+  steps.push_back(
+      {Write::Cr3, (from.cr3 & ~Cr3::PcidMask) | kPcidProbe, "CR3 with PCID/low bits = 1"});
   if (lma && features.maxphyaddr < 64) {
     steps.push_back({Write::Cr3, from.cr3 | bit(features.maxphyaddr),
                      fmt::format("CR3 bit {} (MAXPHYADDR, reserved)", features.maxphyaddr)});

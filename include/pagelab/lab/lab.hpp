@@ -33,7 +33,9 @@ struct LabOptions {
 class GuestStopped : public std::runtime_error {
  public:
   GuestStopped(std::string kind, std::string report, nlohmann::json json)
-      : std::runtime_error(kind), kind_(std::move(kind)), report_(std::move(report)),
+      : std::runtime_error(kind),
+        kind_(std::move(kind)),
+        report_(std::move(report)),
         json_(std::move(json)) {}
   [[nodiscard]] const std::string& kind() const { return kind_; }
   [[nodiscard]] const std::string& report() const { return report_; }
@@ -65,8 +67,8 @@ class Lab {
 
   // Convenience routes used by several commands. Each throws std::runtime_error
   // naming the step when the probe faults or lands in another mode.
-  void enter_protected();                       // from real mode
-  void enter_long(paging::PagingMode mode);     // from protected mode, paging off: 64-bit
+  void enter_protected();                    // from real mode
+  void enter_long(paging::PagingMode mode);  // from protected mode, paging off: 64-bit
 
   // Copies code into guest RAM for PROBE_CMD_EXEC (identity-mapped, below 1 MiB).
   paging::GuestPhys place_code(std::span<const std::uint8_t> code);

@@ -14,9 +14,9 @@
 namespace pagelab::lab {
 
 struct TourStep {
-  std::string action;       // "CR0.PG <- 1", "far jump to the 64-bit code segment"
-  ProbeReport report;       // what the probe saw afterwards
-  std::string failure;      // empty when the step did what the architecture says
+  std::string action;   // "CR0.PG <- 1", "far jump to the 64-bit code segment"
+  ProbeReport report;   // what the probe saw afterwards
+  std::string failure;  // empty when the step did what the architecture says
 };
 
 enum class StopOutcome { Entered, Refused, Unsupported, Failed };

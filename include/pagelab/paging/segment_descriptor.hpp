@@ -55,6 +55,11 @@ struct DescriptorBits {
   static constexpr std::uint64_t BaseHigh = bits(56, 63);  // base 31:24
   static constexpr unsigned BaseHighShift = 56;
   static constexpr unsigned LimitBits = 20;
+  // Where each split field's high part starts in the assembled value.
+  static constexpr unsigned LimitLowWidth = 16;         // limit 15:0 | limit 19:16
+  static constexpr unsigned BaseLowWidth = 24;          // base 23:0 | base 31:24
+  static constexpr unsigned GateOffsetLowWidth = 16;    // offset 15:0 | offset 31:16
+  static constexpr std::uint64_t Base32 = bits(0, 31);  // base/offset in 8 bytes
   static constexpr std::uint32_t MaxLimit = 0xfffff;
   static constexpr unsigned GranularityShift = 12;  // G=1: limit * 4096 + 4095
   // Gates (SDM figures 5-8, 6-2): target offset and selector in place of base/limit.
