@@ -16,9 +16,9 @@
 
 /* Guest-physical layout (all below 1 MiB so real mode reaches it). */
 #define PROBE_MAILBOX_GPA 0x1000  /* one page */
-#define PROBE_STACK_TOP 0x7000    /* grows down; one stack for every mode */
+#define PROBE_STACK_TOP 0x8000    /* grows down into 0x7000; one stack for every mode */
 #define PROBE_LOAD_GPA 0x8000     /* entry point, real mode CS=0 IP=0x8000 */
-#define PROBE_MAX_SIZE 0x8000     /* the image must end below 0x10000 */
+#define PROBE_MAX_SIZE 0x4000     /* the image ends below 0xC000: the worked example owns 0xC000 */
 #define PROBE_TABLES_GPA 0x100000 /* host-built page tables start here */
 
 /* Doorbell: one OUT byte per finished command. 0xE9 is also QEMU's debugcon port. */
