@@ -1,46 +1,47 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a tested build: install what is
-# missing, build with warnings as errors and run every test, then do the same
-# under ASan+UBSan. Prints how many tests ran and how many were skipped (and why).
+# missing, build with warnings as errors and run every test, then do the same under
+# ASan+UBSan. Prints how many tests ran, how many were skipped, and why.
+# PAGELAB_SKIP_ASAN=1 skips the sanitizer pass (quicker local runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 jobs=$(nproc)
-summary=()
+summaries=()
+status=0
+
 run_suite() {
   local preset=$1 dir=$2
   echo "== build ($preset)"
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j"$jobs"
   echo "== test ($preset)"
-  local log
+  local log rc
   log=$(mktemp)
   set +e
   ctest --preset "$preset" -j"$jobs" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
+  rc=${PIPESTATUS[0]}
   set -e
-  local total skipped failed
-  total=$(grep -oE 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
-  failed=$(grep -oE '[0-9]+ tests failed out of' "$log" | grep -oE '^[0-9]+' || echo 0)
-  skipped=$(grep -cE '\*\*\*Skipped|Skipped +[0-9.]+ sec' "$log" || true)
-  summary+=("$preset: $((total - failed - skipped)) ran and passed, $failed failed, $skipped skipped (of $total)")
-  if grep -qE 'Skipped' "$log"; then
-    echo "-- skipped tests and their reasons ($preset):"
-    for t in $(grep -E 'Skipped' "$log" | grep -oE '[a-z]+\.[A-Za-z0-9_./]+' | sort -u); do
-      reason=$(grep -h -A3 "$t" "$dir"/Testing/Temporary/LastTest.log 2>/dev/null | grep -m1 -oE 'Skipped.*|needs .*' || true)
-      echo "   $t ${reason:+- $reason}"
-    done
-  fi
+  local total failed skipped passed
+  total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n1)
+  failed=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n1)
+  skipped=$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)$' "$log" || true)
+  total=${total:-0}
+  failed=${failed:-0}
+  passed=$((total - failed - skipped))
+  echo "-- skipped tests and why ($preset):"
+  scripts/skip-reasons.sh "$dir"
+  summaries+=("$preset: $passed passed, $failed failed, $skipped skipped")
   rm -f "$log"
   return "$rc"
 }
 
-status=0
-run_suite ci build || status=1
+start=$(date +%s)
+run_suite default build || status=1
 if [ "${PAGELAB_SKIP_ASAN:-0}" != 1 ]; then
-  ASAN_OPTIONS=detect_leaks=1 run_suite asan build-asan || status=1
+  run_suite asan build-asan || status=1
 fi
-echo "== summary"
-for s in "${summary[@]}"; do echo "$s"; done
+echo "== summary ($(($(date +%s) - start)) s)"
+for s in "${summaries[@]}"; do echo "$s"; done
 exit $status

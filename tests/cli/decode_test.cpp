@@ -1,8 +1,8 @@
 // `pagelab decode descriptor|selector|cr0|cr4|efer`, run as the real binary. Expected
 // values come from the SDM layouts (figures 2-7, 3-6, 3-8) and DESIGN.md's facts.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "cli/run_pagelab.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -14,49 +14,9 @@
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
+using Result = pagelab::test::ProcessResult;
 
-std::string read_all(const char* path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// Runs PAGELAB_BINARY with `args` (no shell), stdout/stderr captured through temp files.
-Result pagelab(std::vector<std::string> args) {
-  char out_path[] = "/tmp/pagelab_decode_out_XXXXXX";
-  char err_path[] = "/tmp/pagelab_decode_err_XXXXXX";
-  const int out_fd = mkstemp(out_path);
-  const int err_fd = mkstemp(err_path);
-  Result r;
-  if (out_fd < 0 || err_fd < 0) {
-    ADD_FAILURE() << "mkstemp failed";
-    return r;
-  }
-  args.insert(args.begin(), PAGELAB_BINARY);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out_fd, STDOUT_FILENO);
-    dup2(err_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int wstatus = 0;
-  if (pid > 0) waitpid(pid, &wstatus, 0);
-  close(out_fd);
-  close(err_fd);
-  r.status = (pid > 0 && WIFEXITED(wstatus)) ? WEXITSTATUS(wstatus) : -1;
-  r.out = read_all(out_path);
-  r.err = read_all(err_path);
-  unlink(out_path);
-  unlink(err_path);
-  return r;
-}
+Result pagelab(std::vector<std::string> args) { return pagelab::test::run_pagelab(std::move(args)); }
 
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
