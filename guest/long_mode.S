@@ -13,6 +13,7 @@ long64_entry:
 	movq	$PROBE_STACK_TOP, %rsp
 	jmp	finish64
 
+	.global finish64
 finish64:
 	movq	%cr0, %rax
 	movq	%rax, MB(MB_CR0)
@@ -67,6 +68,8 @@ dispatch64:
 	je	cmd64_hang
 	cmpl	$PROBE_CMD_EXEC, %eax
 	je	cmd64_exec
+	cmpl	$PROBE_CMD_BATCH, %eax
+	je	batch64_start
 	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
 	jmp	finish64
 
@@ -136,6 +139,8 @@ stubs64:
 	jmp	common64
 	.endr
 common64:
+	cmpb	$0, batch_active	/* a batch resumes at its next operation */
+	jne	batch64_fault
 	popq	%rax
 	movl	%eax, MB(MB_VECTOR)
 	popq	%rax

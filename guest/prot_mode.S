@@ -235,6 +235,13 @@ gdt:
 	.quad	0x00009a000000ffff	/* 0x18 code, 16-bit, 64 KiB (the way to real mode) */
 	.quad	0x000092000000ffff	/* 0x20 data, 64 KiB */
 	.quad	0x00af9a000000ffff	/* 0x28 code, 64-bit (L=1, D=0) */
+	.quad	0x00cf92000000ffff	/* 0x30 data, SYSCALL's SS */
+	.quad	0x00cff2000000ffff	/* 0x38 data, DPL 3 (SYSRET's SS) */
+	.quad	0x00affa000000ffff	/* 0x40 code, 64-bit, DPL 3 (SYSRET's CS) */
+	.global gdt_tss64
+gdt_tss64:				/* 0x48: 64-bit TSS, filled in by batch64.S */
+	.quad	0
+	.quad	0
 	.global gdt_end
 gdt_end:
 	.global gdt_bytes

@@ -70,6 +70,66 @@
 #define PROBE_CMD_TRIPLE_FAULT 0x20 /* load an empty IDT and fault: a test of diagnostics */
 #define PROBE_CMD_HANG 0x21        /* spin forever: a test of the watchdog */
 #define PROBE_CMD_EXEC 0x22        /* ARG0 = GPA of code to call in the current mode */
+#define PROBE_CMD_BATCH 0x30       /* 64-bit only: ARG0 = GPA of the first record, ARG1 = count */
+
+/* Batches (PROBE_CMD_BATCH): fixed 64-byte records in the batch area, one per
+ * operation; the host fills the command half and sets BREC_STATUS to
+ * PROBE_STATUS_PENDING, the probe runs them in order and fills the result half. One
+ * doorbell at the end of the batch. A fault inside an operation is recorded in its
+ * record and the batch goes on with the next one. CPL3 operations run in a user stub
+ * that reaches the batch area and its own code through the user alias (linear
+ * address = PROBE_USER_ALIAS + GPA, U=1), so the CPL0 side never touches a user page
+ * (SMAP). Consecutive CPL3 operations stay at CPL3; the stub returns with UD2, which
+ * the probe routes to the batch while one runs (SYSCALL from CPL3 faulted at its
+ * target with #PF U=1 on PVM). */
+#define PROBE_BATCH_GPA 0x40000
+#define PROBE_BATCH_LIMIT 0x80000
+#define PROBE_BATCH_RECORD 64
+#define PROBE_USER_ALIAS 0x00007F0000000000 /* user alias of the probe and batch pages */
+#define PROBE_STATUS_PENDING 0xFF
+
+#define BREC_OP 0x00     /* u8: BOP_* (| BOP_AC or | BOP_USER for accesses) */
+#define BREC_TYPE 0x02   /* u8: INVPCID type */
+#define BREC_ARG0 0x08   /* u64: address (access, INVLPG, entry GPA), value (control writes), INVPCID PCID */
+#define BREC_ARG1 0x10   /* u64: value to store (write, entry write), INVPCID address */
+/* Status and vector are adjacent so a fault handler stores both with one write. */
+#define BREC_STATUS 0x18 /* u32: PROBE_STATUS_* (result) */
+#define BREC_VECTOR 0x1C /* u32 (result) */
+#define BREC_ERROR 0x20  /* u64 (result) */
+#define BREC_CR2 0x28    /* u64 (result) */
+#define BREC_RIP 0x30    /* u64 (result): RIP of the faulting instruction */
+#define BREC_VALUE 0x38  /* u64 (result): value read */
+/* BOP_READ_CONTROL results: CR0 in ARG0, CR3 in ARG1, CR4 in RIP, CR2 in CR2, EFER in VALUE. */
+
+/* Accesses are BOP_READ1..BOP_FETCH, or'ed with BOP_AC (CPL0 with RFLAGS.AC=1) or
+ * BOP_USER (CPL3). The dispatch is one indexed jump: no flag tests per record. */
+#define BOP_READ1 0x01
+#define BOP_READ2 0x02
+#define BOP_READ4 0x03
+#define BOP_READ8 0x04
+#define BOP_WRITE1 0x05
+#define BOP_WRITE2 0x06
+#define BOP_WRITE4 0x07
+#define BOP_WRITE8 0x08
+#define BOP_FETCH 0x09 /* jumps to ARG0, where the host planted BATCH_FETCH_RETURN */
+#define BOP_ACCESS_OPS 0x0A /* accesses are below this */
+#define BOP_AC 0x20
+#define BOP_USER 0x40
+#define BOP_WRITE_ENTRY 0x10 /* *(u64 *)ARG0 = ARG1 at CPL0, identity-mapped */
+#define BOP_WRITE_CR0 0x11
+#define BOP_WRITE_CR3 0x12
+#define BOP_WRITE_CR4 0x13
+#define BOP_WRITE_EFER 0x14
+#define BOP_WRITE_PKRU 0x15
+#define BOP_INVLPG 0x16
+#define BOP_INVPCID 0x17 /* descriptor = {ARG0 = PCID, ARG1 = address} */
+#define BOP_TOGGLE_PGE 0x18
+#define BOP_READ_CONTROL 0x19
+#define BOP_FENCE 0x1A
+#define BOP_COUNT 0x80 /* the dispatcher masks the op code to this */
+/* A fetch returns with "jmp *%rdi" (FF E7), planted by the host at the target. */
+#define BATCH_FETCH_RETURN_0 0xFF
+#define BATCH_FETCH_RETURN_1 0xE7
 
 /* The image starts with a jump over this header, so the host can find the GDT
  * and check that it loaded the probe it was built with. */
@@ -88,6 +148,12 @@
 #define PROBE_SEL_CODE16 0x18
 #define PROBE_SEL_DATA16 0x20
 #define PROBE_SEL_CODE64 0x28
-#define PROBE_GDT_ENTRIES 6
+/* SYSCALL loads CS = STAR[47:32] (0x28) and SS = that + 8; SYSRET (64-bit) loads
+ * SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16, hence this order. */
+#define PROBE_SEL_DATA64 0x30
+#define PROBE_SEL_USER_DATA 0x38 /* DPL 3; used with RPL 3 */
+#define PROBE_SEL_USER_CODE64 0x40
+#define PROBE_SEL_TSS64 0x48 /* 16-byte descriptor: two GDT slots */
+#define PROBE_GDT_ENTRIES 11
 
 #endif

@@ -21,6 +21,9 @@ int run(int argc, const char* const* argv) {
   add_crash(app, ctx);
   add_explain(app, ctx);
   add_decode(app, ctx);
+  add_run(app, ctx);
+  add_modes(app, ctx);
+  add_bench(app, ctx);
 
   try {
     app.parse(argc, argv);

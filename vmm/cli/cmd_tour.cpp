@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/lab/tour.hpp"
 
@@ -13,18 +14,29 @@ void add_tour(CLI::App& app, Context& ctx) {
       "tour", "Walk the probe from real mode through every paging mode and back, on the CPU");
   auto json = std::make_shared<bool>(false);
   auto watchdog_ms = std::make_shared<unsigned>(5000);
+  auto backend = std::make_shared<std::string>("auto");
   cmd->add_flag("--json", *json, "Print JSON instead of the readable report");
   cmd->add_option("--watchdog-ms", *watchdog_ms, "Report a hang after this long without an exit")
       ->check(CLI::Range(10U, 600000U));
-  cmd->callback([json, watchdog_ms, &ctx] {
+  cmd->add_option("--backend", *backend,
+                  "kvm, qemu (QEMU TCG, -cpu max) or auto (KVM where /dev/kvm works, else QEMU)");
+  cmd->callback([json, watchdog_ms, backend, &ctx] {
     lab::LabOptions options;
     options.watchdog = std::chrono::milliseconds(*watchdog_ms);
-    const auto flavour = kvm::detect_flavour();
+    try {
+      options.backend = lab::parse_backend_kind(*backend);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
     try {
       lab::Lab lab(options);
+      const bool on_kvm = lab.backend_name() == "kvm";
+      const std::string platform = on_kvm
+                                       ? kvm::describe(kvm::detect_flavour())
+                                       : fmt::format("{} (QEMU TCG, -cpu max)", lab.backend_name());
       if (!*json) {
-        fmt::print("pagelab tour on {} ({}, MAXPHYADDR {})\n\n", kvm::describe(flavour),
-                   lab.cpu().vendor(), lab.cpu().maxphyaddr());
+        fmt::print("pagelab tour on {} ({}, MAXPHYADDR {})\n\n", platform, lab.cpu().vendor(),
+                   lab.cpu().maxphyaddr());
       }
       auto on_stop = [&](const lab::TourStop& stop) {
         if (*json) return;
@@ -38,11 +50,14 @@ void add_tour(CLI::App& app, Context& ctx) {
         if (!stop.reason.empty()) fmt::print("   why: {}\n", stop.reason);
         fmt::print("\n");
       };
-      const auto tour = lab::run_tour(lab, {}, on_stop);
+      auto tour = lab::run_tour(lab, {}, on_stop);
+      tour.backend = std::string(lab.backend_name());
       if (*json) {
         auto j = tour.to_json();
-        j["flavour"] = flavour.name;
+        if (on_kvm) j["flavour"] = kvm::detect_flavour().name;
         j["vm_exits"] = lab.exits();
+        j["round_trips"] = {{"count", lab.exits()},
+                            {"kind", std::string(lab.backend().round_trip_name())}};
         fmt::print("{}\n", j.dump(2));
       } else {
         int entered = 0, refused = 0, failed = 0;
@@ -54,10 +69,14 @@ void add_tour(CLI::App& app, Context& ctx) {
         }
         fmt::print(
             "{} modes entered and verified, {} refused or unsupported by this platform, {} failed "
-            "({} VM exits)\n",
-            entered, refused, failed, lab.exits());
+            "({} {} on {})\n",
+            entered, refused, failed, lab.exits(), lab.backend().round_trip_name(),
+            lab.backend_name());
       }
       ctx.exit_code = tour.ok() ? 0 : 1;
+    } catch (const lab::NoBackend& e) {
+      fmt::print(stderr, "pagelab: {}\n", e.what());
+      ctx.exit_code = 1;
     } catch (const lab::GuestStopped& stop) {
       fmt::print(stderr, "pagelab: the guest stopped abnormally: {}\n{}\n", stop.kind(),
                  stop.report());

@@ -30,6 +30,11 @@ void add_explain(CLI::App& app, Context& ctx);
 // `decode` owns the subcommand; `decode pte` is added by the paging model's CLI file.
 void add_decode(CLI::App& app, Context& ctx);
 void add_decode_pte(CLI::App& decode, Context& ctx);
+// `run FILE...`: scenario files (cmd_run.cpp).
+void add_run(CLI::App& app, Context& ctx);
+void add_modes(CLI::App& app, Context& ctx);
+// `bench`: the experiment engine's throughput (cmd_bench.cpp).
+void add_bench(CLI::App& app, Context& ctx);
 
 // Entry point shared by main() and the in-process CLI tests.
 int run(int argc, const char* const* argv);

@@ -2,7 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <atomic>
+
 #include "pagelab/lab/diagnostics.hpp"
+#include "pagelab/lab/kvm_backend.hpp"
 #include "pagelab/lab/probe_image.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/walker.hpp"
@@ -22,50 +25,72 @@ GuestPhys mb(std::uint64_t offset) {
   return GuestPhys(PROBE_MAILBOX_GPA + offset);
 }
 
-kvm_segment real_segment(std::uint16_t selector, std::uint8_t type) {
-  kvm_segment s{};
-  s.base = static_cast<std::uint64_t>(selector) << 4;
-  s.limit = 0xffff;
-  s.selector = selector;
-  s.type = type;
-  s.present = 1;
-  s.s = 1;
-  return s;
-}
+// CPUID leaves the paging features come from (cpu_features.hpp).
+constexpr std::uint32_t kExtendedBase = 0x8000'0000;
+constexpr std::uint32_t kStructuredExtendedLeaf = 7;
 
 }  // namespace
 
 Lab::Lab(const LabOptions& options)
-    : options_(options),
-      system_(kvm::System::open()),
-      vm_(system_.create_vm()),
-      ram_(GuestPhys(0), options.memory_bytes),
-      physical_(ram_),
-      vcpu_((vm_.set_memory(0, ram_), vm_.create_vcpu(0))) {
-  cpu_.entries = system_.supported_cpuid();
-  vcpu_.set_cpuid(cpu_.entries);
+    : Lab(make_backend(options.backend, options.memory_bytes), options) {}
 
+Lab::Lab(std::unique_ptr<Backend> backend, const LabOptions& options)
+    : options_(options), backend_(std::move(backend)), physical_(backend_->ram()) {
+  auto& ram = backend_->ram();
+  const auto& image = probe_image();
+  ram.write_bytes(image.load_address, image.bytes);
+  // The boot report carries MB_SEQ 0: make sure a zeroed mailbox does not look done.
+  ram.write<std::uint32_t>(mb(MB_DONE_SEQ), ~std::uint32_t{0});
+  backend_->start();
+  last_ = run_until_report();
+
+  if (auto entries = backend_->cpuid()) {
+    cpu_.entries = std::move(*entries);
+  } else {
+    cpu_.entries = cpuid_from_probe();
+  }
   paging::FrameAllocator frames(GuestPhys(PROBE_TABLES_GPA),
                                 GuestPhys(PROBE_TABLES_GPA + (1 << 20)));
-  tables_ = build_mode_tables(physical_, frames, ram_.size(), cpu_.paging_features());
+  tables_ = build_mode_tables(physical_, frames, ram.size(), cpu_.paging_features());
+}
 
-  const auto& image = probe_image();
-  ram_.write_bytes(image.load_address, image.bytes);
+kvm::Vcpu& Lab::vcpu() {
+  auto* kvm = dynamic_cast<KvmBackend*>(backend_.get());
+  if (kvm == nullptr) {
+    throw std::logic_error(
+        fmt::format("this lab runs on {}, which has no KVM vCPU", backend_->name()));
+  }
+  return kvm->vcpu();
+}
 
-  // Real mode at 0000:PROBE_LOAD_GPA, as after a far jump from a boot loader.
-  auto sregs = vcpu_.sregs();
-  sregs.cs = real_segment(0, 0xb);  // execute/read, accessed
-  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = real_segment(0, 0x3);
-  sregs.cr0 = paging::Cr0::Et;
-  sregs.cr3 = sregs.cr4 = sregs.efer = 0;
-  vcpu_.set_sregs(sregs);
-  kvm_regs regs{};
-  regs.rip = PROBE_LOAD_GPA;
-  regs.rflags = paging::Rflags::Fixed1;
-  regs.rsp = PROBE_STACK_TOP;
-  vcpu_.set_regs(regs);
-
-  last_ = run_until_report();
+std::vector<kvm_cpuid_entry2> Lab::cpuid_from_probe() {
+  std::vector<kvm_cpuid_entry2> entries;
+  auto ask = [&](std::uint32_t leaf, std::uint32_t subleaf, bool indexed) {
+    const auto r = command(PROBE_CMD_CPUID, leaf, subleaf);
+    if (!r.ok()) {
+      throw std::runtime_error(
+          fmt::format("CPUID leaf {:#x} in the guest: {}", leaf, r.outcome_text()));
+    }
+    kvm_cpuid_entry2 e{};
+    e.function = leaf;
+    e.index = subleaf;
+    e.flags = indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+    // MB_VALUE = EBX:EAX, MB_VALUE2 = EDX:ECX (probe_abi.h).
+    e.eax = static_cast<std::uint32_t>(r.value);
+    e.ebx = static_cast<std::uint32_t>(r.value >> 32);
+    e.ecx = static_cast<std::uint32_t>(r.value2);
+    e.edx = static_cast<std::uint32_t>(r.value2 >> 32);
+    entries.push_back(e);
+    return e.eax;
+  };
+  const auto max_basic = ask(0, 0, false);
+  if (max_basic >= 1) ask(1, 0, false);
+  if (max_basic >= kStructuredExtendedLeaf) ask(kStructuredExtendedLeaf, 0, true);
+  const auto max_extended = ask(kExtendedBase, 0, false);
+  for (std::uint32_t leaf : {kExtendedBase + 1, cpuid::AddressSizesLeaf}) {
+    if (max_extended >= leaf) ask(leaf, 0, false);
+  }
+  return entries;
 }
 
 GuestPhys Lab::place_code(std::span<const std::uint8_t> code) {
@@ -73,7 +98,7 @@ GuestPhys Lab::place_code(std::span<const std::uint8_t> code) {
     throw std::invalid_argument(fmt::format("code snippet of {} bytes is larger than {} bytes",
                                             code.size(), kScratchCodeMax));
   }
-  ram_.write_bytes(kScratchCode, code);
+  ram().write_bytes(kScratchCode, code);
   return kScratchCode;
 }
 
@@ -105,62 +130,60 @@ void Lab::enter_long(paging::PagingMode mode) {
 
 ProbeReport Lab::command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t arg1,
                          std::uint64_t arg2, std::uint64_t arg3) {
-  ram_.write<std::uint32_t>(mb(MB_CMD), cmd);
-  ram_.write<std::uint64_t>(mb(MB_ARG0), arg0);
-  ram_.write<std::uint64_t>(mb(MB_ARG1), arg1);
-  ram_.write<std::uint64_t>(mb(MB_ARG2), arg2);
-  ram_.write<std::uint64_t>(mb(MB_ARG3), arg3);
+  auto& ram = backend_->ram();
+  ram.write<std::uint32_t>(mb(MB_CMD), cmd);
+  ram.write<std::uint64_t>(mb(MB_ARG0), arg0);
+  ram.write<std::uint64_t>(mb(MB_ARG1), arg1);
+  ram.write<std::uint64_t>(mb(MB_ARG2), arg2);
+  ram.write<std::uint64_t>(mb(MB_ARG3), arg3);
   // The sequence number goes last: it is what tells the probe the command is ready.
-  ram_.write<std::uint32_t>(mb(MB_SEQ), ++seq_);
+  // On QEMU the probe may be spinning on it right now, so the compiler must not
+  // move the argument stores after it (x86 keeps stores in order).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  ram.write<std::uint32_t>(mb(MB_SEQ), ++seq_);
   last_ = run_until_report();
   return last_;
 }
 
 ProbeReport Lab::run_until_report() {
-  for (;;) {
-    const auto exit = vcpu_.run(options_.watchdog);
-    ++exits_;
-    if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
-      if (io->out && io->port == PROBE_PORT_DOORBELL &&
-          ram_.read<std::uint32_t>(mb(MB_DONE_SEQ)) == seq_) {
-        return read_report();
-      }
-    }
-    abnormal(exit);
-  }
+  if (auto stop = backend_->run_until_done(seq_, options_.watchdog)) abnormal(*stop);
+  return read_report();
 }
 
 ProbeReport Lab::read_report() const {
+  const auto& ram = backend_->ram();
   ProbeReport r;
-  const auto status = ram_.read<std::uint32_t>(mb(MB_STATUS));
+  const auto status = ram.read<std::uint32_t>(mb(MB_STATUS));
   // The guest is untrusted: anything but a known status is a protocol error.
   if (status > static_cast<std::uint32_t>(ProbeStatus::BadCommand)) {
     throw std::runtime_error(fmt::format("probe reported an unknown status {}", status));
   }
   r.status = static_cast<ProbeStatus>(status);
-  r.code_bits = ram_.read<std::uint32_t>(mb(MB_CODE_BITS));
-  r.vector = ram_.read<std::uint32_t>(mb(MB_VECTOR));
-  r.error_code = ram_.read<std::uint64_t>(mb(MB_ERROR_CODE));
-  r.fault_rip = ram_.read<std::uint64_t>(mb(MB_FAULT_RIP));
-  r.cr0 = ram_.read<std::uint64_t>(mb(MB_CR0));
-  r.cr2 = ram_.read<std::uint64_t>(mb(MB_CR2));
-  r.cr3 = ram_.read<std::uint64_t>(mb(MB_CR3));
-  r.cr4 = ram_.read<std::uint64_t>(mb(MB_CR4));
-  r.efer = ram_.read<std::uint64_t>(mb(MB_EFER));
-  r.cs = ram_.read<std::uint16_t>(mb(MB_CS));
-  r.ss = ram_.read<std::uint16_t>(mb(MB_SS));
-  r.ds = ram_.read<std::uint16_t>(mb(MB_DS));
-  r.value = ram_.read<std::uint64_t>(mb(MB_VALUE));
-  r.value2 = ram_.read<std::uint64_t>(mb(MB_VALUE2));
+  r.code_bits = ram.read<std::uint32_t>(mb(MB_CODE_BITS));
+  r.vector = ram.read<std::uint32_t>(mb(MB_VECTOR));
+  r.error_code = ram.read<std::uint64_t>(mb(MB_ERROR_CODE));
+  r.fault_rip = ram.read<std::uint64_t>(mb(MB_FAULT_RIP));
+  r.cr0 = ram.read<std::uint64_t>(mb(MB_CR0));
+  r.cr2 = ram.read<std::uint64_t>(mb(MB_CR2));
+  r.cr3 = ram.read<std::uint64_t>(mb(MB_CR3));
+  r.cr4 = ram.read<std::uint64_t>(mb(MB_CR4));
+  r.efer = ram.read<std::uint64_t>(mb(MB_EFER));
+  r.cs = ram.read<std::uint16_t>(mb(MB_CS));
+  r.ss = ram.read<std::uint16_t>(mb(MB_SS));
+  r.ds = ram.read<std::uint16_t>(mb(MB_DS));
+  r.value = ram.read<std::uint64_t>(mb(MB_VALUE));
+  r.value2 = ram.read<std::uint64_t>(mb(MB_VALUE2));
   return r;
 }
 
-void Lab::abnormal(const kvm::Exit& exit) {
-  const auto regs = vcpu_.regs();
-  const auto sregs = vcpu_.sregs();
+void Lab::abnormal(const BackendStop& backend_stop) {
+  const auto machine = backend_->registers();
+  const auto& regs = machine.regs;
+  const auto& sregs = machine.sregs;
+  const auto& ram = backend_->ram();
   // Code is read through the guest's own page tables when paging is on, so the
   // disassembly shows what the vCPU was really executing.
-  CodeReader read_code = [this, &sregs](
+  CodeReader read_code = [this, &sregs, &ram](
                              std::uint64_t linear,
                              std::size_t len) -> std::optional<std::vector<std::uint8_t>> {
     std::uint64_t physical = linear;
@@ -188,12 +211,15 @@ void Lab::abnormal(const kvm::Exit& exit) {
     }
     // Stay inside the page so a translation holds for every byte.
     len = std::min<std::size_t>(len, 0x1000 - (physical & 0xfff));
-    if (!ram_.contains(GuestPhys(physical), len)) return std::nullopt;
-    const auto* p = ram_.host(GuestPhys(physical), len);
+    if (!ram.contains(GuestPhys(physical), len)) return std::nullopt;
+    const auto* p = ram.host(GuestPhys(physical), len);
     return std::vector<std::uint8_t>(p, p + len);
   };
-  const auto stop = analyse_abnormal_stop(exit, regs, sregs, read_code);
-  throw GuestStopped(stop.kind, describe(stop), to_json(stop));
+  auto stop = analyse_abnormal_stop(backend_stop.exit, regs, sregs, read_code);
+  if (!backend_stop.description.empty()) stop.exit_description = backend_stop.description;
+  auto json = to_json(stop);
+  json["backend"] = std::string(backend_->name());
+  throw GuestStopped(stop.kind, describe(stop), std::move(json));
 }
 
 }  // namespace pagelab::lab

@@ -2,13 +2,16 @@
 // Guest RAM seen through the paging model's PhysicalMemory interface, so the builder
 // and the oracle walk the very tables the guest uses.
 #include "pagelab/kvm/guest_memory.hpp"
+#include "pagelab/lab/guest_ram.hpp"
 #include "pagelab/paging/physical_memory.hpp"
 
 namespace pagelab::lab {
 
 class GuestPhysicalMemory : public paging::PhysicalMemory {
  public:
-  explicit GuestPhysicalMemory(kvm::GuestMemory& ram) : ram_(ram) {}
+  explicit GuestPhysicalMemory(GuestRam ram) : ram_(ram) {}
+  explicit GuestPhysicalMemory(kvm::GuestMemory& ram)
+      : ram_(ram.base(), ram.host(ram.base(), ram.size()), ram.size()) {}
   std::uint64_t read64(paging::GuestPhys address) const override {
     return ram_.read<std::uint64_t>(address);
   }
@@ -24,7 +27,7 @@ class GuestPhysicalMemory : public paging::PhysicalMemory {
   std::uint64_t size() const override { return ram_.base().value() + ram_.size(); }
 
  private:
-  kvm::GuestMemory& ram_;
+  GuestRam ram_;
 };
 
 }  // namespace pagelab::lab

@@ -1,6 +1,7 @@
 #pragma once
-// A Lab is one VM with one vCPU running the probe: guest RAM, the probe image, the
-// mailbox protocol (probe_abi.h) and the diagnostics when the guest stops abnormally.
+// A Lab is one machine (a Backend: KVM or QEMU TCG) with one vCPU running the probe:
+// guest RAM, the probe image, the mailbox protocol (probe_abi.h) and the diagnostics
+// when the guest stops abnormally.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -9,10 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pagelab/kvm/guest_memory.hpp"
-#include "pagelab/kvm/system.hpp"
 #include "pagelab/kvm/vcpu.hpp"
-#include "pagelab/kvm/vm.hpp"
+#include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/cpu_features.hpp"
 #include "pagelab/lab/guest_physical_memory.hpp"
 #include "pagelab/lab/mode_tables.hpp"
@@ -25,6 +24,8 @@ struct LabOptions {
   std::size_t memory_bytes = 16 << 20;
   // A command that has not finished by then is reported as a hang.
   std::chrono::milliseconds watchdog{5000};
+  // Which machine runs the probe (make_backend). KVM by default.
+  BackendKind backend = BackendKind::Kvm;
 };
 
 // The guest stopped in a way the probe did not choose: triple fault, an instruction
@@ -48,20 +49,26 @@ class GuestStopped : public std::runtime_error {
 
 class Lab {
  public:
-  // Creates the VM, loads the probe, gives the vCPU the platform's CPUID and runs the
-  // probe to its first report (real mode).
+  // Creates the machine (options.backend), loads the probe and runs it to its first
+  // report (real mode); learns the CPUID the guest sees (from KVM, or from the probe
+  // itself) and builds the identity maps for every mode.
   explicit Lab(const LabOptions& options = {});
+  Lab(std::unique_ptr<Backend> backend, const LabOptions& options = {});
 
-  // Runs one probe command to completion (one VM exit). Throws GuestStopped.
+  // Runs one probe command to completion (one doorbell). Throws GuestStopped.
   ProbeReport command(std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
                       std::uint64_t arg2 = 0, std::uint64_t arg3 = 0);
   [[nodiscard]] const ProbeReport& last_report() const { return last_; }
 
-  [[nodiscard]] kvm::GuestMemory& ram() { return ram_; }
+  [[nodiscard]] GuestRam& ram() { return backend_->ram(); }
   [[nodiscard]] GuestPhysicalMemory& physical() { return physical_; }
-  [[nodiscard]] kvm::Vcpu& vcpu() { return vcpu_; }
+  // The KVM vCPU; throws std::logic_error naming the backend when it is not KVM.
+  [[nodiscard]] kvm::Vcpu& vcpu();
+  [[nodiscard]] Backend& backend() { return *backend_; }
+  [[nodiscard]] std::string_view backend_name() const { return backend_->name(); }
   [[nodiscard]] const PlatformCpu& cpu() const { return cpu_; }
-  [[nodiscard]] std::uint64_t exits() const { return exits_; }
+  // Host round trips (VM exits on KVM, doorbells on QEMU).
+  [[nodiscard]] std::uint64_t exits() const { return backend_->round_trips(); }
   // Identity maps of guest RAM for every paging mode (CR3 values).
   [[nodiscard]] const ModeTables& mode_tables() const { return tables_; }
 
@@ -76,19 +83,16 @@ class Lab {
  private:
   ProbeReport run_until_report();
   ProbeReport read_report() const;
-  [[noreturn]] void abnormal(const kvm::Exit& exit);
+  [[noreturn]] void abnormal(const BackendStop& stop);
+  std::vector<kvm_cpuid_entry2> cpuid_from_probe();
 
   LabOptions options_;
-  kvm::System system_;
-  kvm::Vm vm_;
-  kvm::GuestMemory ram_;
+  std::unique_ptr<Backend> backend_;
   GuestPhysicalMemory physical_;
-  kvm::Vcpu vcpu_;
   PlatformCpu cpu_;
   ModeTables tables_;
   ProbeReport last_;
   std::uint32_t seq_ = 0;
-  std::uint64_t exits_ = 0;
 };
 
 }  // namespace pagelab::lab

@@ -1,0 +1,317 @@
+/*
+ * Batches (PROBE_CMD_BATCH, probe_abi.h): the CPL0 side. Runs the 64-byte records
+ * from ARG0 to ARG0 + 64 * ARG1 in order, one doorbell at the end. Every cycle here
+ * is emulated on some KVMs (PVM: ~2 us per instruction, more per memory access), so
+ * the per-record dispatch is one indexed jump and the #PF path is a dozen
+ * instructions: #PF and #UD go straight to batch handlers while a batch runs (their
+ * IDT gates are switched at the start and restored at the end).
+ *
+ * Registers while a batch runs (exceptions preserve them):
+ *   rbx  current record (identity-mapped GPA)     rbp  end of the records
+ *   r12  PROBE_STATUS_FAULT | #PF << 32 (status and vector of a #PF, one store)
+ *   r13  PROBE_USER_ALIAS                          r14  user64_loop at its user alias
+ *   r15  user64_exit at its user alias
+ */
+#include "probe_macros.h"
+
+#define VECTOR_UD 6
+#define VECTOR_PF 14
+#define GATE_BYTES 16 /* 64-bit gates: offset 15:0 at +0, 31:16 at +6 */
+#define RFLAGS_FIXED 0x2
+#define RFLAGS_AC 0x40000
+#define TSS_LIMIT 103
+#define TSS_TYPE_AVAILABLE64 0x89
+#define CR4_PGE_BIT 7
+
+/* Points the IDT gate of `vector` (IDT base in %rdi) at `handler`. */
+.macro SET_GATE vector, handler
+	movl	$\handler, %eax
+	movw	%ax, GATE_BYTES * \vector(%rdi)
+	shrl	$16, %eax
+	movw	%ax, GATE_BYTES * \vector + 6(%rdi)
+.endm
+
+	.text
+	.code64
+	.global batch64_start
+batch64_start:
+	movq	MB(MB_ARG0), %rbx
+	movl	MB(MB_ARG1), %ecx
+	shlq	$6, %rcx
+	leaq	(%rbx,%rcx), %rbp
+	cmpb	$0, tss_ready
+	jne	1f
+	call	setup_tss
+1:	sidt	batch_idtr
+	movq	batch_idtr + 2, %rdi
+	/* The user stub returns with UD2 (SYSCALL from CPL3 faulted at CPL3 on PVM). */
+	SET_GATE VECTOR_UD, batch64_ud
+	SET_GATE VECTOR_PF, batch64_pf
+	movabsq	$((VECTOR_PF << 32) | PROBE_STATUS_FAULT), %r12
+	movabsq	$PROBE_USER_ALIAS, %r13
+	leaq	user64_loop(%r13), %r14
+	leaq	user64_exit(%r13), %r15
+	movb	$1, batch_active
+	jmp	batch64_next
+
+k_ok:
+	movl	$PROBE_STATUS_OK, BREC_STATUS(%rbx)
+	addq	$PROBE_BATCH_RECORD, %rbx
+	.global batch64_next
+batch64_next:
+	cmpq	%rbp, %rbx
+	jae	batch64_done
+	movzbl	BREC_OP(%rbx), %eax
+	andl	$(BOP_COUNT - 1), %eax
+	jmp	*kernel_ops(,%rax,8)
+
+batch64_done:
+	movb	$0, batch_active
+	movq	batch_idtr + 2, %rdi
+	SET_GATE VECTOR_UD, stubs64+16*VECTOR_UD
+	SET_GATE VECTOR_PF, stubs64+16*VECTOR_PF
+	/* IRETQ to CPL3 nulled the data segments; compatibility mode needs them back. */
+	movw	$PROBE_SEL_DATA32, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	jmp	finish64
+
+to_user:
+	pushq	$(PROBE_SEL_USER_DATA | 3)
+	pushq	$0			/* the stub never uses its stack */
+	pushq	$RFLAGS_FIXED
+	pushq	$(PROBE_SEL_USER_CODE64 | 3)
+	pushq	%r14
+	iretq
+
+/* #PF while a batch runs. Frame: error code, RIP, CS, RFLAGS, RSP, SS. */
+batch64_pf:
+	popq	BREC_ERROR(%rbx)
+	movq	%r12, BREC_STATUS(%rbx)
+	movq	(%rsp), %rax
+	movq	%rax, BREC_RIP(%rbx)
+	movq	%cr2, %rax
+	movq	%rax, BREC_CR2(%rbx)
+	jmp	fault_resume
+
+/* #UD while a batch runs: the user stub's UD2 at user64_exit means "done with my
+ * run of records"; any other #UD is a fault of the current record. */
+batch64_ud:
+	cmpq	%r15, (%rsp)
+	jne	1f
+	testb	$3, 8(%rsp)
+	jz	1f
+	movq	$PROBE_STACK_TOP, %rsp
+	jmp	batch64_next
+1:	pushq	$0
+	pushq	$VECTOR_UD
+	/* fall through */
+
+/* Any other exception (from common64): vector, error code, RIP, CS, ... */
+	.global batch64_fault
+batch64_fault:
+	popq	%rax
+	movl	%eax, BREC_VECTOR(%rbx)
+	popq	BREC_ERROR(%rbx)
+	movl	$PROBE_STATUS_FAULT, BREC_STATUS(%rbx)
+	movq	(%rsp), %rax
+	movq	%rax, BREC_RIP(%rbx)
+	movq	%cr2, %rax
+	movq	%rax, BREC_CR2(%rbx)
+fault_resume:
+	addq	$PROBE_BATCH_RECORD, %rbx
+	testb	$3, 8(%rsp)
+	jz	1f
+	cmpq	%rbp, %rbx		/* a fault in the stub itself must not loop */
+	jae	1f
+	movq	%r14, (%rsp)		/* back to the user loop, at the next record */
+	iretq
+1:	movq	$PROBE_STACK_TOP, %rsp
+	pushq	$RFLAGS_FIXED		/* drop an AC set for the access */
+	popfq
+	jmp	batch64_next
+
+/* Accesses: plain (AC as it is, i.e. 0) and with RFLAGS.AC=1. */
+.macro ACCESSES prefix, done
+\prefix\()_read1:
+	movq	BREC_ARG0(%rbx), %rsi
+	movzbq	(%rsi), %rax
+	jmp	\prefix\()_store
+\prefix\()_read2:
+	movq	BREC_ARG0(%rbx), %rsi
+	movzwq	(%rsi), %rax
+	jmp	\prefix\()_store
+\prefix\()_read4:
+	movq	BREC_ARG0(%rbx), %rsi
+	movl	(%rsi), %eax
+	jmp	\prefix\()_store
+\prefix\()_read8:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	(%rsi), %rax
+\prefix\()_store:
+	movq	%rax, BREC_VALUE(%rbx)
+	jmp	\done
+\prefix\()_write1:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	BREC_ARG1(%rbx), %rax
+	movb	%al, (%rsi)
+	jmp	\done
+\prefix\()_write2:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	BREC_ARG1(%rbx), %rax
+	movw	%ax, (%rsi)
+	jmp	\done
+\prefix\()_write4:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	BREC_ARG1(%rbx), %rax
+	movl	%eax, (%rsi)
+	jmp	\done
+\prefix\()_write8:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	BREC_ARG1(%rbx), %rax
+	movq	%rax, (%rsi)
+	jmp	\done
+\prefix\()_fetch:			/* the target holds "jmp *%rdi" */
+	movq	BREC_ARG0(%rbx), %rsi
+	leaq	\done(%rip), %rdi
+	jmp	*%rsi
+.endm
+
+	ACCESSES k, k_ok
+	ACCESSES kac, kac_done
+
+/* The AC variants enter through here: set AC, then the access by its plain code. */
+kac_enter:
+	pushq	$(RFLAGS_FIXED | RFLAGS_AC)
+	popfq
+	movzbl	BREC_OP(%rbx), %eax
+	andl	$(BOP_AC - 1), %eax
+	jmp	*kac_ops(,%rax,8)
+kac_done:
+	pushq	$RFLAGS_FIXED
+	popfq
+	jmp	k_ok
+k_bad:
+	movl	$PROBE_STATUS_BADCMD, BREC_STATUS(%rbx)
+	addq	$PROBE_BATCH_RECORD, %rbx
+	jmp	batch64_next
+
+k_write_entry:
+	movq	BREC_ARG0(%rbx), %rsi
+	movq	BREC_ARG1(%rbx), %rax
+	movq	%rax, (%rsi)
+	jmp	k_ok
+k_cr0:
+	movq	BREC_ARG0(%rbx), %rax
+	movq	%rax, %cr0
+	jmp	k_ok
+k_cr3:
+	movq	BREC_ARG0(%rbx), %rax
+	movq	%rax, %cr3
+	jmp	k_ok
+k_cr4:
+	movq	BREC_ARG0(%rbx), %rax
+	movq	%rax, %cr4
+	jmp	k_ok
+k_efer:
+	movl	$MSR_EFER, %ecx
+	movl	BREC_ARG0(%rbx), %eax
+	movl	BREC_ARG0 + 4(%rbx), %edx
+	wrmsr
+	jmp	k_ok
+k_pkru:
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	movl	BREC_ARG0(%rbx), %eax
+	.byte	0x0f, 0x01, 0xef	/* wrpkru */
+	jmp	k_ok
+k_invlpg:
+	movq	BREC_ARG0(%rbx), %rsi
+	invlpg	(%rsi)
+	jmp	k_ok
+k_invpcid:
+	movzbl	BREC_TYPE(%rbx), %eax
+	invpcid	BREC_ARG0(%rbx), %rax
+	jmp	k_ok
+k_toggle_pge:
+	movq	%cr4, %rax
+	movq	%rax, %rcx
+	btrq	$CR4_PGE_BIT, %rcx
+	movq	%rcx, %cr4
+	movq	%rax, %cr4
+	jmp	k_ok
+k_read_control:
+	movq	%cr0, %rax
+	movq	%rax, BREC_ARG0(%rbx)
+	movq	%cr3, %rax
+	movq	%rax, BREC_ARG1(%rbx)
+	movq	%cr4, %rax
+	movq	%rax, BREC_RIP(%rbx)
+	movq	%cr2, %rax
+	movq	%rax, BREC_CR2(%rbx)
+	movl	$MSR_EFER, %ecx
+	rdmsr
+	movl	%eax, BREC_VALUE(%rbx)
+	movl	%edx, BREC_VALUE + 4(%rbx)
+	jmp	k_ok
+k_fence:
+	mfence
+	jmp	k_ok
+
+/* The 64-bit TSS only supplies RSP0 for exceptions taken at CPL3. Its base is not
+ * an assemble-time constant, so the descriptor is built here, once. */
+setup_tss:
+	movl	$tss64, %eax
+	movw	$TSS_LIMIT, gdt_tss64
+	movw	%ax, gdt_tss64 + 2
+	shrl	$16, %eax
+	movb	%al, gdt_tss64 + 4
+	movb	$TSS_TYPE_AVAILABLE64, gdt_tss64 + 5
+	movb	$0, gdt_tss64 + 6
+	movb	%ah, gdt_tss64 + 7
+	movw	$PROBE_SEL_TSS64, %ax
+	ltr	%ax
+	movb	$1, tss_ready
+	ret
+
+	.data
+	.balign 8
+/* Indexed by the op code: accesses at 0x01-0x09, other ops at 0x10-0x1A, AC
+ * accesses at 0x21-0x29, CPL3 accesses at 0x41-0x49. */
+.macro ENTRIES n, target
+	.rept	\n
+	.quad	\target
+	.endr
+.endm
+kernel_ops:
+	.quad	k_bad, k_read1, k_read2, k_read4, k_read8			/* 0x00 */
+	.quad	k_write1, k_write2, k_write4, k_write8, k_fetch			/* 0x05 */
+	ENTRIES	6, k_bad							/* 0x0A */
+	.quad	k_write_entry, k_cr0, k_cr3, k_cr4, k_efer, k_pkru		/* 0x10 */
+	.quad	k_invlpg, k_invpcid, k_toggle_pge, k_read_control, k_fence	/* 0x16 */
+	ENTRIES	6, k_bad							/* 0x1B */
+	ENTRIES	9, kac_enter							/* 0x21 */
+	ENTRIES	23, k_bad							/* 0x2A */
+	ENTRIES	9, to_user							/* 0x41 */
+	ENTRIES	54, k_bad							/* 0x4A */
+kac_ops:
+	.quad	k_bad, kac_read1, kac_read2, kac_read4, kac_read8
+	.quad	kac_write1, kac_write2, kac_write4, kac_write8, kac_fetch
+	ENTRIES	22, k_bad
+	.global batch_active
+batch_active:
+	.byte	0
+tss_ready:
+	.byte	0
+	.balign 8
+batch_idtr:
+	.fill	10, 1, 0
+	.balign 16
+tss64:
+	.long	0
+	.quad	PROBE_STACK_TOP		/* RSP0 */
+	.fill	102 - 12, 1, 0
+	.word	104			/* I/O map base beyond the limit: no bitmap */
+
+	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,100 @@
+// `pagelab tour --backend qemu`: every mode on QEMU TCG, bad backend names, and no
+// QEMU left behind when pagelab itself is SIGKILLed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pagelab/lab/qemu_backend.hpp"
+#include "run_pagelab.hpp"
+
+namespace pagelab::test {
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Children of `parent` whose command line mentions qemu.
+std::vector<pid_t> qemu_children(pid_t parent) {
+  std::vector<pid_t> found;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const auto status = read_file(e.path() / "status");
+    const auto ppid = status.find("PPid:\t" + std::to_string(parent) + "\n");
+    if (ppid != std::string::npos &&
+        read_file(e.path() / "cmdline").find("qemu") != std::string::npos) {
+      found.push_back(std::stoi(e.path().filename().string()));
+    }
+  }
+  return found;
+}
+
+bool alive(pid_t pid) {
+  const auto status = read_file(std::filesystem::path("/proc") / std::to_string(pid) / "status");
+  return !status.empty() && status.find("State:\tZ") == std::string::npos;
+}
+
+class TourQemu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!lab::find_qemu_binary()) {
+      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
+    }
+  }
+};
+
+TEST_F(TourQemu, EntersEveryModeOnQemu) {
+  const auto r = run_pagelab({"tour", "--backend", "qemu"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "qemu-tcg"));
+  EXPECT_TRUE(contains(r.out, "== 32-bit paging: entered"));
+  EXPECT_TRUE(contains(r.out, "== PAE paging: entered"));
+  EXPECT_TRUE(contains(r.out, "== IA-32e mode, 4-level paging: entered"));
+  EXPECT_TRUE(contains(r.out, "== IA-32e mode, 5-level paging: entered"));
+  EXPECT_TRUE(contains(r.out, "== back to real mode: entered"));
+}
+
+TEST_F(TourQemu, JsonNamesTheBackend) {
+  const auto r = run_pagelab({"tour", "--backend", "qemu", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "\"backend\": \"qemu-tcg\""));
+}
+
+TEST(TourBackendOption, UnknownBackendIsAUsageError) {
+  const auto r = run_pagelab({"tour", "--backend", "bochs"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.err, "kvm, qemu or auto"));
+}
+
+TEST_F(TourQemu, KillingPagelabTakesItsQemuDown) {
+  const pid_t tour = fork();
+  if (tour == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    execl(PAGELAB_BINARY, PAGELAB_BINARY, "tour", "--backend", "qemu", nullptr);
+    _exit(127);
+  }
+  std::vector<pid_t> qemus;
+  for (int i = 0; i < 2000 && qemus.empty(); ++i) {
+    qemus = qemu_children(tour);
+    if (qemus.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  kill(tour, SIGKILL);
+  waitpid(tour, nullptr, 0);
+  if (qemus.empty()) GTEST_SKIP() << "the tour finished before its QEMU was seen";
+  for (int i = 0; i < 200 && alive(qemus.front()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(alive(qemus.front())) << "QEMU " << qemus.front() << " outlived pagelab";
+}
+
+}  // namespace
+}  // namespace pagelab::test

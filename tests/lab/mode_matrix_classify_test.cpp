@@ -1,0 +1,277 @@
+// Classification of mode-transition cases on synthetic observations (no CPU): the
+// model's verdicts come from the SDM rules, the observations are made up to exercise
+// agreed / listed deviation / unexplained mismatch / skipped.
+#include <gtest/gtest.h>
+
+#include "pagelab/lab/deviations.hpp"
+#include "pagelab/lab/mode_matrix_case.hpp"
+#include "pagelab/paging/bits.hpp"
+
+namespace pagelab::lab {
+namespace {
+
+using paging::ControlState;
+using paging::Cr0;
+using paging::Cr4;
+using paging::Efer;
+using paging::Write;
+
+// Protected mode, paging off, running 32-bit code: CR0.PE|ET.
+ControlState protected_state() {
+  ControlState s;
+  s.cr0 = Cr0::Pe | Cr0::Et;
+  s.cs_d = true;
+  return s;
+}
+
+paging::TransitionFeatures pvm_like_features() {
+  paging::TransitionFeatures f;
+  f.smep = f.smap = f.pku = f.la57 = f.pcid = false;
+  return f;
+}
+
+MatrixCase make_case(const ControlState& before, Write what, std::uint64_t value,
+                     const paging::TransitionFeatures& f = pvm_like_features()) {
+  MatrixCase c;
+  c.before = before;
+  c.from = paging::mode_of(before);
+  c.step = {what, value, "test step"};
+  c.expected = paging::evaluate(before, what, value, f);
+  return c;
+}
+
+Observation gp0(const ControlState& after) {
+  Observation o;
+  o.executed = true;
+  o.faulted = true;
+  o.vector = 13;
+  o.error_code = 0;
+  o.after = after;
+  return o;
+}
+
+Observation ok(const ControlState& after) {
+  Observation o;
+  o.executed = true;
+  o.after = after;
+  return o;
+}
+
+TEST(ModeMatrixClassify, RefusedWriteThatFaultsAndKeepsStateAgrees) {
+  // SDM 4.1.2: PG with LME=1 and PAE=0 raises #GP(0).
+  auto before = protected_state();
+  before.efer = Efer::Lme;
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  ASSERT_FALSE(c.expected.allowed);
+  EXPECT_NE(c.expected.rule.find("4.1.2"), std::string::npos) << c.expected.rule;
+  c.observed = gp0(before);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Agreed) << c.detail;
+}
+
+TEST(ModeMatrixClassify, RefusedWriteThatChangesStateIsAMismatch) {
+  auto before = protected_state();
+  before.efer = Efer::Lme;
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  auto after = before;
+  after.cr0 |= Cr0::Pg;
+  c.observed = gp0(after);  // faulted, yet PG stuck: the SDM says the state is unchanged
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+  EXPECT_NE(c.detail.find("CR0 after"), std::string::npos) << c.detail;
+}
+
+TEST(ModeMatrixClassify, WrongErrorCodeIsAMismatch) {
+  auto before = protected_state();
+  before.efer = Efer::Lme;
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  c.observed = gp0(before);
+  c.observed.error_code = 8;
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+}
+
+TEST(ModeMatrixClassify, LegacyPagingRefusalIsTheListedDeviation) {
+  // SDM 4.1.2: PG with PAE=0, LME=0 enables 32-bit paging; a platform raising #GP(0)
+  // instead is the known PVM deviation.
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  ASSERT_TRUE(c.expected.allowed);
+  EXPECT_EQ(c.expected.mode_after, paging::Mode::Paging32);
+  c.observed = gp0(before);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Deviation) << c.detail;
+  EXPECT_EQ(c.deviation_id, "pvm-legacy-paging-refused");
+}
+
+TEST(ModeMatrixClassify, PaePagingRefusalIsTheSameDeviation) {
+  auto before = protected_state();
+  before.cr4 = Cr4::Pae;
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  ASSERT_TRUE(c.expected.allowed);
+  EXPECT_EQ(c.expected.mode_after, paging::Mode::Pae);
+  c.observed = gp0(before);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "pvm-legacy-paging-refused");
+}
+
+TEST(ModeMatrixClassify, UnlistedDeviationIsAMismatch) {
+  // The same observation with no deviation list: nothing explains it.
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  c.observed = gp0(before);
+  classify(c, {});
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+  EXPECT_TRUE(c.deviation_id.empty());
+}
+
+TEST(ModeMatrixClassify, AllowedWriteRefusedWithoutAListedReasonIsAMismatch) {
+  // Setting EFER.LME with paging off is legal (SDM 9.8.5); #GP here matches no entry.
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Efer, before.efer | Efer::Lme);
+  ASSERT_TRUE(c.expected.allowed);
+  c.observed = gp0(before);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+}
+
+TEST(ModeMatrixClassify, AllowedWriteLandingInAnotherModeIsAMismatch) {
+  // PG with LME=1 and PAE=1 must activate IA-32e mode (EFER.LMA=1, SDM 9.8.5).
+  auto before = protected_state();
+  before.cr4 = Cr4::Pae;
+  before.efer = Efer::Lme;
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  ASSERT_TRUE(c.expected.allowed);
+  EXPECT_EQ(c.expected.mode_after, paging::Mode::Compatibility4);
+  auto after = before;
+  after.cr0 |= Cr0::Pg;  // but LMA not set: PAE paging, not IA-32e
+  c.observed = ok(after);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+  EXPECT_NE(c.detail.find("EFER after"), std::string::npos) << c.detail;
+  after.efer |= Efer::Lma;
+  c.observed = ok(after);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Agreed) << c.detail;
+}
+
+TEST(ModeMatrixClassify, PkeAcceptedWithoutPkuIsTheListedDeviation) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Pke);
+  ASSERT_FALSE(c.expected.allowed);  // SDM 2.5: reserved without CPUID PKU
+  auto after = before;
+  after.cr4 |= Cr4::Pke;
+  c.observed = ok(after);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "pvm-cr4-pke-without-pku") << c.detail;
+}
+
+TEST(ModeMatrixClassify, PkeWithPkuIsAllowedAndAgrees) {
+  auto f = pvm_like_features();
+  f.pku = true;
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Pke, f);
+  ASSERT_TRUE(c.expected.allowed);
+  auto after = before;
+  after.cr4 |= Cr4::Pke;
+  c.observed = ok(after);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Agreed) << c.detail;
+}
+
+TEST(ModeMatrixClassify, SmepAcceptedWithoutCpuidIsListed) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Smep);
+  auto after = before;
+  after.cr4 |= Cr4::Smep;
+  c.observed = ok(after);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "cr4-smep-smap-without-cpuid");
+}
+
+TEST(ModeMatrixClassify, UpperCr0BitIgnoredIn64BitModeIsListedOnlyWhenDropped) {
+  ControlState before;
+  before.cr0 = Cr0::Pe | Cr0::Et | Cr0::Pg;
+  before.cr4 = Cr4::Pae;
+  before.efer = Efer::Lme | Efer::Lma;
+  before.cs_l = true;
+  before.cs_d = false;
+  ASSERT_EQ(paging::mode_of(before), paging::Mode::Long64_4Level);
+  auto c = make_case(before, Write::Cr0, before.cr0 | paging::bit(32));
+  ASSERT_FALSE(c.expected.allowed);  // SDM 2.5: bits 63:32 reserved, #GP(0)
+  c.observed = ok(before);
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "pvm-upper-control-bits-ignored");
+  auto stored = before;
+  stored.cr0 |= paging::bit(32);
+  c.observed = ok(stored);  // kept the reserved bit: not what the entry describes
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+}
+
+TEST(ModeMatrixClassify, GuestStopIsAMismatch) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Pge);
+  c.observed.executed = true;
+  c.observed.after = before;
+  c.observed.stopped = "triple fault";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+  EXPECT_NE(c.detail.find("stopped"), std::string::npos);
+}
+
+TEST(ModeMatrixClassify, SegmentCrossCheckFailureIsAMismatch) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Pge);
+  auto after = before;
+  after.cr4 |= Cr4::Pge;
+  c.observed = ok(after);
+  c.observed.segment_problem = "CS 0x8: descriptor says D/B=1, vCPU has D/B=0";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch);
+}
+
+TEST(ModeMatrixClassify, SkipReasonWinsAndIsTheDetail) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 & ~Cr0::Pe);
+  c.skip_reason = "would take the probe's own code away";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Skipped);
+  EXPECT_EQ(c.detail, *c.skip_reason);
+}
+
+TEST(ModeMatrixClassify, JsonCarriesBackendRuleAndVerdict) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  c.observed = gp0(before);
+  classify(c, known_deviations());
+  const auto j = c.to_json();
+  EXPECT_EQ(j["backend"], "kvm");
+  EXPECT_EQ(j["from"], "protected");
+  EXPECT_EQ(j["verdict"], "deviation");
+  EXPECT_EQ(j["deviation"], "pvm-legacy-paging-refused");
+  EXPECT_NE(j["rule"].get<std::string>().find("SDM 4.1.2"), std::string::npos);
+  EXPECT_EQ(j["observed"]["vector"], 13);
+}
+
+TEST(ModeMatrixClassify, ShortNamesRoundTrip) {
+  for (const auto m : {paging::Mode::Real, paging::Mode::Protected, paging::Mode::Paging32,
+                       paging::Mode::Pae, paging::Mode::Compatibility4, paging::Mode::Long64_4Level,
+                       paging::Mode::Compatibility5, paging::Mode::Long64_5Level}) {
+    EXPECT_EQ(mode_from_short_name(short_name(m)), m);
+  }
+  EXPECT_FALSE(mode_from_short_name("bogus"));
+}
+
+TEST(ModeMatrixClassify, EveryDeviationHasRuleDescriptionAndReproducer) {
+  for (const auto& d : known_deviations()) {
+    EXPECT_FALSE(d.id.empty());
+    EXPECT_NE(d.rule.find("SDM"), std::string::npos) << d.id;
+    EXPECT_FALSE(d.description.empty()) << d.id;
+    EXPECT_EQ(d.reproducer.rfind("pagelab modes", 0), 0u) << d.id;
+    EXPECT_TRUE(d.matches) << d.id;
+  }
+}
+
+}  // namespace
+}  // namespace pagelab::lab
