@@ -6,6 +6,7 @@
 #include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/lab/tour.hpp"
+#include "pagelab/lab/tour_examples.hpp"
 
 namespace pagelab::cli {
 
@@ -52,14 +53,20 @@ void add_tour(CLI::App& app, Context& ctx) {
       };
       auto tour = lab::run_tour(lab, {}, on_stop);
       tour.backend = std::string(lab.backend_name());
+      // The last leg: the worked example and the recursive map, walked by the oracle
+      // and run on the CPU (each on its own VM: the experiment engine needs one).
+      options.backend = on_kvm ? lab::BackendKind::Kvm : lab::BackendKind::Qemu;
+      const auto examples = lab::run_tour_examples(options);
       if (*json) {
         auto j = tour.to_json();
         if (on_kvm) j["flavour"] = kvm::detect_flavour().name;
         j["vm_exits"] = lab.exits();
         j["round_trips"] = {{"count", lab.exits()},
                             {"kind", std::string(lab.backend().round_trip_name())}};
+        j["examples"] = lab::tour_examples_json(examples);
         fmt::print("{}\n", j.dump(2));
       } else {
+        fmt::print("{}\n", lab::format_tour_examples(examples));
         int entered = 0, refused = 0, failed = 0;
         for (const auto& s : tour.stops) {
           entered += s.outcome == lab::StopOutcome::Entered;
@@ -69,11 +76,11 @@ void add_tour(CLI::App& app, Context& ctx) {
         }
         fmt::print(
             "{} modes entered and verified, {} refused or unsupported by this platform, {} failed "
-            "({} {} on {})\n",
+            "({} {} on {}); worked example and recursive map: {}\n",
             entered, refused, failed, lab.exits(), lab.backend().round_trip_name(),
-            lab.backend_name());
+            lab.backend_name(), lab::tour_examples_ok(examples) ? "as the oracle says" : "FAILED");
       }
-      ctx.exit_code = tour.ok() ? 0 : 1;
+      ctx.exit_code = tour.ok() && lab::tour_examples_ok(examples) ? 0 : 1;
     } catch (const lab::NoBackend& e) {
       fmt::print(stderr, "pagelab: {}\n", e.what());
       ctx.exit_code = 1;

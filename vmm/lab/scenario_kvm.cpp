@@ -36,7 +36,7 @@ class KvmMachine : public Machine {
  public:
   explicit KvmMachine(const LabOptions& options) : lab_(options) {}
 
-  [[nodiscard]] std::string name() const override { return "kvm"; }
+  [[nodiscard]] std::string name() const override { return std::string(lab_.backend_name()); }
   [[nodiscard]] CpuFeatures features() const override { return lab_.cpu().paging_features(); }
 
   std::optional<std::string> precheck(const Scenario& scenario) override {
