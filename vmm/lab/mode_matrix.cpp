@@ -68,32 +68,8 @@ paging::TransitionFeatures transition_features(const PlatformCpu& cpu) {
 }
 
 PlatformCpu guest_cpuid(Lab& lab) {
-  constexpr std::array<std::pair<std::uint32_t, std::uint32_t>, 6> kLeaves{{
-      {0, 0},
-      {1, 0},
-      {7, 0},
-      {0x8000'0000, 0},
-      {0x8000'0001, 0},
-      {cpuid::AddressSizesLeaf, 0},
-  }};
   PlatformCpu cpu;
-  for (const auto& [leaf, subleaf] : kLeaves) {
-    const auto r = lab.command(PROBE_CMD_CPUID, leaf, subleaf);
-    if (!r.ok()) {
-      throw std::runtime_error(
-          fmt::format("CPUID leaf {:#x} in the probe: {}", leaf, r.outcome_text()));
-    }
-    kvm_cpuid_entry2 e{};
-    e.function = leaf;
-    e.index = subleaf;
-    if (leaf == 7) e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-    // MB_VALUE = EBX:EAX, MB_VALUE2 = EDX:ECX (probe_abi.h).
-    e.eax = static_cast<std::uint32_t>(r.value);
-    e.ebx = static_cast<std::uint32_t>(r.value >> 32);
-    e.ecx = static_cast<std::uint32_t>(r.value2);
-    e.edx = static_cast<std::uint32_t>(r.value2 >> 32);
-    cpu.entries.push_back(e);
-  }
+  cpu.entries = lab.cpuid_from_probe();
   return cpu;
 }
 

@@ -13,6 +13,7 @@
 #include "pagelab/lab/scenario.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/number.hpp"
 
 namespace pagelab::lab::scenario {
 
@@ -53,23 +54,7 @@ std::string lower(std::string s) {
 }
 
 std::optional<std::uint64_t> number_of(std::string_view text) {
-  std::string digits;
-  for (char c : text) {
-    if (c != '_') digits.push_back(c);
-  }
-  std::string_view body = digits;
-  int base = 10;
-  if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
-    base = 16;
-    body.remove_prefix(2);
-  } else if (body.size() > 2 && body[0] == '0' && (body[1] == 'b' || body[1] == 'B')) {
-    base = 2;
-    body.remove_prefix(2);
-  }
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), value, base);
-  if (body.empty() || ec != std::errc{} || end != body.data() + body.size()) return std::nullopt;
-  return value;
+  return paging::parse_number(text);
 }
 
 // Leaf and entry flags by name. "bitN" names any bit, for reserved-bit experiments.

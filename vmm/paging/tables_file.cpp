@@ -9,30 +9,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "pagelab/paging/number.hpp"
 #include "pagelab/paging/walker.hpp"
 
 namespace pagelab::paging {
 
 namespace {
-
-constexpr int Hex = 16, Binary = 2, Decimal = 10;
-
-std::optional<std::uint64_t> parse_number(std::string text) {
-  std::erase(text, '_');
-  int base = Decimal;
-  std::string_view body = text;
-  if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
-    base = Hex;
-    body.remove_prefix(2);
-  } else if (body.size() > 2 && body[0] == '0' && (body[1] == 'b' || body[1] == 'B')) {
-    base = Binary;
-    body.remove_prefix(2);
-  }
-  std::uint64_t v = 0;
-  auto [end, ec] = std::from_chars(body.data(), body.data() + body.size(), v, base);
-  if (body.empty() || ec != std::errc{} || end != body.data() + body.size()) return std::nullopt;
-  return v;
-}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),

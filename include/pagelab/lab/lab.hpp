@@ -80,11 +80,15 @@ class Lab {
   // Copies code into guest RAM for PROBE_CMD_EXEC (identity-mapped, below 1 MiB).
   paging::GuestPhys place_code(std::span<const std::uint8_t> code);
 
+  // The paging-relevant CPUID leaves as the guest itself sees them, executed by the
+  // probe. The SDM's reserved-bit rules follow what CPUID returns to software, and a
+  // platform may not take that from the table the VMM set (PVM does not).
+  std::vector<kvm_cpuid_entry2> cpuid_from_probe();
+
  private:
   ProbeReport run_until_report();
   ProbeReport read_report() const;
   [[noreturn]] void abnormal(const BackendStop& stop);
-  std::vector<kvm_cpuid_entry2> cpuid_from_probe();
 
   LabOptions options_;
   std::unique_ptr<Backend> backend_;
