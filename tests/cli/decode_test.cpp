@@ -16,7 +16,9 @@ namespace {
 
 using Result = pagelab::test::ProcessResult;
 
-Result pagelab(std::vector<std::string> args) { return pagelab::test::run_pagelab(std::move(args)); }
+Result pagelab(std::vector<std::string> args) {
+  return pagelab::test::run_pagelab(std::move(args));
+}
 
 bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

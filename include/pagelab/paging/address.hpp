@@ -9,7 +9,7 @@ namespace pagelab::paging {
 
 template <typename Tag>
 class Address {
-public:
+ public:
   constexpr Address() = default;
   constexpr explicit Address(std::uint64_t value) : value_(value) {}
   [[nodiscard]] constexpr std::uint64_t value() const { return value_; }
@@ -22,7 +22,7 @@ public:
     return *this;
   }
 
-private:
+ private:
   std::uint64_t value_ = 0;
 };
 

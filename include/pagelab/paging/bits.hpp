@@ -5,7 +5,9 @@
 
 namespace pagelab::paging {
 
-constexpr std::uint64_t bit(unsigned n) { return std::uint64_t{1} << n; }
+constexpr std::uint64_t bit(unsigned n) {
+  return std::uint64_t{1} << n;
+}
 // Bits lo..hi inclusive.
 constexpr std::uint64_t bits(unsigned lo, unsigned hi) {
   return (hi >= 63 ? ~std::uint64_t{0} : (bit(hi + 1) - 1)) & ~(bit(lo) - 1);
