@@ -25,52 +25,52 @@
 #define PROBE_PORT_DOORBELL 0xE9
 
 /* Mailbox offsets. Command block (host writes). */
-#define MB_SEQ 0x00      /* u32: bumped by the host for each command */
-#define MB_CMD 0x08      /* u32: PROBE_CMD_* */
-#define MB_ARG0 0x10     /* u64 */
-#define MB_ARG1 0x18     /* u64 */
-#define MB_ARG2 0x20     /* u64 */
-#define MB_ARG3 0x28     /* u64 */
+#define MB_SEQ 0x00  /* u32: bumped by the host for each command */
+#define MB_CMD 0x08  /* u32: PROBE_CMD_* */
+#define MB_ARG0 0x10 /* u64 */
+#define MB_ARG1 0x18 /* u64 */
+#define MB_ARG2 0x20 /* u64 */
+#define MB_ARG3 0x28 /* u64 */
 /* Result block (probe writes). */
-#define MB_DONE_SEQ 0x40 /* u32: MB_SEQ of the last finished command */
-#define MB_STATUS 0x44   /* u32: PROBE_STATUS_* */
-#define MB_CODE_BITS 0x48 /* u32: 16, 32 or 64: the dispatcher that answered */
-#define MB_VECTOR 0x4C   /* u32: exception vector when MB_STATUS is FAULT */
+#define MB_DONE_SEQ 0x40   /* u32: MB_SEQ of the last finished command */
+#define MB_STATUS 0x44     /* u32: PROBE_STATUS_* */
+#define MB_CODE_BITS 0x48  /* u32: 16, 32 or 64: the dispatcher that answered */
+#define MB_VECTOR 0x4C     /* u32: exception vector when MB_STATUS is FAULT */
 #define MB_ERROR_CODE 0x50 /* u64 */
 #define MB_FAULT_RIP 0x58  /* u64 */
-#define MB_CR0 0x60      /* u64: control registers as read inside the guest */
+#define MB_CR0 0x60        /* u64: control registers as read inside the guest */
 #define MB_CR2 0x68
 #define MB_CR3 0x70
 #define MB_CR4 0x78
 #define MB_EFER 0x80
-#define MB_CS 0x88       /* u16 selectors */
+#define MB_CS 0x88 /* u16 selectors */
 #define MB_SS 0x8A
 #define MB_DS 0x8C
-#define MB_VALUE 0x90    /* u64: a value a command read (CPUID: EBX:EAX) */
-#define MB_VALUE2 0x98   /* u64: a second value (CPUID: EDX:ECX) */
+#define MB_VALUE 0x90  /* u64: a value a command read (CPUID: EBX:EAX) */
+#define MB_VALUE2 0x98 /* u64: a second value (CPUID: EDX:ECX) */
 #define MB_RESULT_END 0xA0
 
 /* Status codes. */
 #define PROBE_STATUS_OK 0
-#define PROBE_STATUS_FAULT 1   /* an exception was caught; vector/error code/RIP set */
-#define PROBE_STATUS_BADCMD 2  /* unknown command or not valid in this mode */
+#define PROBE_STATUS_FAULT 1  /* an exception was caught; vector/error code/RIP set */
+#define PROBE_STATUS_BADCMD 2 /* unknown command or not valid in this mode */
 
 /* Commands. Each dispatcher (16-bit real, 32-bit, 64-bit) knows the ones that make
  * sense in its bitness and answers BADCMD to the rest. */
-#define PROBE_CMD_REPORT 0x01      /* only report the state */
-#define PROBE_CMD_WRITE_CR0 0x02   /* ARG0 = value */
-#define PROBE_CMD_WRITE_CR3 0x03   /* ARG0 = value */
-#define PROBE_CMD_WRITE_CR4 0x04   /* ARG0 = value */
-#define PROBE_CMD_WRMSR 0x05       /* ARG0 = MSR index, ARG1 = value */
-#define PROBE_CMD_RDMSR 0x06       /* ARG0 = MSR index -> MB_VALUE */
-#define PROBE_CMD_ENTER_PROT 0x10  /* real -> 32-bit protected (PE=1, own GDT) */
-#define PROBE_CMD_ENTER_REAL 0x11  /* 32-bit protected, PG=0 -> real mode */
-#define PROBE_CMD_JUMP_CS 0x12     /* ARG0 = selector: far jump to that code segment */
-#define PROBE_CMD_CPUID 0x13       /* ARG0 = leaf, ARG1 = subleaf -> MB_VALUE, MB_VALUE2 */
+#define PROBE_CMD_REPORT 0x01       /* only report the state */
+#define PROBE_CMD_WRITE_CR0 0x02    /* ARG0 = value */
+#define PROBE_CMD_WRITE_CR3 0x03    /* ARG0 = value */
+#define PROBE_CMD_WRITE_CR4 0x04    /* ARG0 = value */
+#define PROBE_CMD_WRMSR 0x05        /* ARG0 = MSR index, ARG1 = value */
+#define PROBE_CMD_RDMSR 0x06        /* ARG0 = MSR index -> MB_VALUE */
+#define PROBE_CMD_ENTER_PROT 0x10   /* real -> 32-bit protected (PE=1, own GDT) */
+#define PROBE_CMD_ENTER_REAL 0x11   /* 32-bit protected, PG=0 -> real mode */
+#define PROBE_CMD_JUMP_CS 0x12      /* ARG0 = selector: far jump to that code segment */
+#define PROBE_CMD_CPUID 0x13        /* ARG0 = leaf, ARG1 = subleaf -> MB_VALUE, MB_VALUE2 */
 #define PROBE_CMD_TRIPLE_FAULT 0x20 /* load an empty IDT and fault: a test of diagnostics */
-#define PROBE_CMD_HANG 0x21        /* spin forever: a test of the watchdog */
-#define PROBE_CMD_EXEC 0x22        /* ARG0 = GPA of code to call in the current mode */
-#define PROBE_CMD_BATCH 0x30       /* 64-bit only: ARG0 = GPA of the first record, ARG1 = count */
+#define PROBE_CMD_HANG 0x21         /* spin forever: a test of the watchdog */
+#define PROBE_CMD_EXEC 0x22         /* ARG0 = GPA of code to call in the current mode */
+#define PROBE_CMD_BATCH 0x30        /* 64-bit only: ARG0 = GPA of the first record, ARG1 = count */
 
 /* Batches (PROBE_CMD_BATCH): fixed 64-byte records in the batch area, one per
  * operation; the host fills the command half and sets BREC_STATUS to
@@ -88,10 +88,11 @@
 #define PROBE_USER_ALIAS 0x00007F0000000000 /* user alias of the probe and batch pages */
 #define PROBE_STATUS_PENDING 0xFF
 
-#define BREC_OP 0x00     /* u8: BOP_* (| BOP_AC or | BOP_USER for accesses) */
-#define BREC_TYPE 0x02   /* u8: INVPCID type */
-#define BREC_ARG0 0x08   /* u64: address (access, INVLPG, entry GPA), value (control writes), INVPCID PCID */
-#define BREC_ARG1 0x10   /* u64: value to store (write, entry write), INVPCID address */
+#define BREC_OP 0x00   /* u8: BOP_* (| BOP_AC or | BOP_USER for accesses) */
+#define BREC_TYPE 0x02 /* u8: INVPCID type */
+#define BREC_ARG0 \
+  0x08 /* u64: address (access, INVLPG, entry GPA), value (control writes), INVPCID PCID */
+#define BREC_ARG1 0x10 /* u64: value to store (write, entry write), INVPCID address */
 /* Status and vector are adjacent so a fault handler stores both with one write. */
 #define BREC_STATUS 0x18 /* u32: PROBE_STATUS_* (result) */
 #define BREC_VECTOR 0x1C /* u32 (result) */
@@ -111,7 +112,7 @@
 #define BOP_WRITE2 0x06
 #define BOP_WRITE4 0x07
 #define BOP_WRITE8 0x08
-#define BOP_FETCH 0x09 /* jumps to ARG0, where the host planted BATCH_FETCH_RETURN */
+#define BOP_FETCH 0x09      /* jumps to ARG0, where the host planted BATCH_FETCH_RETURN */
 #define BOP_ACCESS_OPS 0x0A /* accesses are below this */
 #define BOP_AC 0x20
 #define BOP_USER 0x40
@@ -135,11 +136,11 @@
  * and check that it loaded the probe it was built with. */
 #define PROBE_HDR_MAGIC_LO 0x4C474150 /* "PAGL" */
 #define PROBE_HDR_MAGIC_HI 0x45424F52 /* "ROBE" */
-#define PROBE_HDR_MAGIC 8   /* offset of the 8-byte magic "PAGLROBE" */
-#define PROBE_HDR_VERSION 16 /* u32 */
-#define PROBE_HDR_GDT 20     /* u32: GPA of the GDT */
-#define PROBE_HDR_GDT_SIZE 24 /* u32: bytes */
-#define PROBE_HDR_END_MARK 28 /* u32: GPA just past the image */
+#define PROBE_HDR_MAGIC 8             /* offset of the 8-byte magic "PAGLROBE" */
+#define PROBE_HDR_VERSION 16          /* u32 */
+#define PROBE_HDR_GDT 20              /* u32: GPA of the GDT */
+#define PROBE_HDR_GDT_SIZE 24         /* u32: bytes */
+#define PROBE_HDR_END_MARK 28         /* u32: GPA just past the image */
 #define PROBE_ABI_VERSION 1
 
 /* GDT selectors the probe installs. */
