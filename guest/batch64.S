@@ -22,6 +22,10 @@
 #define TSS_LIMIT 103
 #define TSS_TYPE_AVAILABLE64 0x89
 #define CR4_PGE_BIT 7
+#define MSR_STAR 0xC0000081
+/* SYSRET loads SS = STAR[63:48] + 8 and CS = STAR[63:48] + 16 (RPL 3): the probe's
+ * user data and 64-bit user code descriptors sit right there. */
+#define STAR_SYSRET_BASE (PROBE_SEL_USER_DATA - 8)
 
 /* Points the IDT gate of `vector` (IDT base in %rdi) at `handler`. */
 .macro SET_GATE vector, handler
@@ -29,6 +33,20 @@
 	movw	%ax, GATE_BYTES * \vector(%rdi)
 	shrl	$16, %eax
 	movw	%ax, GATE_BYTES * \vector + 6(%rdi)
+.endm
+
+/* The next record: three instructions, because every one costs microseconds where
+ * CPL0 is emulated. The end is a terminator record (BOP_END) rather than a compare,
+ * and a record that succeeds is not written: the host reads an untouched status
+ * (PROBE_STATUS_PENDING) of a finished batch as success. */
+.macro NEXT
+	addq	$PROBE_BATCH_RECORD, %rbx
+	movzbl	BREC_OP(%rbx), %eax
+	jmp	*kernel_ops(,%rax,8)
+.endm
+.macro DISPATCH
+	movzbl	BREC_OP(%rbx), %eax
+	jmp	*kernel_ops(,%rax,8)
 .endm
 
 	.text
@@ -39,9 +57,10 @@ batch64_start:
 	movl	MB(MB_ARG1), %ecx
 	shlq	$6, %rcx
 	leaq	(%rbx,%rcx), %rbp
+	movb	$BOP_END, BREC_OP(%rbp)
 	cmpb	$0, tss_ready
 	jne	1f
-	call	setup_tss
+	call	setup_user_entry
 1:	sidt	batch_idtr
 	movq	batch_idtr + 2, %rdi
 	/* The user stub returns with UD2 (SYSCALL from CPL3 faulted at CPL3 on PVM). */
@@ -52,58 +71,68 @@ batch64_start:
 	leaq	user64_loop(%r13), %r14
 	leaq	user64_exit(%r13), %r15
 	movb	$1, batch_active
-	jmp	batch64_next
+	DISPATCH
 
 k_ok:
-	movl	$PROBE_STATUS_OK, BREC_STATUS(%rbx)
-	addq	$PROBE_BATCH_RECORD, %rbx
+	NEXT
+
 	.global batch64_next
 batch64_next:
-	cmpq	%rbp, %rbx
-	jae	batch64_done
-	movzbl	BREC_OP(%rbx), %eax
-	andl	$(BOP_COUNT - 1), %eax
-	jmp	*kernel_ops(,%rax,8)
+	DISPATCH
 
 batch64_done:
 	movb	$0, batch_active
 	movq	batch_idtr + 2, %rdi
 	SET_GATE VECTOR_UD, stubs64+16*VECTOR_UD
 	SET_GATE VECTOR_PF, stubs64+16*VECTOR_PF
-	/* IRETQ to CPL3 nulled the data segments; compatibility mode needs them back. */
+	/* CPL3 nulled the data segments; compatibility mode needs them back. */
 	movw	$PROBE_SEL_DATA32, %ax
 	movw	%ax, %ds
 	movw	%ax, %es
 	movw	%ax, %ss
 	jmp	finish64
 
+/* SYSRET: no stack, no descriptor reads (IRETQ pops five words, each one emulated). */
 to_user:
-	pushq	$(PROBE_SEL_USER_DATA | 3)
-	pushq	$0			/* the stub never uses its stack */
-	pushq	$RFLAGS_FIXED
-	pushq	$(PROBE_SEL_USER_CODE64 | 3)
-	pushq	%r14
-	iretq
+	movq	%r14, %rcx
+	movl	$RFLAGS_FIXED, %r11d
+	sysretq
 
 /* #PF while a batch runs. Frame: error code, RIP, CS, RFLAGS, RSP, SS. */
 batch64_pf:
 	popq	BREC_ERROR(%rbx)
 	movq	%r12, BREC_STATUS(%rbx)
-	movq	(%rsp), %rax
-	movq	%rax, BREC_RIP(%rbx)
+	popq	BREC_RIP(%rbx)
 	movq	%cr2, %rax
 	movq	%rax, BREC_CR2(%rbx)
-	jmp	fault_resume
+	testb	$3, (%rsp)		/* CS: from the user stub? */
+	jnz	user_resume
+kernel_resume:
+	movq	$PROBE_STACK_TOP, %rsp
+	pushq	$RFLAGS_FIXED		/* drop an AC set for the access */
+	popfq
+	NEXT
 
-/* #UD while a batch runs: the user stub's UD2 at user64_exit means "done with my
- * run of records"; any other #UD is a fault of the current record. */
+/* Back to the user loop at the next record, unless the stub itself keeps faulting
+ * to the end of the batch. */
+user_resume:
+	addq	$PROBE_BATCH_RECORD, %rbx
+	cmpq	%rbp, %rbx
+	jae	1f
+	movq	%r14, %rcx		/* RSP is left: the next fault at CPL3 takes RSP0 */
+	movl	$RFLAGS_FIXED, %r11d
+	sysretq
+1:	movq	$PROBE_STACK_TOP, %rsp
+	DISPATCH
+
+/* #UD while a batch runs: the user stub's UD2 at user64_exit (only reachable at
+ * CPL3: CPL0 never runs at the user alias) means "done with my run of records";
+ * any other #UD is a fault of the current record. */
 batch64_ud:
 	cmpq	%r15, (%rsp)
 	jne	1f
-	testb	$3, 8(%rsp)
-	jz	1f
 	movq	$PROBE_STACK_TOP, %rsp
-	jmp	batch64_next
+	DISPATCH
 1:	pushq	$0
 	pushq	$VECTOR_UD
 	/* fall through */
@@ -115,71 +144,68 @@ batch64_fault:
 	movl	%eax, BREC_VECTOR(%rbx)
 	popq	BREC_ERROR(%rbx)
 	movl	$PROBE_STATUS_FAULT, BREC_STATUS(%rbx)
-	movq	(%rsp), %rax
-	movq	%rax, BREC_RIP(%rbx)
+	popq	BREC_RIP(%rbx)
 	movq	%cr2, %rax
 	movq	%rax, BREC_CR2(%rbx)
-fault_resume:
-	addq	$PROBE_BATCH_RECORD, %rbx
-	testb	$3, 8(%rsp)
-	jz	1f
-	cmpq	%rbp, %rbx		/* a fault in the stub itself must not loop */
-	jae	1f
-	movq	%r14, (%rsp)		/* back to the user loop, at the next record */
-	iretq
-1:	movq	$PROBE_STACK_TOP, %rsp
-	pushq	$RFLAGS_FIXED		/* drop an AC set for the access */
-	popfq
-	jmp	batch64_next
+	testb	$3, (%rsp)
+	jnz	user_resume
+	jmp	kernel_resume
 
-/* Accesses: plain (AC as it is, i.e. 0) and with RFLAGS.AC=1. */
-.macro ACCESSES prefix, done
+/* Accesses: plain (AC as it is, i.e. 0) and with RFLAGS.AC=1. `finish` is a macro
+ * run after a successful access (inlined: one jump fewer); a fetch returns to the
+ * label `done` through the planted "jmp *%rdi". */
+.macro ACCESSES prefix, finish, done
 \prefix\()_read1:
 	movq	BREC_ARG0(%rbx), %rsi
 	movzbq	(%rsi), %rax
-	jmp	\prefix\()_store
+	movq	%rax, BREC_VALUE(%rbx)
+	\finish
 \prefix\()_read2:
 	movq	BREC_ARG0(%rbx), %rsi
 	movzwq	(%rsi), %rax
-	jmp	\prefix\()_store
+	movq	%rax, BREC_VALUE(%rbx)
+	\finish
 \prefix\()_read4:
 	movq	BREC_ARG0(%rbx), %rsi
 	movl	(%rsi), %eax
-	jmp	\prefix\()_store
+	movq	%rax, BREC_VALUE(%rbx)
+	\finish
 \prefix\()_read8:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	(%rsi), %rax
-\prefix\()_store:
 	movq	%rax, BREC_VALUE(%rbx)
-	jmp	\done
+	\finish
 \prefix\()_write1:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	BREC_ARG1(%rbx), %rax
 	movb	%al, (%rsi)
-	jmp	\done
+	\finish
 \prefix\()_write2:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	BREC_ARG1(%rbx), %rax
 	movw	%ax, (%rsi)
-	jmp	\done
+	\finish
 \prefix\()_write4:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	BREC_ARG1(%rbx), %rax
 	movl	%eax, (%rsi)
-	jmp	\done
+	\finish
 \prefix\()_write8:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	BREC_ARG1(%rbx), %rax
 	movq	%rax, (%rsi)
-	jmp	\done
+	\finish
 \prefix\()_fetch:			/* the target holds "jmp *%rdi" */
 	movq	BREC_ARG0(%rbx), %rsi
 	leaq	\done(%rip), %rdi
 	jmp	*%rsi
 .endm
+.macro TO_KAC_DONE
+	jmp	kac_done
+.endm
 
-	ACCESSES k, k_ok
-	ACCESSES kac, kac_done
+	ACCESSES k, NEXT, k_ok
+	ACCESSES kac, TO_KAC_DONE, kac_done
 
 /* The AC variants enter through here: set AC, then the access by its plain code. */
 kac_enter:
@@ -191,56 +217,55 @@ kac_enter:
 kac_done:
 	pushq	$RFLAGS_FIXED
 	popfq
-	jmp	k_ok
+	NEXT
 k_bad:
 	movl	$PROBE_STATUS_BADCMD, BREC_STATUS(%rbx)
-	addq	$PROBE_BATCH_RECORD, %rbx
-	jmp	batch64_next
+	NEXT
 
 k_write_entry:
 	movq	BREC_ARG0(%rbx), %rsi
 	movq	BREC_ARG1(%rbx), %rax
 	movq	%rax, (%rsi)
-	jmp	k_ok
+	NEXT
 k_cr0:
 	movq	BREC_ARG0(%rbx), %rax
 	movq	%rax, %cr0
-	jmp	k_ok
+	NEXT
 k_cr3:
 	movq	BREC_ARG0(%rbx), %rax
 	movq	%rax, %cr3
-	jmp	k_ok
+	NEXT
 k_cr4:
 	movq	BREC_ARG0(%rbx), %rax
 	movq	%rax, %cr4
-	jmp	k_ok
+	NEXT
 k_efer:
 	movl	$MSR_EFER, %ecx
 	movl	BREC_ARG0(%rbx), %eax
 	movl	BREC_ARG0 + 4(%rbx), %edx
 	wrmsr
-	jmp	k_ok
+	NEXT
 k_pkru:
 	xorl	%ecx, %ecx
 	xorl	%edx, %edx
 	movl	BREC_ARG0(%rbx), %eax
 	.byte	0x0f, 0x01, 0xef	/* wrpkru */
-	jmp	k_ok
+	NEXT
 k_invlpg:
 	movq	BREC_ARG0(%rbx), %rsi
 	invlpg	(%rsi)
-	jmp	k_ok
+	NEXT
 k_invpcid:
 	movzbl	BREC_TYPE(%rbx), %eax
 	invpcid	BREC_ARG0(%rbx), %rax
-	jmp	k_ok
+	NEXT
 k_toggle_pge:
 	movq	%cr4, %rax
 	movq	%rax, %rcx
 	btrq	$CR4_PGE_BIT, %rcx
 	movq	%rcx, %cr4
 	movq	%rax, %cr4
-	jmp	k_ok
+	NEXT
 k_read_control:
 	movq	%cr0, %rax
 	movq	%rax, BREC_ARG0(%rbx)
@@ -254,14 +279,19 @@ k_read_control:
 	rdmsr
 	movl	%eax, BREC_VALUE(%rbx)
 	movl	%edx, BREC_VALUE + 4(%rbx)
-	jmp	k_ok
+	NEXT
 k_fence:
 	mfence
-	jmp	k_ok
+	NEXT
 
 /* The 64-bit TSS only supplies RSP0 for exceptions taken at CPL3. Its base is not
- * an assemble-time constant, so the descriptor is built here, once. */
-setup_tss:
+ * an assemble-time constant, so the descriptor is built here, once; STAR too (the
+ * engine sets EFER.SCE). */
+setup_user_entry:
+	movl	$MSR_STAR, %ecx
+	xorl	%eax, %eax
+	movl	$(STAR_SYSRET_BASE << 16), %edx
+	wrmsr
 	movl	$tss64, %eax
 	movw	$TSS_LIMIT, gdt_tss64
 	movw	%ax, gdt_tss64 + 2
@@ -284,7 +314,7 @@ setup_tss:
 	.quad	\target
 	.endr
 .endm
-kernel_ops:
+kernel_ops:				/* all 256 op codes: no mask */
 	.quad	k_bad, k_read1, k_read2, k_read4, k_read8			/* 0x00 */
 	.quad	k_write1, k_write2, k_write4, k_write8, k_fetch			/* 0x05 */
 	ENTRIES	6, k_bad							/* 0x0A */
@@ -294,7 +324,9 @@ kernel_ops:
 	ENTRIES	9, kac_enter							/* 0x21 */
 	ENTRIES	23, k_bad							/* 0x2A */
 	ENTRIES	9, to_user							/* 0x41 */
-	ENTRIES	54, k_bad							/* 0x4A */
+	ENTRIES	53, k_bad							/* 0x4A */
+	.quad	batch64_done							/* 0x7F */
+	ENTRIES	128, k_bad							/* 0x80 */
 kac_ops:
 	.quad	k_bad, kac_read1, kac_read2, kac_read4, kac_read8
 	.quad	kac_write1, kac_write2, kac_write4, kac_write8, kac_fetch

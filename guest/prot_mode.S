@@ -130,6 +130,8 @@ dispatch32:
 	je	cmd32_hang
 	cmpl	$PROBE_CMD_EXEC, %eax
 	je	cmd32_exec
+	cmpl	$PROBE_CMD_BATCH, %eax
+	je	batch32_start
 	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
 	jmp	finish32
 
@@ -209,6 +211,8 @@ stubs32:
 	jmp	common32
 	.endr
 common32:
+	cmpb	$0, batch32_active	/* a batch resumes at its next operation */
+	jne	batch32_fault
 	popl	%eax
 	movl	%eax, MB(MB_VECTOR)
 	popl	%eax
@@ -241,6 +245,10 @@ gdt:
 	.global gdt_tss64
 gdt_tss64:				/* 0x48: 64-bit TSS, filled in by batch64.S */
 	.quad	0
+	.quad	0
+	.quad	0x00cffa000000ffff	/* 0x58 code, 32-bit, DPL 3 (32-bit batches) */
+	.global gdt_tss32
+gdt_tss32:				/* 0x60: 32-bit TSS, filled in by batch32.S */
 	.quad	0
 	.global gdt_end
 gdt_end:

@@ -1,5 +1,5 @@
 /*
- * Batches: the CPL3 side. Entered with IRETQ at its user alias (PROBE_USER_ALIAS +
+ * Batches: the CPL3 side. Entered with SYSRET at its user alias (PROBE_USER_ALIAS +
  * link address), it runs consecutive user records natively and returns to CPL0 with
  * UD2 (INT n and OUT are not usable at CPL3 on every KVM, and SYSCALL from CPL3
  * lands at CPL3 on PVM). Only relative
@@ -13,9 +13,7 @@
 	.text
 	.code64
 	.global user64_loop
-user64_loop:
-	cmpq	%rbp, %rbx
-	jae	u_exit
+user64_loop:				/* BOP_END is no user op: it exits too */
 	movzbl	REC(BREC_OP), %eax
 	subl	$BOP_USER, %eax		/* not a CPL3 access (unsigned): back to CPL0 */
 	cmpl	$BOP_ACCESS_OPS, %eax
@@ -42,8 +40,7 @@ u_read8:
 	movq	(%rsi), %rax
 u_store:
 	movq	%rax, REC(BREC_VALUE)
-u_done:
-	movl	$PROBE_STATUS_OK, REC(BREC_STATUS)
+u_done:					/* success: the status stays PENDING */
 	addq	$PROBE_BATCH_RECORD, %rbx
 	jmp	user64_loop
 u_bad:

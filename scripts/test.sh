@@ -11,6 +11,17 @@ jobs=$(nproc)
 summaries=()
 status=0
 
+# QEMU guests are named guest=pagelab-PID-N: one whose pagelab is gone is an orphan.
+count_orphan_qemus() {
+  local n=0 pid owner
+  for pid in $(pgrep -f 'guest=pagelab-[0-9]+-' || true); do
+    owner=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
+      sed -nE 's/.*qemu.*guest=pagelab-([0-9]+)-.*/\1/p')
+    if [ -n "$owner" ] && [ ! -d "/proc/$owner" ]; then n=$((n + 1)); fi
+  done
+  echo "$n"
+}
+
 run_suite() {
   local preset=$1 dir=$2
   echo "== build ($preset)"
@@ -23,6 +34,11 @@ run_suite() {
   ctest --preset "$preset" -j"$jobs" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
+  sleep 1 # PDEATHSIG and reaping are asynchronous
+  local orphans
+  orphans=$(count_orphan_qemus)
+  echo "orphan qemu processes: $orphans"
+  if [ "$orphans" != 0 ]; then rc=1; fi
   local total failed skipped passed
   total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n1)
   failed=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n1)

@@ -70,26 +70,37 @@
 #define PROBE_CMD_TRIPLE_FAULT 0x20 /* load an empty IDT and fault: a test of diagnostics */
 #define PROBE_CMD_HANG 0x21         /* spin forever: a test of the watchdog */
 #define PROBE_CMD_EXEC 0x22         /* ARG0 = GPA of code to call in the current mode */
-#define PROBE_CMD_BATCH 0x30        /* 64-bit only: ARG0 = GPA of the first record, ARG1 = count */
+/* Batches run in 64-bit mode (batch64.S) and in 32-bit protected mode outside IA-32e
+ * mode (batch32.S; 32-bit and PAE paging). */
+#define PROBE_CMD_BATCH 0x30 /* ARG0 = GPA of the first record, ARG1 = count */
 
 /* Batches (PROBE_CMD_BATCH): fixed 64-byte records in the batch area, one per
  * operation; the host fills the command half and sets BREC_STATUS to
  * PROBE_STATUS_PENDING, the probe runs them in order and fills the result half. One
- * doorbell at the end of the batch. A fault inside an operation is recorded in its
- * record and the batch goes on with the next one. CPL3 operations run in a user stub
- * that reaches the batch area and its own code through the user alias (linear
+ * doorbell at the end of the batch. The probe writes only what differs from success:
+ * a record of a finished batch whose status is still PENDING succeeded (one emulated
+ * store fewer per record). It ends the batch with a BOP_END record it writes after
+ * the last one, so a batch holds at most one record fewer than the area. A fault inside an
+ * operation is recorded in its record and the batch goes on with the next one. CPL3 operations run
+ * in a user stub that reaches the batch area and its own code through the user alias (linear
  * address = PROBE_USER_ALIAS + GPA, U=1), so the CPL0 side never touches a user page
  * (SMAP). Consecutive CPL3 operations stay at CPL3; the stub returns with UD2, which
  * the probe routes to the batch while one runs (SYSCALL from CPL3 faulted at its
- * target with #PF U=1 on PVM). */
+ * target with #PF U=1 on PVM). In 32-bit and PAE paging (batch32.S) the records are the
+ * same, addresses are 32-bit, the user alias is PROBE_USER_ALIAS32, CPL3 is entered with
+ * a far return and left with UD2 through the 32-bit TSS, and no handler IRETs. */
 #define PROBE_BATCH_GPA 0x40000
 #define PROBE_BATCH_LIMIT 0x80000
 #define PROBE_BATCH_RECORD 64
 #define PROBE_USER_ALIAS 0x00007F0000000000 /* user alias of the probe and batch pages */
+/* The same alias for 32-bit and PAE paging (batch32.S), below 4 GiB: in PAE's last
+ * PDPTE, clear of the engine's pools and of 32-bit paging's usual recursive slot
+ * (PDE 1023). */
+#define PROBE_USER_ALIAS32 0xF0000000
 #define PROBE_STATUS_PENDING 0xFF
 
 #define BREC_OP 0x00   /* u8: BOP_* (| BOP_AC or | BOP_USER for accesses) */
-#define BREC_TYPE 0x02 /* u8: INVPCID type */
+#define BREC_TYPE 0x02 /* u8: INVPCID type; BOP_WRITE_ENTRY: BREC_ENTRY_4 for a 4-byte entry */
 #define BREC_ARG0 \
   0x08 /* u64: address (access, INVLPG, entry GPA), value (control writes), INVPCID PCID */
 #define BREC_ARG1 0x10 /* u64: value to store (write, entry write), INVPCID address */
@@ -117,6 +128,7 @@
 #define BOP_AC 0x20
 #define BOP_USER 0x40
 #define BOP_WRITE_ENTRY 0x10 /* *(u64 *)ARG0 = ARG1 at CPL0, identity-mapped */
+#define BREC_ENTRY_4 4       /* BREC_TYPE of a 32-bit paging entry write: *(u32 *)ARG0 (batch32) */
 #define BOP_WRITE_CR0 0x11
 #define BOP_WRITE_CR3 0x12
 #define BOP_WRITE_CR4 0x13
@@ -127,7 +139,8 @@
 #define BOP_TOGGLE_PGE 0x18
 #define BOP_READ_CONTROL 0x19
 #define BOP_FENCE 0x1A
-#define BOP_COUNT 0x80 /* the dispatcher masks the op code to this */
+#define BOP_END 0x7F /* written by the probe after the last record: ends the batch */
+#define BOP_COUNT 0x80
 /* A fetch returns with "jmp *%rdi" (FF E7), planted by the host at the target. */
 #define BATCH_FETCH_RETURN_0 0xFF
 #define BATCH_FETCH_RETURN_1 0xE7
@@ -155,6 +168,9 @@
 #define PROBE_SEL_USER_DATA 0x38 /* DPL 3; used with RPL 3 */
 #define PROBE_SEL_USER_CODE64 0x40
 #define PROBE_SEL_TSS64 0x48 /* 16-byte descriptor: two GDT slots */
-#define PROBE_GDT_ENTRIES 11
+/* 32-bit batches (batch32.S): CPL3 code and the TSS that supplies ESP0. */
+#define PROBE_SEL_USER_CODE32 0x58
+#define PROBE_SEL_TSS32 0x60
+#define PROBE_GDT_ENTRIES 13
 
 #endif

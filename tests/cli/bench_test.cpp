@@ -15,7 +15,7 @@ TEST(CliBench, JsonHasEveryRatioAndNoDisagreement) {
   const auto r = run_pagelab({"bench", "--json", "--batch", "200", "--rounds", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  ASSERT_EQ(j["workloads"].size(), 5u);
+  ASSERT_EQ(j["workloads"].size(), 7u);
   for (const auto& w : j["workloads"]) {
     EXPECT_EQ(w["accesses"], 200) << w.dump();
     EXPECT_EQ(w["vm_exits"], 1) << w.dump();  // one batch, one exit
@@ -26,6 +26,7 @@ TEST(CliBench, JsonHasEveryRatioAndNoDisagreement) {
   EXPECT_TRUE(j["exception_cost_us"].contains("cpl3"));
   EXPECT_TRUE(j["exception_cost_us"].contains("cpl0"));
   EXPECT_TRUE(j.contains("cpl3_fault_over_exception_cost"));
+  EXPECT_TRUE(j.contains("cpl_round_trip_us"));
   const auto share = j["oracle_share"].get<double>();
   EXPECT_GE(share, 0.0);
   EXPECT_LE(share, 1.0);

@@ -5,6 +5,7 @@
 
 #include "cli/run_pagelab.hpp"
 #include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/qemu_backend.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -13,6 +14,13 @@ TEST(ModesCli, UnknownBackendIsBadInput) {
   const auto r = run_pagelab({"modes", "--backend", "bochs"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_TRUE(contains(r.err, "unknown backend 'bochs'")) << r.err;
+}
+
+TEST(ModesCli, UnknownBackendNamesTheChoicesOnOneLine) {
+  const auto r = run_pagelab({"modes", "--backend", "tcg"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(contains(r.err, "kvm, qemu, auto or all")) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
 }
 
 TEST(ModesCli, UnknownFromModeIsBadInput) {
@@ -67,6 +75,59 @@ TEST_F(ModesKvmCli, FromAndStepFiltersNarrowTheRun) {
     EXPECT_TRUE(contains(c["transition"].get<std::string>(), "CR0.PG"));
   }
   EXPECT_TRUE(j["routes"].empty());
+}
+
+class ModesQemuCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!lab::find_qemu_binary()) {
+      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
+    }
+  }
+};
+
+TEST_F(ModesQemuCli, JsonNamesTheBackendInTheResultAndEveryCase) {
+  const auto r = run_pagelab(
+      {"modes", "--backend", "qemu", "--json", "--quiet", "--from", "pae", "--step", "CR4.PGE"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["backend"], "qemu-tcg");
+  EXPECT_EQ(j["platform"], "qemu-tcg");
+  ASSERT_EQ(j["cases"].size(), 1u);
+  const auto& c = j["cases"][0];
+  EXPECT_EQ(c["backend"], "qemu-tcg");
+  EXPECT_EQ(c["from"], "pae");
+  EXPECT_EQ(c["verdict"], "agreed") << c.dump();  // SDM 4.10.2.4: PGE may be toggled
+}
+
+TEST_F(ModesQemuCli, TextNamesTheBackendAndAQemuDeviationWithItsReproducer) {
+  const auto r = run_pagelab({"modes", "--backend", "qemu", "--quiet", "--no-routes", "--from",
+                              "protected", "--step", "CR0.NW"});
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "(backend qemu-tcg)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "cases on qemu-tcg:")) << r.out;
+  EXPECT_TRUE(contains(r.out, "qemu-cr0-nw-without-cd-accepted")) << r.out;
+  EXPECT_TRUE(contains(r.out, "reproduce: pagelab modes --backend qemu")) << r.out;
+}
+
+TEST_F(ModesQemuCli, AllRunsEveryAvailableBackendSideBySide) {
+  const auto r = run_pagelab({"modes", "--backend", "all", "--json", "--quiet", "--no-routes",
+                              "--from", "long64", "--step", "CR4.PGE"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["backend"], "all");
+  std::vector<std::string> names;
+  for (const auto& res : j["results"]) names.push_back(res["backend"]);
+  const bool kvm = !kvm::System::unavailable_reason();
+  ASSERT_EQ(names.size(), kvm ? 2u : 1u);
+  EXPECT_EQ(names.back(), "qemu-tcg");
+  ASSERT_EQ(j["comparison"].size(), 1u);
+  const auto& row = j["comparison"][0];
+  EXPECT_EQ(row["from"], "long64");
+  for (const auto& name : names) {
+    ASSERT_TRUE(row["backends"].contains(name)) << row.dump();
+    EXPECT_EQ(row["backends"][name]["verdict"], "agreed") << row.dump();
+  }
 }
 
 }  // namespace

@@ -30,9 +30,11 @@ paging::TransitionFeatures pvm_like_features() {
   return f;
 }
 
+// Cases are made as if kvm_pvm ran them: the PVM deviations are listed for it.
 MatrixCase make_case(const ControlState& before, Write what, std::uint64_t value,
                      const paging::TransitionFeatures& f = pvm_like_features()) {
   MatrixCase c;
+  c.platform = "kvm_pvm";
   c.before = before;
   c.from = paging::mode_of(before);
   c.step = {what, value, "test step"};
@@ -186,7 +188,7 @@ TEST(ModeMatrixClassify, SmepAcceptedWithoutCpuidIsListed) {
   after.cr4 |= Cr4::Smep;
   c.observed = ok(after);
   classify(c, known_deviations());
-  EXPECT_EQ(c.deviation_id, "cr4-smep-smap-without-cpuid");
+  EXPECT_EQ(c.deviation_id, "kvm-cr4-smep-smap-without-cpuid");
 }
 
 TEST(ModeMatrixClassify, UpperCr0BitIgnoredIn64BitModeIsListedOnlyWhenDropped) {
@@ -252,6 +254,87 @@ TEST(ModeMatrixClassify, JsonCarriesBackendRuleAndVerdict) {
   EXPECT_EQ(j["deviation"], "pvm-legacy-paging-refused");
   EXPECT_NE(j["rule"].get<std::string>().find("SDM 4.1.2"), std::string::npos);
   EXPECT_EQ(j["observed"]["vector"], 13);
+}
+
+TEST(ModeMatrixClassify, APvmDeviationDoesNotExplainTheSameSymptomOnQemu) {
+  // SDM 4.1.2: 32-bit paging is allowed; a #GP here is listed for kvm_pvm only.
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Pg);
+  c.observed = gp0(before);
+  c.platform = "qemu-tcg";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+  c.platform.clear();  // unknown platform: nothing platform-specific applies
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+}
+
+TEST(ModeMatrixClassify, AQemuDeviationDoesNotExplainTheSameSymptomOnKvm) {
+  // SDM MOV CR0: NW=1 with CD=0 raises #GP(0); QEMU 7.2 TCG takes it (listed for it).
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Nw);
+  ASSERT_FALSE(c.expected.allowed);
+  auto after = before;
+  after.cr0 |= Cr0::Nw;
+  c.observed = ok(after);
+  c.platform = "qemu-tcg";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "qemu-cr0-nw-without-cd-accepted") << c.detail;
+  c.platform = "kvm_pvm";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+}
+
+TEST(ModeMatrixClassify, AKvmFamilyDeviationAppliesToEveryFlavourOnly) {
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | Cr4::Smep);
+  auto after = before;
+  after.cr4 |= Cr4::Smep;
+  c.observed = ok(after);
+  for (const auto* platform : {"kvm_intel", "kvm_amd", "kvm_pvm"}) {
+    c.platform = platform;
+    classify(c, known_deviations());
+    EXPECT_EQ(c.deviation_id, "kvm-cr4-smep-smap-without-cpuid") << platform;
+  }
+  for (const auto* platform : {"qemu-tcg", "kvmx"}) {
+    c.platform = platform;
+    classify(c, known_deviations());
+    EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << platform;
+  }
+}
+
+TEST(ModeMatrixClassify, QemuVmexitLoopOnAReservedCr4BitIsListedForQemuOnly) {
+  // SDM 2.5: a reserved CR4 bit raises #GP(0). QEMU 7.2 TCG loops on the MOV instead.
+  const auto before = protected_state();
+  auto c = make_case(before, Write::Cr4, before.cr4 | paging::bit(15));
+  ASSERT_FALSE(c.expected.allowed);
+  c.observed.executed = true;
+  c.observed.after = before;
+  c.observed.stopped = "hang: abnormal stop: hang";
+  c.platform = "qemu-tcg";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "qemu-reserved-control-bit-vmexit-loop") << c.detail;
+  // A hang on a write the SDM allows is not that deviation.
+  auto allowed = make_case(before, Write::Cr4, before.cr4 | Cr4::Pge);
+  allowed.observed = c.observed;
+  allowed.platform = "qemu-tcg";
+  classify(allowed, known_deviations());
+  EXPECT_EQ(allowed.verdict, CaseVerdict::Mismatch);
+}
+
+TEST(ModeMatrixClassify, EveryDeviationNamesItsPlatformInItsId) {
+  for (const auto& d : known_deviations()) {
+    ASSERT_FALSE(d.platform.empty()) << d.id;
+    const auto prefix = d.platform == "kvm_pvm"    ? "pvm-"
+                        : d.platform == "qemu-tcg" ? "qemu-"
+                                                   : "kvm-";
+    EXPECT_EQ(d.id.rfind(prefix, 0), 0u) << d.id << " on " << d.platform;
+    if (d.platform == "qemu-tcg") {
+      EXPECT_NE(d.reproducer.find("--backend qemu"), std::string::npos) << d.id;
+    } else {
+      EXPECT_NE(d.reproducer.find("--backend kvm"), std::string::npos) << d.id;
+    }
+  }
 }
 
 TEST(ModeMatrixClassify, ShortNamesRoundTrip) {

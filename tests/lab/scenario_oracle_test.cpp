@@ -28,7 +28,11 @@ TEST(ScenarioOracle, EveryExamplePassesWithoutACpu) {
     const auto r = run_scenario(load_scenario(entry.path().string()), nullptr);
     EXPECT_EQ(r.verdict, Verdict::Passed) << format_report(r, true);
     EXPECT_GT(r.accesses.size(), 0u) << entry.path();
-    for (const auto& a : r.accesses) EXPECT_FALSE(a.checks.empty()) << a.where.line;
+    // Every access states what it shows, unless the architecture leaves a choice (a
+    // stale translation or the fresh walk) that no single expectation could name.
+    for (const auto& a : r.accesses) {
+      EXPECT_TRUE(!a.checks.empty() || a.allowed.size() > 1) << entry.path() << ":" << a.where.line;
+    }
   }
   EXPECT_GE(files, 9u);
 }

@@ -1,6 +1,7 @@
 // `pagelab bench`: how fast the experiment engine checks accesses on this machine.
 #include <fmt/core.h>
 
+#include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/lab/engine_bench.hpp"
 #include "pagelab/lab/lab.hpp"
@@ -11,20 +12,24 @@ void add_bench(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "bench",
       "Measure checked accesses per second (CPL0/CPL3, succeeding/faulting), accesses per VM "
-      "exit, the in-guest exception cost and the oracle's share of the time");
+      "exit (doorbell on QEMU), the in-guest exception cost and the oracle's share of the time");
   auto json = std::make_shared<bool>(false);
   auto batch = std::make_shared<std::string>("4000");
   auto rounds = std::make_shared<std::string>("3");
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->add_option("--batch", *batch, "Accesses per batch (one VM exit each)");
   cmd->add_option("--rounds", *rounds, "Batches per workload");
-  cmd->callback([json, batch, rounds, &ctx] {
+  auto backend = std::make_shared<BackendChoice>();
+  add_backend_option(*cmd, *backend);
+  cmd->callback([json, batch, rounds, backend, &ctx] {
     lab::BenchOptions options;
     options.batch = parse_u64(*batch, "--batch");
     options.rounds = static_cast<unsigned>(parse_u64(*rounds, "--rounds"));
     if (options.rounds == 0) throw UsageError("--rounds must be at least 1");
     if (options.batch == 0) throw UsageError("--batch must be at least 1");
-    lab::Lab lab;
+    lab::LabOptions lab_options;
+    lab_options.backend = backend->kind();
+    lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
     fmt::print("{}", *json ? result.to_json().dump(2) + "\n" : result.text());
     for (const auto& w : result.workloads)

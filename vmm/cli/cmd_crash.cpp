@@ -4,8 +4,10 @@
 
 #include <sstream>
 
+#include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/lab/lab.hpp"
+#include "pagelab/lab/platform.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/probe_abi.h"
 
@@ -36,6 +38,7 @@ void add_crash(CLI::App& app, Context& ctx) {
   auto bytes = std::make_shared<std::string>("cc");
   auto json = std::make_shared<bool>(false);
   auto watchdog_ms = std::make_shared<unsigned>(1000);
+  auto backend = std::make_shared<BackendChoice>();
   cmd->add_option("kind", *kind, "triple-fault | hang | insn")
       ->required()
       ->check(CLI::IsMember({"triple-fault", "hang", "insn"}));
@@ -47,12 +50,15 @@ void add_crash(CLI::App& app, Context& ctx) {
   cmd->add_option("--watchdog-ms", *watchdog_ms, "Report a hang after this long")
       ->check(CLI::Range(10U, 600000U));
   cmd->add_flag("--json", *json, "Print the diagnostics as JSON");
+  add_backend_option(*cmd, *backend);
   cmd->callback([=, &ctx] {
     auto code = parse_bytes(*bytes);
     code.push_back(0xc3);  // RET back into the probe if the platform runs it
     lab::LabOptions options;
     options.watchdog = std::chrono::milliseconds(*watchdog_ms);
+    options.backend = backend->kind();
     lab::Lab lab(options);
+    if (!*json) fmt::print("pagelab crash {} on {}\n", *kind, lab::describe_backend(lab));
     try {
       lab.enter_protected();
       if (*where == "long") lab.enter_long(paging::PagingMode::Level4);
@@ -65,7 +71,15 @@ void add_crash(CLI::App& app, Context& ctx) {
         r = lab.command(PROBE_CMD_EXEC, lab.place_code(code).value());
       }
       // Only an instruction can come back: the platform ran it.
-      fmt::print("the platform ran it: {} ({})\n", r.outcome_text(), r.mode_name());
+      if (*json) {
+        fmt::print("{}\n", nlohmann::json{{"backend", std::string(lab.backend_name())},
+                                          {"ran", true},
+                                          {"outcome", r.outcome_text()},
+                                          {"mode", r.mode_name()}}
+                               .dump(2));
+      } else {
+        fmt::print("the platform ran it: {} ({})\n", r.outcome_text(), r.mode_name());
+      }
       ctx.exit_code = 0;
     } catch (const lab::GuestStopped& stop) {
       if (*json) {

@@ -1,6 +1,7 @@
-// `pagelab info`: what this machine's KVM is and does.
+// `pagelab info`: what the machine that runs the probe (KVM or QEMU TCG) is and does.
 #include <fmt/core.h>
 
+#include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/platform.hpp"
@@ -10,8 +11,10 @@ namespace pagelab::cli {
 namespace {
 
 void print_text(const lab::PlatformReport& r) {
-  fmt::print("KVM flavour      {}\n", kvm::describe(r.flavour));
-  fmt::print("KVM API version  {}\n", r.api_version);
+  fmt::print("backend          {}\n", r.on_kvm() ? r.backend : r.backend + " (QEMU TCG, -cpu max)");
+  const std::string not_kvm = fmt::format("n/a (the backend is {}, not KVM)", r.backend);
+  fmt::print("KVM flavour      {}\n", r.on_kvm() ? kvm::describe(r.flavour) : not_kvm);
+  fmt::print("KVM API version  {}\n", r.on_kvm() ? std::to_string(r.api_version) : "n/a");
   fmt::print("CPU vendor       {}\n", r.cpu.vendor());
   fmt::print("address widths   MAXPHYADDR {} bits, linear {} bits\n", r.cpu.maxphyaddr(),
              r.cpu.linear_bits());
@@ -21,7 +24,11 @@ void print_text(const lab::PlatformReport& r) {
   }
   fmt::print("CPUID offers    {}\n", yes.empty() ? " (none)" : yes);
   fmt::print("CPUID lacks     {}\n", no.empty() ? " (none)" : no);
-  fmt::print("capabilities\n");
+  if (!r.on_kvm()) {
+    fmt::print("capabilities     {}\n", not_kvm);
+  } else {
+    fmt::print("capabilities\n");
+  }
   for (const auto& c : r.capabilities) {
     fmt::print("  {:<32} {}\n", c.name, c.value == 0 ? "no" : fmt::format("yes ({})", c.value));
   }
@@ -41,14 +48,17 @@ void print_text(const lab::PlatformReport& r) {
 void add_info(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "info",
-      "Show the KVM flavour, capabilities, CPUID paging features, and quirks found by "
-      "running the probe");
+      "Show the backend (KVM flavour and capabilities, or QEMU TCG), the CPUID paging "
+      "features, and quirks found by running the probe");
   auto json = std::make_shared<bool>(false);
   auto no_probe = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print JSON");
-  cmd->add_flag("--no-probe", *no_probe, "Only query KVM; do not run the probe");
-  cmd->callback([json, no_probe, &ctx] {
-    const auto report = lab::detect_platform(!*no_probe);
+  cmd->add_flag("--no-probe", *no_probe,
+                "Only query KVM (on QEMU: only boot for CPUID); do not probe for quirks");
+  auto backend = std::make_shared<BackendChoice>();
+  add_backend_option(*cmd, *backend);
+  cmd->callback([json, no_probe, backend, &ctx] {
+    const auto report = lab::detect_platform(!*no_probe, backend->kind());
     if (*json) {
       fmt::print("{}\n", report.to_json().dump(2));
     } else {

@@ -3,12 +3,17 @@
 #include <fmt/core.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/mode_matrix.hpp"
+#include "pagelab/lab/qemu_backend.hpp"
 
 namespace pagelab::cli {
 
@@ -19,7 +24,7 @@ struct ModesArgs {
   bool quiet = false;
   bool no_routes = false;
   bool routes_only = false;
-  std::string backend = "kvm";
+  std::string backend = "auto";
   std::string from;
   std::string step;
   unsigned watchdog_ms = 2000;
@@ -46,8 +51,23 @@ void print_header() {
              "verdict", "rule");
 }
 
-void print_text(const lab::MatrixResult& result, const std::string& flavour) {
-  fmt::print("pagelab modes on {} (backend {})\n", flavour, result.backend);
+// "kvm_pvm (modules: ...)" on KVM, "qemu-tcg (QEMU TCG, -cpu max)" on QEMU.
+std::string describe_platform(const lab::MatrixResult& result) {
+  if (result.backend == "kvm") return kvm::describe(kvm::detect_flavour());
+  return fmt::format("{} (QEMU TCG, -cpu max)", result.backend);
+}
+
+void print_summary(const lab::MatrixResult& result) {
+  const auto n = result.counts();
+  fmt::print(
+      "{} cases on {}: {} agreed, {} known deviations, {} unexplained mismatches, {} skipped "
+      "({} ms; {} Labs started, {} cases on a rewound Lab)\n",
+      n.total, result.backend, n.agreed, n.deviations, n.mismatches, n.skipped,
+      result.elapsed.count(), result.labs_started, result.rewinds);
+}
+
+void print_text(const lab::MatrixResult& result) {
+  fmt::print("pagelab modes on {} (backend {})\n", describe_platform(result), result.backend);
   for (const auto& note : result.notes) fmt::print("note: {}\n", note);
   fmt::print("\n");
   if (!result.cases.empty()) {
@@ -79,11 +99,144 @@ void print_text(const lab::MatrixResult& result, const std::string& flavour) {
       fmt::print("  {:>3} {}\n", count, reason);
     }
   }
-  fmt::print(
-      "\n{} cases on {}: {} agreed, {} known deviations, {} unexplained mismatches, {} skipped "
-      "({} ms)\n",
-      n.total, result.backend, n.agreed, n.deviations, n.mismatches, n.skipped,
-      result.elapsed.count());
+  fmt::print("\n");
+  print_summary(result);
+}
+
+// `--backend all`: one row per case, the architecture's verdict and what each backend
+// did. Cases are matched by route, from-state and label; a backend whose CPUID makes
+// the model list other steps shows "-" for the ones it lacks.
+struct CaseKey {
+  std::string route, from, label;
+  auto operator<=>(const CaseKey&) const = default;
+};
+
+CaseKey key_of(const lab::MatrixCase& c) {
+  return {c.route, std::string(lab::short_name(c.from)), c.step.label};
+}
+
+std::vector<std::pair<CaseKey, std::vector<const lab::MatrixCase*>>> align(
+    const std::vector<lab::MatrixResult>& results) {
+  std::vector<std::pair<CaseKey, std::vector<const lab::MatrixCase*>>> rows;
+  std::map<CaseKey, std::size_t> index;
+  auto add = [&](std::size_t b, const lab::MatrixCase& c) {
+    const auto key = key_of(c);
+    auto [it, inserted] = index.try_emplace(key, rows.size());
+    if (inserted) rows.emplace_back(key, std::vector<const lab::MatrixCase*>(results.size()));
+    // Routes repeat labels ("EFER.LME 0->1 while paging"): keep the first free slot.
+    for (std::size_t i = it->second; i < rows.size(); ++i) {
+      if (rows[i].first == key && rows[i].second[b] == nullptr) {
+        rows[i].second[b] = &c;
+        return;
+      }
+    }
+    rows.emplace_back(key, std::vector<const lab::MatrixCase*>(results.size()));
+    rows.back().second[b] = &c;
+  };
+  for (std::size_t b = 0; b < results.size(); ++b) {
+    for (const auto& c : results[b].cases) add(b, c);
+    for (const auto& r : results[b].routes) {
+      for (const auto& c : r.steps) add(b, c);
+    }
+  }
+  return rows;
+}
+
+std::string cell(const lab::MatrixCase* c) {
+  if (c == nullptr) return "-";
+  return fmt::format("{} {}", c->observed_text(), lab::to_string(c->verdict));
+}
+
+void print_all_text(const std::vector<lab::MatrixResult>& results) {
+  fmt::print("pagelab modes on every available backend:\n");
+  for (const auto& r : results) fmt::print("  {}: {}\n", r.backend, describe_platform(r));
+  for (const auto& r : results) {
+    for (const auto& note : r.notes) fmt::print("note ({}): {}\n", r.backend, note);
+  }
+  fmt::print("\n{:<8} {:<10} {:<38} {:<16}", "route", "from", "transition", "architecture");
+  for (const auto& r : results) fmt::print(" {:<26}", r.backend);
+  fmt::print("\n");
+  for (const auto& [key, cases] : align(results)) {
+    // The model judges with each backend's CPUID, so the verdicts can differ.
+    std::string expected;
+    for (const auto* c : cases) {
+      if (c == nullptr) continue;
+      if (expected.empty()) {
+        expected = c->expected_text();
+      } else if (expected != c->expected_text()) {
+        expected = "(by CPUID)";
+      }
+    }
+    fmt::print("{:<8} {:<10} {:<38} {:<16}", key.route.empty() ? "-" : key.route, key.from,
+               clip(key.label, 38), expected);
+    for (const auto* c : cases) fmt::print(" {:<26}", cell(c));
+    fmt::print("\n");
+    for (std::size_t b = 0; b < cases.size(); ++b) {
+      const auto* c = cases[b];
+      if (c == nullptr) continue;
+      if (expected == "(by CPUID)") {
+        fmt::print("{:<8} {} expects {}\n", "", results[b].backend, c->expected_text());
+      }
+      if (c->verdict == lab::CaseVerdict::Mismatch || c->verdict == lab::CaseVerdict::Deviation) {
+        fmt::print("{:<8} !! {}: {}\n", "", results[b].backend, c->detail);
+      }
+    }
+  }
+  fmt::print("\n");
+  for (const auto& r : results) print_summary(r);
+}
+
+nlohmann::json all_json(const std::vector<lab::MatrixResult>& results) {
+  nlohmann::json j;
+  j["backend"] = "all";
+  j["results"] = nlohmann::json::array();
+  for (const auto& r : results) j["results"].push_back(r.to_json());
+  j["comparison"] = nlohmann::json::array();
+  for (const auto& [key, cases] : align(results)) {
+    nlohmann::json row{{"from", key.from}, {"transition", key.label}};
+    if (!key.route.empty()) row["route"] = key.route;
+    row["backends"] = nlohmann::json::object();
+    for (std::size_t b = 0; b < cases.size(); ++b) {
+      const auto* c = cases[b];
+      if (c == nullptr) continue;
+      nlohmann::json cj{{"expected", c->expected_text()},
+                        {"observed", c->observed_text()},
+                        {"verdict", lab::to_string(c->verdict)},
+                        {"rule", c->expected.rule}};
+      if (!c->deviation_id.empty()) cj["deviation"] = c->deviation_id;
+      row["backends"][results[b].backend] = cj;
+    }
+    j["comparison"].push_back(row);
+  }
+  return j;
+}
+
+// The backends `--backend` names: one, or for "all" every one that can run here.
+std::vector<lab::BackendKind> chosen_backends(const std::string& text) {
+  if (text == "all") {
+    std::vector<lab::BackendKind> kinds;
+    std::vector<std::string> why;
+    if (auto kvm_why = kvm::System::unavailable_reason()) {
+      why.push_back("KVM: " + *kvm_why);
+    } else {
+      kinds.push_back(lab::BackendKind::Kvm);
+    }
+    if (lab::find_qemu_binary()) {
+      kinds.push_back(lab::BackendKind::Qemu);
+    } else {
+      why.push_back(fmt::format("QEMU: {} is not installed", lab::qemu_binary_name()));
+    }
+    if (kinds.empty()) {
+      throw lab::NoBackend(fmt::format("no backend available: {}; {}", why[0], why[1]));
+    }
+    for (const auto& w : why) fmt::print(stderr, "pagelab modes: skipping {}\n", w);
+    return kinds;
+  }
+  try {
+    return {lab::parse_backend_kind(text)};
+  } catch (const std::invalid_argument&) {
+    throw UsageError(fmt::format("unknown backend '{}' (choose kvm, qemu, auto or all)", text));
+  }
 }
 
 }  // namespace
@@ -95,7 +248,9 @@ void add_modes(CLI::App& app, Context& ctx) {
       "and the routes between modes) on the CPU and compare with the SDM model");
   auto args = std::make_shared<ModesArgs>();
   cmd->add_flag("--json", args->json, "Print every case as JSON");
-  cmd->add_option("--backend", args->backend, "Where to run the probe (only: kvm)");
+  cmd->add_option("--backend", args->backend,
+                  "kvm, qemu (QEMU TCG, -cpu max), auto (KVM where /dev/kvm works, else QEMU) "
+                  "or all (every available backend, side by side)");
   cmd->add_option("--from", args->from,
                   "Only steps from this mode: real, protected, paging32, pae, compat4, long64, "
                   "compat5, long64-5");
@@ -107,9 +262,7 @@ void add_modes(CLI::App& app, Context& ctx) {
                   "Report a hang after this long without an exit")
       ->check(CLI::Range(10U, 600000U));
   cmd->callback([args, &ctx] {
-    if (args->backend != "kvm") {
-      throw UsageError(fmt::format("unknown backend '{}' (available: kvm)", args->backend));
-    }
+    const auto kinds = chosen_backends(args->backend);
     lab::MatrixOptions options;
     options.lab.watchdog = std::chrono::milliseconds(args->watchdog_ms);
     if (!args->from.empty()) {
@@ -129,20 +282,32 @@ void add_modes(CLI::App& app, Context& ctx) {
     options.run_routes = !args->no_routes;
     int done = 0;
     if (!args->quiet) {
-      options.on_case = [&done](const lab::MatrixCase&) {
-        if (++done % 25 == 0) fmt::print(stderr, "pagelab modes: {} cases done\n", done);
+      options.on_case = [&done](const lab::MatrixCase& c) {
+        if (++done % 25 == 0) {
+          fmt::print(stderr, "pagelab modes: {} cases done on {}\n", done, c.backend);
+        }
       };
     }
-    const auto flavour = kvm::detect_flavour();
-    const auto result = lab::run_mode_matrix(options);
-    if (args->json) {
-      auto j = result.to_json();
-      j["flavour"] = flavour.name;
-      fmt::print("{}\n", j.dump(2));
-    } else {
-      print_text(result, kvm::describe(flavour));
+    std::vector<lab::MatrixResult> results;
+    for (const auto kind : kinds) {
+      options.lab.backend = kind;
+      done = 0;
+      results.push_back(lab::run_mode_matrix(options));
     }
-    ctx.exit_code = result.passed() ? 0 : 1;
+    bool passed = true;
+    for (const auto& r : results) passed = passed && r.passed();
+    if (args->json) {
+      auto j = args->backend == "all" ? all_json(results) : results.front().to_json();
+      if (args->backend != "all" && results.front().backend == "kvm") {
+        j["flavour"] = kvm::detect_flavour().name;
+      }
+      fmt::print("{}\n", j.dump(2));
+    } else if (args->backend == "all") {
+      print_all_text(results);
+    } else {
+      print_text(results.front());
+    }
+    ctx.exit_code = passed ? 0 : 1;
   });
 }
 

@@ -1,13 +1,17 @@
-// `pagelab run FILE...`: runs scenario files on the CPU (or with --oracle-only, on the
-// model alone) and reports every access and expectation.
+// `pagelab run FILE...`: runs scenario files on a backend (KVM or QEMU TCG), on every
+// backend at once (--backend all: oracle vs KVM vs QEMU, case by case), or with
+// --oracle-only on the model alone, and reports every access and expectation.
 #include <fmt/core.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/lab/scenario.hpp"
+#include "pagelab/lab/scenario_compare.hpp"
 #include "pagelab/lab/scenario_kvm.hpp"
 #include "pagelab/lab/scenario_run.hpp"
 
@@ -15,10 +19,142 @@ namespace pagelab::cli {
 
 namespace {
 
+namespace sc = lab::scenario;
+
 struct RunOptions {
   std::vector<std::string> files;
-  bool json = false, oracle_only = false, verbose = false;
+  bool json = false, oracle_only = false, verbose = false, strict = false;
+  BackendChoice backend;
 };
+
+std::string slot_text(const sc::BackendSlot& s) {
+  return s.unavailable ? fmt::format("{} unavailable: {}", s.name, *s.unavailable)
+                       : fmt::format("{} ({})", s.name, s.description);
+}
+
+// --backend all: every scenario on every backend available here, case by case.
+int run_all(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
+            const std::vector<lab::AccessDeviation>& known) {
+  const auto slots = sc::every_backend();
+  std::vector<std::string> ran;
+  nlohmann::json slots_json = nlohmann::json::array();
+  for (const auto& s : slots) {
+    if (!s.unavailable) ran.push_back(s.name);
+    nlohmann::json j = {{"name", s.name}, {"available", !s.unavailable}};
+    if (s.unavailable) {
+      j["reason"] = *s.unavailable;
+    } else {
+      j["description"] = s.description;
+    }
+    slots_json.push_back(j);
+  }
+  if (!opts.json) {
+    for (const auto& s : slots) fmt::print("backend {}\n", slot_text(s));
+    fmt::print("\n");
+  }
+  std::map<sc::CaseClass, unsigned> counts;
+  unsigned cases = 0, partial = 0;
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& s : scenarios) {
+    sc::ScenarioComparison cmp;
+    try {
+      cmp = sc::compare_scenario(s, slots, known);
+    } catch (const sc::ScenarioError& e) {
+      throw UsageError(e.what());
+    }
+    for (const auto& c : cmp.cases) ++counts[c.classification];
+    cases += static_cast<unsigned>(cmp.cases.size());
+    partial += cmp.partial();
+    if (opts.json) {
+      all.push_back(cmp.to_json());
+    } else {
+      fmt::print("{}\n", sc::format_comparison(cmp, opts.verbose));
+    }
+  }
+  const unsigned failed = counts[sc::CaseClass::Failed];
+  if (opts.json) {
+    nlohmann::json j = {{"backend", "all"}, {"backends", slots_json}, {"scenarios", all}};
+    for (auto c : {sc::CaseClass::Agree, sc::CaseClass::DifferAllowed,
+                   sc::CaseClass::KnownDeviation, sc::CaseClass::Failed, sc::CaseClass::Skipped}) {
+      j["counts"][std::string(sc::to_string(c))] = counts[c];
+    }
+    j["counts"]["ran on only some backends"] = partial;
+    j["failed"] = failed;
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    std::string ran_text;
+    for (const auto& n : ran) ran_text += (ran_text.empty() ? "" : " vs ") + n;
+    fmt::print(
+        "{} cases in {} file{}, oracle vs {}: {} agree, {} differ (both allowed), {} known "
+        "deviations, {} failed, {} skipped{}\n",
+        cases, scenarios.size(), scenarios.size() == 1 ? "" : "s",
+        ran_text.empty() ? "no backend" : ran_text, counts[sc::CaseClass::Agree],
+        counts[sc::CaseClass::DifferAllowed], counts[sc::CaseClass::KnownDeviation], failed,
+        counts[sc::CaseClass::Skipped],
+        partial == 0 ? "" : fmt::format(" ({} ran on only some backends)", partial));
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+// One backend (or the oracle alone): the detailed report per scenario.
+int run_one(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
+            const std::vector<lab::AccessDeviation>& known) {
+  std::optional<sc::BackendSlot> slot;
+  if (!opts.oracle_only) slot = sc::backend_slot(opts.backend.kind());
+  const std::string backend = slot ? slot->name : "oracle";
+  nlohmann::json all = nlohmann::json::array();
+  unsigned passed = 0, failed = 0, skipped = 0, deviations = 0;
+  for (const auto& s : scenarios) {
+    std::unique_ptr<sc::Machine> machine;
+    if (slot && !slot->unavailable) {
+      lab::LabOptions options;
+      options.backend = slot->kind;
+      machine = sc::make_kvm_machine(options);
+    }
+    sc::ScenarioResult r;
+    try {
+      r = sc::run_scenario(s, machine.get(), known);
+    } catch (const sc::ScenarioError& e) {
+      throw UsageError(e.what());
+    }
+    if (slot && slot->unavailable) {
+      // Judged by the oracle (scenario bugs still fail) but nothing ran on a CPU.
+      const std::string why = fmt::format("needs {}: {}", slot->name, *slot->unavailable);
+      r.backend = slot->name;
+      for (auto& a : r.accesses) {
+        if (a.verdict == sc::Verdict::Passed) {
+          a.verdict = sc::Verdict::Skipped;
+          a.reason = why;
+        }
+      }
+      if (r.verdict == sc::Verdict::Passed) r.verdict = sc::Verdict::Skipped;
+      r.reason = why + " (--oracle-only judges it without a CPU)";
+    }
+    passed += r.count(sc::Verdict::Passed);
+    failed += r.count(sc::Verdict::Failed);
+    skipped += r.count(sc::Verdict::Skipped);
+    deviations += r.known_deviations();
+    if (opts.json) {
+      all.push_back(r.to_json());
+    } else {
+      fmt::print("{}\n", sc::format_report(r, opts.verbose));
+    }
+  }
+  if (opts.json) {
+    nlohmann::json j = {{"backend", backend}, {"scenarios", all},
+                        {"passed", passed},   {"failed", failed},
+                        {"skipped", skipped}, {"known_deviations", deviations}};
+    if (slot && slot->unavailable) j["unavailable"] = *slot->unavailable;
+    fmt::print("{}\n", j.dump(2));
+  } else {
+    fmt::print("{} passed, {} failed, {} skipped{} ({} file{}, on {})\n", passed, failed, skipped,
+               deviations == 0
+                   ? ""
+                   : fmt::format(" ({} known deviation{})", deviations, deviations == 1 ? "" : "s"),
+               scenarios.size(), scenarios.size() == 1 ? "" : "s", backend);
+  }
+  return failed > 0 ? 1 : 0;
+}
 
 }  // namespace
 
@@ -26,16 +162,26 @@ void add_run(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "run", "Run scenario files (.pgl) on the CPU, every access checked against the oracle");
   cmd->footer(lab::scenario::scenario_help_text() +
-              "\n\nExit status: 0 every case passed or was skipped with a reason; 1 a case "
-              "failed;\n2 a scenario file is malformed (FILE:LINE:COL: message).");
+              "\n\nWith --backend all every scenario runs on each backend available here (KVM "
+              "where /dev/kvm works,\nQEMU TCG where installed) and each access is classified: "
+              "agree; differ, both allowed;\nknown deviation (a named platform departure from the "
+              "architecture, reported, not failed);\nor FAILED (an unknown departure, an "
+              "expectation not met, a scenario bug)."
+              "\n\nExit status: 0 every case passed, was skipped with a reason or is a known "
+              "deviation;\n1 a case failed; 2 a scenario file is malformed (FILE:LINE:COL: "
+              "message).");
   auto opts = std::make_shared<RunOptions>();
   cmd->add_option("files", opts->files, "Scenario files")->required();
   cmd->add_flag("--json", opts->json, "Print JSON instead of the readable report");
   cmd->add_flag("--oracle-only", opts->oracle_only,
-                "Judge the scenarios with the model alone (no CPU, no /dev/kvm needed)");
+                "Judge the scenarios with the model alone (no CPU, no backend needed)");
   cmd->add_flag("-v,--verbose", opts->verbose, "Also list the expectations that passed");
+  cmd->add_flag("--strict", opts->strict,
+                "Known platform deviations fail too (as if the list of known deviations were "
+                "empty)");
+  add_backend_option(*cmd, opts->backend, /*allow_all=*/true);
   cmd->callback([opts, &ctx] {
-    namespace sc = lab::scenario;
+    (void)opts->backend.kind();  // a bad --backend is reported before anything is parsed
     // Every file is parsed before anything runs, so a typo costs no VM time.
     std::vector<sc::Scenario> scenarios;
     for (const auto& f : opts->files) {
@@ -45,52 +191,10 @@ void add_run(CLI::App& app, Context& ctx) {
         throw UsageError(e.what());
       }
     }
-    std::optional<std::string> no_kvm;
-    if (!opts->oracle_only) no_kvm = sc::kvm_unavailable_reason();
-
-    nlohmann::json all = nlohmann::json::array();
-    unsigned passed = 0, failed = 0, skipped = 0;
-    for (const auto& s : scenarios) {
-      std::unique_ptr<sc::Machine> machine;
-      if (!opts->oracle_only && !no_kvm) machine = sc::make_kvm_machine();
-      sc::ScenarioResult r;
-      try {
-        r = sc::run_scenario(s, machine.get());
-      } catch (const sc::ScenarioError& e) {
-        throw UsageError(e.what());
-      }
-      if (no_kvm) {
-        // Judged by the oracle (scenario bugs still fail) but nothing ran on a CPU.
-        for (auto& a : r.accesses) {
-          if (a.verdict == sc::Verdict::Passed) {
-            a.verdict = sc::Verdict::Skipped;
-            a.reason = "needs /dev/kvm: " + *no_kvm;
-          }
-        }
-        if (r.verdict == sc::Verdict::Passed) r.verdict = sc::Verdict::Skipped;
-        r.reason = "needs /dev/kvm: " + *no_kvm + " (--oracle-only judges it without a CPU)";
-      }
-      passed += r.count(sc::Verdict::Passed);
-      failed += r.count(sc::Verdict::Failed);
-      skipped += r.count(sc::Verdict::Skipped);
-      if (opts->json) {
-        all.push_back(r.to_json());
-      } else {
-        fmt::print("{}\n", sc::format_report(r, opts->verbose));
-      }
-    }
-    if (opts->json) {
-      nlohmann::json j = {{"backend", opts->oracle_only ? "oracle" : "kvm"},
-                          {"scenarios", all},
-                          {"passed", passed},
-                          {"failed", failed},
-                          {"skipped", skipped}};
-      fmt::print("{}\n", j.dump(2));
-    } else {
-      fmt::print("{} passed, {} failed, {} skipped ({} file{})\n", passed, failed, skipped,
-                 scenarios.size(), scenarios.size() == 1 ? "" : "s");
-    }
-    ctx.exit_code = failed > 0 ? 1 : 0;
+    static const std::vector<lab::AccessDeviation> none;
+    const auto& known = opts->strict ? none : lab::known_access_deviations();
+    ctx.exit_code = opts->backend.all() && !opts->oracle_only ? run_all(*opts, scenarios, known)
+                                                              : run_one(*opts, scenarios, known);
   });
 }
 

@@ -1,10 +1,12 @@
 // `pagelab tour`: the probe climbs through every mode the platform allows and back.
 #include <fmt/core.h>
 
+#include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/lab.hpp"
+#include "pagelab/lab/platform.hpp"
 #include "pagelab/lab/tour.hpp"
 #include "pagelab/lab/tour_examples.hpp"
 
@@ -15,26 +17,19 @@ void add_tour(CLI::App& app, Context& ctx) {
       "tour", "Walk the probe from real mode through every paging mode and back, on the CPU");
   auto json = std::make_shared<bool>(false);
   auto watchdog_ms = std::make_shared<unsigned>(5000);
-  auto backend = std::make_shared<std::string>("auto");
+  auto backend = std::make_shared<BackendChoice>();
   cmd->add_flag("--json", *json, "Print JSON instead of the readable report");
   cmd->add_option("--watchdog-ms", *watchdog_ms, "Report a hang after this long without an exit")
       ->check(CLI::Range(10U, 600000U));
-  cmd->add_option("--backend", *backend,
-                  "kvm, qemu (QEMU TCG, -cpu max) or auto (KVM where /dev/kvm works, else QEMU)");
+  add_backend_option(*cmd, *backend);
   cmd->callback([json, watchdog_ms, backend, &ctx] {
     lab::LabOptions options;
     options.watchdog = std::chrono::milliseconds(*watchdog_ms);
-    try {
-      options.backend = lab::parse_backend_kind(*backend);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(e.what());
-    }
+    options.backend = backend->kind();
     try {
       lab::Lab lab(options);
       const bool on_kvm = lab.backend_name() == "kvm";
-      const std::string platform = on_kvm
-                                       ? kvm::describe(kvm::detect_flavour())
-                                       : fmt::format("{} (QEMU TCG, -cpu max)", lab.backend_name());
+      const std::string platform = lab::describe_backend(lab);
       if (!*json) {
         fmt::print("pagelab tour on {} ({}, MAXPHYADDR {})\n\n", platform, lab.cpu().vendor(),
                    lab.cpu().maxphyaddr());

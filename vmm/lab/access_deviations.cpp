@@ -1,8 +1,31 @@
 #include "pagelab/lab/access_deviations.hpp"
 
+#include <variant>
+
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/paging/entry_bits.hpp"
 
 namespace pagelab::lab {
+
+namespace {
+
+constexpr std::uint32_t PageFaultVector = 14;
+
+// The architecture's #PF is a reserved-bit fault, and the CPU reported the same fault
+// with the P bit clear (everything else equal).
+bool reserved_bit_fault_without_p(const AccessCase& c) {
+  using paging::PfError;
+  const auto& ob = c.observed;
+  if (ob.status != ProbeStatus::Fault || ob.vector != PageFaultVector) return false;
+  for (const auto& o : c.allowed) {
+    const auto* pf = std::get_if<paging::PageFault>(&o);
+    if (pf == nullptr || (pf->error_code & PfError::Rsvd) == 0) continue;
+    if (ob.error_code == (pf->error_code & ~PfError::P) && ob.cr2 == pf->cr2.value()) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string platform_tag(const Lab& lab) {
   if (lab.backend_name() != "kvm") return "tcg";
@@ -22,6 +45,17 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "makes the change visible",
        "pagelab run examples/foreign_writer.pgl --backend kvm",
        [](const AccessCase& c) { return c.platform == "pvm" && c.matches_before_foreign_writes; }},
+      {"tcg-reserved-bit-error-code-without-p",
+       "SDM Vol. 3A §4.7: a reserved bit set in a paging-structure entry is a protection "
+       "violation, reported with both RSVD and P set in the #PF error code (P=0 only when an "
+       "entry is not present)",
+       "QEMU 7.2 TCG reports reserved-bit page faults with P clear: error code 0x8 for 0x9 (read), "
+       "0xe for 0xf (user write), at the PTE and the PDE, for address bits above MAXPHYADDR (40 "
+       "and 51 seen) and for bit 63 with EFER.NXE=0 (`pagelab info --backend qemu` probes it); "
+       "kvm-unit-tests' access test reports the same under TCG (\"error code 8 "
+       "expected 9\")",
+       "pagelab run examples/reserved_bit51.pgl --backend qemu",
+       [](const AccessCase& c) { return c.platform == "tcg" && reserved_bit_fault_without_p(c); }},
   };
   return list;
 }

@@ -15,6 +15,33 @@ BackendKind parse_backend_kind(std::string_view text) {
   throw std::invalid_argument(fmt::format("unknown backend '{}' (choose kvm, qemu or auto)", text));
 }
 
+std::optional<std::string> backend_unavailable_reason(BackendKind kind) {
+  std::optional<std::string> kvm_why, qemu_why;
+  if (kind != BackendKind::Qemu) kvm_why = kvm::System::unavailable_reason();
+  if (kind != BackendKind::Kvm && !find_qemu_binary()) {
+    qemu_why = fmt::format("{} is not installed (not found on $PATH)", qemu_binary_name());
+  }
+  switch (kind) {
+    case BackendKind::Kvm:
+      return kvm_why;
+    case BackendKind::Qemu:
+      return qemu_why;
+    case BackendKind::Auto:
+      break;
+  }
+  if (kvm_why && qemu_why) return fmt::format("KVM: {}; QEMU: {}", *kvm_why, *qemu_why);
+  return std::nullopt;
+}
+
+BackendKind resolve_backend_kind(BackendKind kind) {
+  if (kind != BackendKind::Auto) return kind;
+  return kvm::System::unavailable_reason() ? BackendKind::Qemu : BackendKind::Kvm;
+}
+
+std::string_view backend_name(BackendKind kind) {
+  return resolve_backend_kind(kind) == BackendKind::Kvm ? "kvm" : "qemu-tcg";
+}
+
 std::unique_ptr<Backend> make_backend(BackendKind kind, std::size_t memory_bytes) {
   if (kind == BackendKind::Kvm) return std::make_unique<KvmBackend>(memory_bytes);
   QemuOptions qemu;

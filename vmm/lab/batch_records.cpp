@@ -61,9 +61,26 @@ std::uint8_t control_op(ControlRegister reg) {
   throw std::invalid_argument("unknown control register");
 }
 
+constexpr std::uint64_t FourGiB = std::uint64_t{1} << 32;
+
+bool legacy(paging::PagingMode mode) {
+  return mode == paging::PagingMode::Bits32 || mode == paging::PagingMode::Pae ||
+         mode == paging::PagingMode::None;
+}
+
+// The 32-bit probe holds addresses in 32-bit registers: a wider one would be
+// truncated silently, so it is refused here with the reason.
+void check_32bit(std::uint64_t address, const char* what, paging::PagingMode mode) {
+  if (legacy(mode) && address >= FourGiB) {
+    throw std::invalid_argument(
+        fmt::format("{} {:#x} is at or above 4 GiB: {} paging translates 32-bit linear addresses",
+                    what, address, paging::to_string(mode)));
+  }
+}
+
 }  // namespace
 
-Record encode(const Op& op) {
+Record encode(const Op& op, paging::PagingMode mode) {
   Record r{};
   put<std::uint32_t>(r, BREC_STATUS, PROBE_STATUS_PENDING);
   std::uint8_t code = 0, flags = 0;
@@ -77,10 +94,20 @@ Record encode(const Op& op) {
           } else if (o.ac) {
             flags = BOP_AC;
           }
+          check_32bit(o.address.value(), "address", mode);
           put(r, BREC_ARG0, o.address.value());
           put(r, BREC_ARG1, o.write_value);
         } else if constexpr (std::is_same_v<T, OpWriteEntry>) {
           code = BOP_WRITE_ENTRY;
+          check_32bit(o.entry.value(), "entry address", mode);
+          if (mode == paging::PagingMode::Bits32) {
+            // 32-bit paging entries are 4 bytes: an 8-byte store would hit the next one.
+            if (o.value >= FourGiB) {
+              throw std::invalid_argument(fmt::format(
+                  "entry value {:#x} is wider than a 32-bit paging entry (4 bytes)", o.value));
+            }
+            put(r, BREC_TYPE, static_cast<std::uint8_t>(BREC_ENTRY_4));
+          }
           put(r, BREC_ARG0, o.entry.value());
           put(r, BREC_ARG1, o.value);
         } else if constexpr (std::is_same_v<T, OpForeignWrite>) {
@@ -90,6 +117,7 @@ Record encode(const Op& op) {
           put(r, BREC_ARG0, o.value);
         } else if constexpr (std::is_same_v<T, OpInvlpg>) {
           code = BOP_INVLPG;
+          check_32bit(o.address.value(), "INVLPG address", mode);
           put(r, BREC_ARG0, o.address.value());
         } else if constexpr (std::is_same_v<T, OpInvpcid>) {
           code = BOP_INVPCID;
@@ -112,6 +140,7 @@ Record encode(const Op& op) {
 OpResult decode(const Record& r, const Op& op) {
   OpResult out;
   switch (get<std::uint32_t>(r, BREC_STATUS)) {
+    case PROBE_STATUS_PENDING:  // of a finished batch: the probe writes only failures
     case PROBE_STATUS_OK:
       out.status = ProbeStatus::Ok;
       break;
@@ -136,10 +165,6 @@ OpResult decode(const Record& r, const Op& op) {
   out.rip = get<std::uint64_t>(r, BREC_RIP);
   out.value = get<std::uint64_t>(r, BREC_VALUE);
   return out;
-}
-
-bool pending(const Record& r) {
-  return get<std::uint32_t>(r, BREC_STATUS) == PROBE_STATUS_PENDING;
 }
 
 }  // namespace pagelab::lab::batch

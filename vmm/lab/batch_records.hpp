@@ -6,16 +6,17 @@
 #include <cstdint>
 
 #include "pagelab/lab/experiment.hpp"
+#include "pagelab/paging/mode.hpp"
 
 namespace pagelab::lab::batch {
 
 using Record = std::array<std::uint8_t, 64>;
 
-// Throws std::invalid_argument for a size other than 1/2/4/8 or an OpForeignWrite.
-Record encode(const Op& op);
+// Throws std::invalid_argument for a size other than 1/2/4/8 or an OpForeignWrite, and
+// in 32-bit and PAE paging (`mode`) for an address or entry GPA at or above 4 GiB (no
+// such linear address exists there) or a 32-bit paging entry value wider than 32 bits.
+Record encode(const Op& op, paging::PagingMode mode = paging::PagingMode::Level4);
 // Everything in the record is untrusted: unknown status values become BadCommand.
 OpResult decode(const Record& record, const Op& op);
-// PROBE_STATUS_PENDING still in the record: the probe never reached it.
-bool pending(const Record& record);
 
 }  // namespace pagelab::lab::batch

@@ -6,7 +6,7 @@
 
 #include "batch_records.hpp"
 #include "engine_impl.hpp"
-#include "pagelab/kvm/flavour.hpp"
+#include "pagelab/lab/access_deviations.hpp"
 #include "pagelab/lab/disassembler.hpp"
 #include "pagelab/lab/experiment.hpp"
 #include "pagelab/paging/bits.hpp"
@@ -26,6 +26,11 @@ using paging::Pte;
 
 constexpr std::uint64_t Page = 4096;
 constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
+constexpr unsigned PdpteCount = 4;
+
+bool long_mode(paging::PagingMode mode) {
+  return mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
+}
 
 bool is_foreign(const Op& op) {
   return std::holds_alternative<OpForeignWrite>(op);
@@ -58,7 +63,48 @@ Engine::Impl::Impl(Lab& l) : lab(l), model(l.physical().size()) {
   const auto& cpu = lab.cpu();
   has_invpcid = cpu.has(cpuid::Invpcid);
   has_pku = cpu.has(cpuid::Pku);
-  deviation_prefix = kvm::detect_flavour().name == "kvm_pvm" ? "pvm-" : "";
+  platform = platform_tag(lab);
+  pdpt_walked = cpu.vendor() == "AuthenticAMD";
+}
+
+unsigned Engine::Impl::code_bits() const {
+  return long_mode(mode) ? 64 : 32;
+}
+
+std::uint64_t Engine::Impl::read_entry(const paging::PhysicalMemory& m, GuestPhys a) const {
+  return entry_bytes() == sizeof(std::uint32_t) ? m.read32(a) : m.read64(a);
+}
+
+void Engine::Impl::write_entry(paging::PhysicalMemory& m, GuestPhys a, std::uint64_t v) const {
+  if (entry_bytes() == sizeof(std::uint32_t)) {
+    m.write32(a, static_cast<std::uint32_t>(v));
+  } else {
+    m.write64(a, v);
+  }
+}
+
+std::array<std::uint64_t, 4> Engine::Impl::pdptes_in_memory(const paging::CpuState& s) const {
+  std::array<std::uint64_t, 4> out{};
+  const auto base = s.root();
+  for (unsigned i = 0; i < PdpteCount; ++i)
+    out[i] = pdpte_as_loaded(model.read64(base + i * sizeof(std::uint64_t)));
+  return out;
+}
+
+std::uint64_t Engine::Impl::pdpte_as_loaded(std::uint64_t value) const {
+  return platform_sets_pdpte_accessed ? value & ~Pte::Accessed : value;
+}
+
+std::optional<paging::GeneralProtection> Engine::Impl::load_pdptes(
+    const paging::PhysicalMemory& memory, paging::CpuState& s) const {
+  if (!platform_sets_pdpte_accessed) return paging::load_pdptes(memory, s);
+  std::map<std::uint64_t, std::uint64_t> cleared;
+  for (unsigned i = 0; i < PdpteCount; ++i) {
+    const auto at = s.root() + i * sizeof(std::uint64_t);
+    cleared[at.value()] = pdpte_as_loaded(memory.read64(at));
+  }
+  const OverlayMemory view(memory, cleared);
+  return paging::load_pdptes(view, s);
 }
 
 void Engine::Impl::note(const std::string& text) {
@@ -76,42 +122,85 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
     : lab_(lab),
       options_(options),
       space_(lab.physical(), options.mode, lab.cpu().paging_features()),
-      impl_(std::make_unique<Impl>(lab)) {}
+      impl_(std::make_unique<Impl>(lab)) {
+  impl_->mode = options.mode;
+}
 
 Engine::~Engine() = default;
 
 std::size_t Engine::batch_capacity() {
-  return (PROBE_BATCH_LIMIT - PROBE_BATCH_GPA) / PROBE_BATCH_RECORD;
+  return (PROBE_BATCH_LIMIT - PROBE_BATCH_GPA) / PROBE_BATCH_RECORD - 1;  // BOP_END
 }
+
+namespace {
+
+// Drops the probe to protected mode with paging off, from wherever an earlier engine
+// left it (64-bit mode, compatibility mode, or legacy paging).
+void leave_paging(Lab& lab) {
+  auto require = [&](const ProbeReport& r, const std::string& step) {
+    if (!r.ok() || r.code_bits != 32) {
+      throw std::runtime_error(fmt::format("starting the experiment: {} failed: {} ({})", step,
+                                           r.outcome_text(), r.mode_name()));
+    }
+  };
+  if (lab.last_report().code_bits == 64) {
+    require(lab.command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE32), "leaving 64-bit mode");
+  }
+  if ((lab.last_report().cr0 & Cr0::Pg) != 0) {
+    require(lab.command(PROBE_CMD_WRITE_CR0, lab.last_report().cr0 & ~Cr0::Pg),
+            "turning paging off");
+  }
+  if ((lab.last_report().efer & Efer::Lme) != 0) {
+    require(lab.command(PROBE_CMD_WRMSR, Efer::Msr, lab.last_report().efer & ~Efer::Lme),
+            "clearing EFER.LME");
+  }
+}
+
+}  // namespace
 
 void Engine::start() {
   const auto features = lab_.cpu().paging_features();
-  if (options_.mode == paging::PagingMode::Level5 && !features.la57) {
+  const auto mode = options_.mode;
+  if (mode == paging::PagingMode::Level5 && !features.la57) {
     throw std::runtime_error("5-level paging needs LA57, which this CPU does not report");
   }
+  if (mode == paging::PagingMode::Pae && !features.pae) {
+    throw std::runtime_error("PAE paging needs PAE, which this CPU does not report");
+  }
+  const unsigned bits = impl_->code_bits();
   auto require = [&](const ProbeReport& r, const std::string& step) {
-    if (!r.ok() || r.code_bits != 64) {
+    if (!r.ok() || r.code_bits != bits) {
       throw std::runtime_error(fmt::format("starting the experiment: {} failed: {} ({})", step,
                                            r.outcome_text(), r.mode_name()));
     }
   };
   if (lab_.last_report().code_bits == 16) lab_.enter_protected();
-  if (lab_.last_report().code_bits == 32) lab_.enter_long(options_.mode);
-  require(lab_.command(PROBE_CMD_REPORT), "reaching 64-bit mode");
-  require(lab_.command(PROBE_CMD_WRITE_CR3, space_.root().value()),
-          "loading CR3 with the experiment's root");
-  const auto efer =
-      ((lab_.last_report().efer | Efer::Sce | (features.nx ? Efer::Nxe : 0) | options_.efer_set) &
-       ~options_.efer_clear) |
-      Efer::Sce;
-  require(lab_.command(PROBE_CMD_WRMSR, Efer::Msr, efer), fmt::format("writing EFER={:#x}", efer));
-  const auto cr0 = (lab_.last_report().cr0 | Cr0::Wp | options_.cr0_set) & ~options_.cr0_clear;
-  require(lab_.command(PROBE_CMD_WRITE_CR0, cr0), fmt::format("writing CR0={:#x}", cr0));
-  const auto cr4 = (lab_.last_report().cr4 | options_.cr4_set) & ~options_.cr4_clear;
-  require(lab_.command(PROBE_CMD_WRITE_CR4, cr4),
-          fmt::format("writing CR4={:#x} (a bit this CPU refuses?)", cr4));
+  std::uint64_t cr4 = 0;
+  if (long_mode(mode)) {
+    if (lab_.last_report().code_bits == 32 && (lab_.last_report().efer & Efer::Lma) == 0) {
+      leave_paging(lab_);
+      lab_.enter_long(mode);
+    }
+    require(lab_.command(PROBE_CMD_REPORT), "reaching 64-bit mode");
+    require(lab_.command(PROBE_CMD_WRITE_CR3, space_.root().value()),
+            "loading CR3 with the experiment's root");
+    const auto efer =
+        ((lab_.last_report().efer | Efer::Sce | (features.nx ? Efer::Nxe : 0) | options_.efer_set) &
+         ~options_.efer_clear) |
+        Efer::Sce;
+    require(lab_.command(PROBE_CMD_WRMSR, Efer::Msr, efer),
+            fmt::format("writing EFER={:#x}", efer));
+    const auto cr0 = (lab_.last_report().cr0 | Cr0::Wp | options_.cr0_set) & ~options_.cr0_clear;
+    require(lab_.command(PROBE_CMD_WRITE_CR0, cr0), fmt::format("writing CR0={:#x}", cr0));
+    cr4 = (lab_.last_report().cr4 | options_.cr4_set) & ~options_.cr4_clear;
+    require(lab_.command(PROBE_CMD_WRITE_CR4, cr4),
+            fmt::format("writing CR4={:#x} (a bit this CPU refuses?)", cr4));
+  } else {
+    start_legacy(features);
+    cr4 = lab_.last_report().cr4;
+  }
   const auto& r = lab_.last_report();
-  if (r.cr4 != cr4) {
+  if (long_mode(mode) && r.cr4 != cr4) {
     throw std::runtime_error(fmt::format(
         "starting the experiment: CR4 reads {:#x} after writing {:#x}: the CPU refused bits {:#x}",
         r.cr4, cr4, r.cr4 ^ cr4));
@@ -126,11 +215,75 @@ void Engine::start() {
   // The oracle follows the CR4 bits that are really set (PVM enforces SMEP/SMAP
   // without reporting them in CPUID).
   s.features = features;
+  if (s.mode() != mode) {
+    throw std::runtime_error(
+        fmt::format("starting the experiment: the probe reports {} paging ({}), not {} paging",
+                    paging::to_string(s.mode()), r.registers_text(), paging::to_string(mode)));
+  }
+  // Setting CR0.PG loaded the PDPTE registers from the experiment's PDPT; the engine
+  // never sets A there, so an A bit now is the platform's own doing.
+  if (mode == paging::PagingMode::Pae) {
+    for (unsigned i = 0; i < PdpteCount; ++i) {
+      const auto v = lab_.physical().read64(s.root() + i * sizeof(std::uint64_t));
+      if ((v & Pte::Present) != 0 && (v & Pte::Accessed) != 0) {
+        impl_->platform_sets_pdpte_accessed = true;
+        impl_->note(
+            "PAE: the platform set bit 5 (A) of a PDPTE in memory, a bit SDM table 4-8 reserves "
+            "in PAE PDPTEs; the engine reads PDPTEs without it");
+      }
+    }
+    impl_->load_pdptes(lab_.physical(), s);
+  }
   impl_->tlb.flush_all();
   if ((s.cr4 & (Cr4::Smep | Cr4::Smap)) != 0 && !(features.smep || features.smap)) {
     impl_->note("CR4.SMEP/SMAP accepted although CPUID does not report SMEP/SMAP");
   }
   started_ = true;
+}
+
+// 32-bit or PAE paging: from protected mode with paging off, CR4 and CR3 first, then
+// CR0.PG (which loads PAE's PDPTE registers). The step a platform may refuse is the
+// last one: PVM raises #GP(0) on MOV CR0 setting PG with EFER.LME=0.
+void Engine::start_legacy(const paging::CpuFeatures& features) {
+  const auto mode = options_.mode;
+  const auto name = paging::to_string(mode);
+  auto require = [&](const ProbeReport& r, const std::string& step) {
+    if (!r.ok() || r.code_bits != 32) {
+      throw std::runtime_error(fmt::format("starting {} paging: {} failed: {} ({})", name, step,
+                                           r.outcome_text(), r.mode_name()));
+    }
+  };
+  leave_paging(lab_);
+  const std::uint64_t mode_cr4 =
+      mode == paging::PagingMode::Pae ? Cr4::Pae : (features.pse ? Cr4::Pse : 0);
+  const auto cr4 = (mode_cr4 | options_.cr4_set) & ~options_.cr4_clear;
+  require(lab_.command(PROBE_CMD_WRITE_CR4, cr4),
+          fmt::format("writing CR4={:#x} (a bit this CPU refuses?)", cr4));
+  if (lab_.last_report().cr4 != cr4) {
+    throw std::runtime_error(fmt::format(
+        "starting {} paging: CR4 reads {:#x} after writing {:#x}: the CPU refused bits {:#x}", name,
+        lab_.last_report().cr4, cr4, lab_.last_report().cr4 ^ cr4));
+  }
+  require(lab_.command(PROBE_CMD_WRITE_CR3, space_.root().value()),
+          "loading CR3 with the experiment's root");
+  // EFER.NXE makes XD meaningful in PAE paging; 32-bit paging ignores it.
+  const auto nxe = mode == paging::PagingMode::Pae && features.nx ? Efer::Nxe : 0;
+  const auto efer =
+      (((lab_.last_report().efer & ~Efer::Nxe) | Efer::Sce | nxe | options_.efer_set) &
+       ~options_.efer_clear);
+  require(lab_.command(PROBE_CMD_WRMSR, Efer::Msr, efer), fmt::format("writing EFER={:#x}", efer));
+  const auto cr0 =
+      (lab_.last_report().cr0 | Cr0::Pg | Cr0::Wp | options_.cr0_set) & ~options_.cr0_clear;
+  const auto& r = lab_.command(PROBE_CMD_WRITE_CR0, cr0);
+  if (!r.ok()) {
+    const auto text = fmt::format(
+        "{} paging refused by the platform: MOV CR0 setting PG with EFER.LME=0 raised {}", name,
+        r.outcome_text());
+    // Leave the probe as it was found: protected mode, paging off.
+    lab_.command(PROBE_CMD_WRITE_CR4, 0);
+    throw std::runtime_error(text);
+  }
+  require(r, fmt::format("writing CR0={:#x}", cr0));
 }
 
 paging::CpuState Engine::cpu_state() const {
@@ -200,8 +353,9 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
   records.reserve(ops.size());
   if (check) sync_model();
   // Fetches need an instruction at the target; the oracle says where that is.
-  std::map<std::uint64_t, std::uint64_t> sim_entries;
+  std::map<std::uint64_t, std::uint64_t> sim_entries;  // entries of this mode's width
   auto sim_state = state;
+  bool sim_cr3_written = false;
   for (const auto& op : ops) {
     CheckedResult r;
     r.op = op;
@@ -209,10 +363,11 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
       if (w->reg == ControlRegister::Pkru && !has_pku) {
         r.skipped = "WRPKRU needs PKU, which CPUID does not report (and may end the run on PVM)";
       } else if (w->reg == ControlRegister::Efer) {
-        // The user stub returns with SYSCALL: keep EFER.SCE.
+        // The engine keeps EFER.SCE as it set it at start().
         r.op = OpWriteControl{w->reg, w->value | Efer::Sce};
       } else if (w->reg == ControlRegister::Cr3) {
         sim_state.cr3 = w->value & ~Cr3::NoFlush;
+        sim_cr3_written = true;
       }
     } else if (std::holds_alternative<OpInvpcid>(op) && !has_invpcid) {
       r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
@@ -221,7 +376,9 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
     } else if (const auto* a = std::get_if<OpAccess>(&op);
                a && a->type == paging::AccessType::Fetch) {
       const OverlayMemory view(
-          check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries);
+          check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
+          entry_bytes());
+      if (sim_cr3_written && mode == paging::PagingMode::Pae) load_pdptes(view, sim_state);
       const auto w = paging::walk(view, sim_state, to_access(*a));
       if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
         if (plantable(t->physical.value())) {
@@ -242,7 +399,7 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
       }
     }
     if (!r.skipped) {
-      records.push_back(batch::encode(r.op));
+      records.push_back(batch::encode(r.op, mode));
       sent.push_back(out.size());
     } else {
       r.observed.status = ProbeStatus::BadCommand;
@@ -255,20 +412,19 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
     const auto before = lab.exits();
     const auto& rep = lab.command(PROBE_CMD_BATCH, PROBE_BATCH_GPA, records.size());
     exits += lab.exits() - before;
-    if (!rep.ok() || rep.code_bits != 64) {
-      throw std::runtime_error(
-          fmt::format("the batch did not complete: {} ({}); is the probe in 64-bit mode?",
-                      rep.outcome_text(), rep.mode_name()));
+    if (!rep.ok() || rep.code_bits != code_bits()) {
+      throw std::runtime_error(fmt::format(
+          "the batch did not complete: {} ({}); the engine runs batches in {} paging, with the "
+          "{}-bit dispatcher",
+          rep.outcome_text(), rep.mode_name(), paging::to_string(mode), code_bits()));
     }
     for (std::size_t k = 0; k < records.size(); ++k) {
       batch::Record rec;
       std::memcpy(rec.data(), area + k * PROBE_BATCH_RECORD, rec.size());
       auto& r = out[sent[k]];
+      // The probe reports the batch done only after its BOP_END record: it reached
+      // every record, so an untouched status means success.
       r.observed = batch::decode(rec, r.op);
-      if (batch::pending(rec)) {
-        r.agrees = false;
-        r.report = "the probe never reached this operation";
-      }
     }
   }
   if (check) check_chunk(std::span(out).subspan(first));
@@ -276,7 +432,12 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
 
 void Engine::Impl::apply_control(CheckedResult& r) {
   const auto& w = std::get<OpWriteControl>(r.op);
+  if (w.reg == ControlRegister::Cr3 && state.mode() == paging::PagingMode::Pae) {
+    reload_pdptes(r);
+    return;
+  }
   if (r.observed.status != ProbeStatus::Ok) return;  // a refused write changes nothing
+  const auto before = state;
   switch (w.reg) {
     case ControlRegister::Cr0:
       if (((state.cr0 ^ w.value) & Cr0::Pg) != 0) tlb.flush_all();
@@ -298,6 +459,42 @@ void Engine::Impl::apply_control(CheckedResult& r) {
       state.pkru = static_cast<std::uint32_t>(w.value);
       break;
   }
+  // SDM §4.4.1: with PAE paging in use afterwards, MOV to CR0 or CR4 that changes CD,
+  // NW, PG, PAE, PGE, PSE or SMEP loads the PDPTE registers from CR3.
+  const bool reloads =
+      ((before.cr0 ^ state.cr0) & (Cr0::Cd | Cr0::Nw | Cr0::Pg)) != 0 ||
+      ((before.cr4 ^ state.cr4) & (Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep)) != 0;
+  if (state.mode() == paging::PagingMode::Pae && reloads) load_pdptes(model, state);
+}
+
+// MOV CR3 in PAE paging loads the PDPTE registers (SDM §4.4.1); a present PDPTE with a
+// reserved bit makes it raise #GP(0) and load nothing. AMD's APM keeps no PDPTE
+// registers in legacy PAE mode: there the reserved bits surface at the next walk as a
+// #PF with RSVD, so a successful MOV CR3 is allowed too.
+void Engine::Impl::reload_pdptes(CheckedResult& r) {
+  const auto& w = std::get<OpWriteControl>(r.op);
+  const auto& ob = r.observed;
+  auto next = state;
+  next.cr3 = w.value & ~Cr3::NoFlush;
+  const auto gp = load_pdptes(model, next);
+  if (!gp) {
+    if (ob.status != ProbeStatus::Ok) return;  // a refused write changes nothing
+    tlb.flush_non_global();
+    state = next;
+    return;
+  }
+  if (ob.status == ProbeStatus::Fault && ob.vector == VectorGp && ob.error_code == 0) return;
+  if (ob.status == ProbeStatus::Ok && pdpt_walked) {
+    tlb.flush_non_global();
+    next.pdptes = pdptes_in_memory(next);
+    state = next;
+    return;
+  }
+  r.agrees = false;
+  r.report = fmt::format(
+      "MOV CR3 {:#x} in PAE paging: {}\nallowed: #GP(0), the PDPTE registers unchanged (SDM "
+      "§4.4.1){}\nobserved: {}",
+      w.value, gp->reason, pdpt_walked ? ", or (AMD) success" : "", observed_text(r.op, ob));
 }
 
 void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
@@ -315,8 +512,8 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
             check_access(r, entries, uncertain, i);
           } else if constexpr (std::is_same_v<T, OpWriteEntry>) {
             if (r.observed.status == ProbeStatus::Ok) {
-              model.write64(o.entry, o.value);
-              foreign_old.erase(o.entry.value());
+              write_entry(model, o.entry, o.value);
+              foreign_old.erase(o.entry.value() - o.entry.value() % sizeof(std::uint64_t));
             } else {
               r.agrees = false;
               r.report = fmt::format(
@@ -358,8 +555,8 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   for (const auto& [addr, info] : entries) {
     if (uncertain.contains(addr)) continue;
     const auto [leaf, last] = info;
-    const auto got = real.read64(GuestPhys(addr));
-    const auto want = model.read64(GuestPhys(addr));
+    const auto got = read_entry(real, GuestPhys(addr));
+    const auto want = read_entry(model, GuestPhys(addr));
     std::vector<std::string> problems;
     const auto ad = Pte::Accessed | Pte::Dirty;
     if ((got & ~ad) != (want & ~ad)) {
@@ -427,18 +624,34 @@ void Engine::Impl::check_access(CheckedResult& r,
   std::optional<paging::Walk> stale;
   if (const auto* c = tlb.lookup(a.address)) {
     constexpr auto ad = Pte::Accessed | Pte::Dirty;
-    const bool changed = std::any_of(c->path.begin(), c->path.end(), [&](const auto& kv) {
-      return ((model.read64(GuestPhys(kv.first)) ^ kv.second) & ~ad) != 0;
-    });
+    const bool changed = walk_bits_changed(s, c->efer, c->cr4) ||
+                         std::any_of(c->path.begin(), c->path.end(), [&](const auto& kv) {
+                           return ((read_entry(model, GuestPhys(kv.first)) ^ kv.second) & ~ad) != 0;
+                         });
     if (changed) {
-      const OverlayMemory old(model, c->path);
-      stale = paging::walk(old, s, acc);
+      const OverlayMemory old(model, c->path, entry_bytes());
+      stale = walk_cached(old, s, c->efer, c->cr4, acc);
       if (!(stale->outcome == outcomes[0])) outcomes.push_back(stale->outcome);
+    }
+  }
+  // PAE on AMD: a walk may read a PDPTE changed in memory since the last MOV CR3.
+  std::optional<paging::Walk> pdpt;
+  if (mode == paging::PagingMode::Pae && pdpt_walked) {
+    auto ms = s;
+    ms.pdptes = pdptes_in_memory(s);
+    if (ms.pdptes != s.pdptes) {
+      pdpt = paging::walk(model, ms, acc);
+      const auto o = outcome_for(*pdpt, a.address.value(), a.address);
+      if (std::none_of(outcomes.begin(), outcomes.end(), [&](const auto& x) { return x == o; }))
+        outcomes.push_back(o);
     }
   }
   for (const auto& st : fresh.steps) entries[st.entry_address.value()] = {st.leaf, index};
   if (stale) {
     for (const auto& st : stale->steps) entries[st.entry_address.value()] = {st.leaf, index};
+  }
+  if (pdpt) {
+    for (const auto& st : pdpt->steps) entries[st.entry_address.value()] = {st.leaf, index};
   }
   r.allowed = outcomes;
   const auto& ob = r.observed;
@@ -448,7 +661,9 @@ void Engine::Impl::check_access(CheckedResult& r,
       if (a.type != paging::AccessType::Read) return true;
       std::uint64_t expect = 0;
       const auto pa = t->physical.value();
-      if (pa + a.size > model.bytes().size()) return false;
+      // No RAM there (e.g. a PSE-36 page above 4 GiB): what such a read returns is the
+      // platform's choice, not the architecture's; the translation succeeding is checked.
+      if (pa + a.size > model.bytes().size()) return true;
       std::memcpy(&expect, model.bytes().data() + pa, a.size);
       return (ob.value & size_mask(a.size)) == expect;
     }
@@ -467,34 +682,38 @@ void Engine::Impl::check_access(CheckedResult& r,
     }
   }
   std::optional<paging::Walk> foreign;
-  if (matched == outcomes.size() && !foreign_old.empty()) {
-    const OverlayMemory before(model, foreign_old);
-    foreign = paging::walk(before, s, acc);
-    if (matches(foreign->outcome)) {
-      const auto name = deviation_prefix + "host-pte-write-invisible";
-      r.deviation = name;
-      note(
-          fmt::format("{}: an entry written by the host between batches was not seen by the guest, "
-                      "even after the invalidation the architecture requires",
-                      name));
+  if (matched == outcomes.size()) {
+    bool before_foreign = false;
+    if (!foreign_old.empty()) {
+      const auto old_entries = as_entries(foreign_old, entry_bytes());
+      const OverlayMemory before(model, old_entries, entry_bytes());
+      foreign = paging::walk(before, s, acc);
+      before_foreign = matches(foreign->outcome);
+    }
+    const AccessCase c{platform, a, ob, r.allowed, before_foreign};
+    if (const auto* d = find_access_deviation(c, known_access_deviations())) {
+      r.deviation = d->id;
+      note(fmt::format("{}: {}", d->id, d->description));
     }
   }
   if (matched > 0) {  // stale, foreign or nothing: A/D of this path cannot be predicted
     for (const auto& st : fresh.steps) uncertain.insert(st.entry_address.value());
     if (stale)
       for (const auto& st : stale->steps) uncertain.insert(st.entry_address.value());
+    if (pdpt)
+      for (const auto& st : pdpt->steps) uncertain.insert(st.entry_address.value());
   }
   // Move the model forward with what happened (or with the fresh walk if nothing fits).
   const auto& effective = matched < outcomes.size() ? outcomes[matched] : outcomes[0];
   if (const auto* t = std::get_if<paging::Translation>(&effective);
       t != nullptr && ob.status == ProbeStatus::Ok) {
     for (const auto& [entry, bitsset] : t->ad_updates)
-      model.write64(entry, model.read64(entry) | bitsset);
+      write_entry(model, entry, read_entry(model, entry) | bitsset);
     if (a.type == paging::AccessType::Write &&
         t->physical.value() + a.size <= model.bytes().size()) {
       std::memcpy(model.bytes().data() + t->physical.value(), &a.write_value, a.size);
     }
-    if (matched == 0) tlb.fill(fresh, (state.cr4 & Cr4::Pge) != 0);
+    if (matched == 0) tlb.fill(fresh, state);
   } else if (ob.status == ProbeStatus::Fault && ob.vector == VectorPf) {
     tlb.invalidate(a.address);  // a #PF drops what the TLB held for the address (SDM §4.10.4.2)
   }
@@ -507,6 +726,9 @@ void Engine::Impl::check_access(CheckedResult& r,
                       walk_text(paging::walk(model, s, acc)));
   if (stale)
     text += fmt::format("walk (stale, over the entries the TLB may hold):\n{}", walk_text(*stale));
+  if (pdpt)
+    text +=
+        fmt::format("walk (over the PDPTEs in memory, not the registers):\n{}", walk_text(*pdpt));
   if (foreign)
     text += fmt::format("walk (before the host's foreign writes):\n{}", walk_text(*foreign));
   if (ob.status == ProbeStatus::Fault)
@@ -526,7 +748,8 @@ std::string Engine::Impl::instruction_at(std::uint64_t rip) const {
   const auto pa = t->physical.value();
   const auto n = std::min<std::uint64_t>(16, Page - (pa % Page));
   if (pa + n > model.bytes().size()) return "(outside guest RAM)";
-  const auto insns = disassemble(std::span(model.bytes().data() + pa, n), rip, CodeBits::Bits64, 1);
+  const auto bits = long_mode(mode) ? CodeBits::Bits64 : CodeBits::Bits32;
+  const auto insns = disassemble(std::span(model.bytes().data() + pa, n), rip, bits, 1);
   return insns.empty() ? "(undecodable)"
                        : fmt::format("{} [{}]", insns[0].text(), insns[0].hex_bytes());
 }

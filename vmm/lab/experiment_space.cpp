@@ -20,7 +20,7 @@ constexpr std::uint64_t Page = 4096;
 struct ProbeRange {
   std::uint64_t base, limit;
   std::uint64_t flags;
-  bool user_alias;  // also mapped, U=1, at PROBE_USER_ALIAS + base
+  bool user_alias;  // also mapped, U=1, at the user alias (user_alias()) + base
   const char* what;
 };
 
@@ -31,6 +31,14 @@ constexpr ProbeRange probe_ranges[] = {
     {PROBE_LOAD_GPA, PROBE_LOAD_GPA + PROBE_MAX_SIZE, Pte::Writable, true, "the probe image"},
     {PROBE_BATCH_GPA, PROBE_BATCH_LIMIT, Pte::Writable, true, "the batch area"},
 };
+
+// Where the CPL3 stub finds its code and the records: below 4 GiB where linear
+// addresses are 32-bit.
+std::uint64_t user_alias(paging::PagingMode mode) {
+  return mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5
+             ? PROBE_USER_ALIAS
+             : PROBE_USER_ALIAS32;
+}
 
 bool overlaps(std::uint64_t a, std::uint64_t alen, std::uint64_t b, std::uint64_t blen) {
   return a < b + blen && b < a + alen;
@@ -44,32 +52,35 @@ ExperimentSpace::ExperimentSpace(paging::PhysicalMemory& memory, paging::PagingM
       tables_(GuestPhys(ExperimentLayout::TablePoolBase),
               GuestPhys(ExperimentLayout::TablePoolLimit)),
       frames_(GuestPhys(ExperimentLayout::FramePoolBase),
-              GuestPhys(ExperimentLayout::FramePoolLimit)) {
-  if (mode != paging::PagingMode::Level4 && mode != paging::PagingMode::Level5) {
-    throw std::invalid_argument(fmt::format(
-        "the experiment engine runs in 64-bit mode: paging mode {} is not supported (use 4-level "
-        "or 5-level)",
-        paging::to_string(mode)));
+              GuestPhys(ExperimentLayout::FramePoolLimit)),
+      user_alias_(user_alias(mode)) {
+  if (mode == paging::PagingMode::None) {
+    throw std::invalid_argument(
+        "the experiment engine needs paging: use 32-bit, PAE, 4-level or 5-level paging");
   }
   builder_ = std::make_unique<paging::PageTableBuilder>(memory, tables_, mode, features);
   for (const auto& r : probe_ranges) {
     builder_->map(Linear(r.base), GuestPhys(r.base), r.limit - r.base, PageSize::Size4K, r.flags);
     if (r.user_alias) {
-      builder_->map(Linear(PROBE_USER_ALIAS + r.base), GuestPhys(r.base), r.limit - r.base,
+      builder_->map(Linear(user_alias_ + r.base), GuestPhys(r.base), r.limit - r.base,
                     PageSize::Size4K, r.flags | Pte::User);
     }
   }
   // The probe writes entries (OpWriteEntry) through this identity map of the table pool.
+  // 32-bit paging has no 2 MiB pages (and a 4 MiB one would cover the frame pool); PAE
+  // leaves XD clear, which is a reserved bit there once a scenario clears EFER.NXE.
   const std::uint64_t pool = ExperimentLayout::TablePoolLimit - ExperimentLayout::TablePoolBase;
+  const bool long_mode = mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
   builder_->map(Linear(ExperimentLayout::TablePoolBase), GuestPhys(ExperimentLayout::TablePoolBase),
-                pool, PageSize::Size2M, Pte::Writable | (features.nx ? Pte::NoExecute : 0));
+                pool, mode == paging::PagingMode::Bits32 ? PageSize::Size4K : PageSize::Size2M,
+                Pte::Writable | (long_mode && features.nx ? Pte::NoExecute : 0));
 }
 
 void ExperimentSpace::check_free(Linear va, std::uint64_t length) const {
   const auto v = va.value();
   for (const auto& r : probe_ranges) {
     if (overlaps(v, length, r.base, r.limit - r.base) ||
-        (r.user_alias && overlaps(v, length, PROBE_USER_ALIAS + r.base, r.limit - r.base))) {
+        (r.user_alias && overlaps(v, length, user_alias_ + r.base, r.limit - r.base))) {
       throw std::invalid_argument(fmt::format(
           "cannot map {:#x}..{:#x}: it overlaps {} the engine maps at {:#x}..{:#x}{}", v,
           v + length, r.what, r.base, r.limit, r.user_alias ? " (and at its user alias)" : ""));

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "mode_matrix_runner.hpp"
+#include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/probe_image.hpp"
 #include "pagelab/paging/segment_descriptor.hpp"
 #include "pagelab/probe_abi.h"
@@ -80,8 +81,28 @@ std::vector<Mode> matrix_from_states() {
 
 namespace detail {
 
+ControlState state_from(const ProbeReport& r, const kvm_sregs& sregs) {
+  ControlState s;
+  s.cr0 = r.cr0;
+  s.cr3 = r.cr3;
+  s.cr4 = r.cr4;
+  s.efer = r.efer;
+  s.cs_l = sregs.cs.l != 0;
+  s.cs_d = sregs.cs.db != 0;
+  return s;
+}
+
 Runner::Runner(const MatrixOptions& options) : options_(options) {
   fresh();
+  backend_ = std::string(lab_->backend_name());
+  // Deviations name the platform they were seen on: the KVM flavour, or the backend.
+  // ("kvm_unknown" where no vendor module says which).
+  if (backend_ == "kvm") {
+    const auto flavour = kvm::detect_flavour().name;
+    platform_ = flavour.starts_with("kvm_") ? flavour : "kvm_" + flavour;
+  } else {
+    platform_ = backend_;
+  }
   cpu_ = guest_cpuid(*lab_);
   features_ = transition_features(cpu_);
   auto bits = reported_cpuid_bits();
@@ -99,25 +120,71 @@ Runner::Runner(const MatrixOptions& options) : options_(options) {
     notes_.push_back(fmt::format("MAXPHYADDR: table {}, guest {}; the model follows the guest",
                                  lab_->cpu().maxphyaddr(), cpu_.maxphyaddr()));
   }
-  fresh();
+  // CPUID changes no state: the Lab is still as it booted.
 }
 
 void Runner::fresh() {
   lab_.reset();
   lab_ = std::make_unique<Lab>(options_.lab);
+  ++labs_started_;
+  ++generation_;
+  dirty_ = false;
+  cached_.reset();
 }
 
 ControlState Runner::state() {
-  const auto& r = lab_->last_report();
-  const auto sregs = lab_->vcpu().sregs();
-  ControlState s;
-  s.cr0 = r.cr0;
-  s.cr3 = r.cr3;
-  s.cr4 = r.cr4;
-  s.efer = r.efer;
-  s.cs_l = sregs.cs.l != 0;
-  s.cs_d = sregs.cs.db != 0;
+  // Registers cost a QMP round trip on QEMU: ask once per probe command.
+  if (cached_ && cached_->generation == generation_ && cached_->exits == lab_->exits()) {
+    return cached_->state;
+  }
+  const auto s = state_from(lab_->last_report(), lab_->backend().registers().sregs);
+  cached_ = CachedState{generation_, lab_->exits(), s};
   return s;
+}
+
+bool Runner::rewind() {
+  if (!base_ || dirty_) return false;
+  const auto& base = *base_;
+  auto r = [this]() -> const ProbeReport& { return lab_->last_report(); };
+  auto run = [this](std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0) {
+    return lab_->command(cmd, arg0, arg1).ok();
+  };
+  try {
+    if (!(r().cr0 & Cr0::Pe) && (r().code_bits != 16 || !run(PROBE_CMD_ENTER_PROT))) {
+      return false;
+    }
+    // SDM vol. 2 MOV CR0: clearing PG while CR4.PCIDE=1 raises #GP(0).
+    if ((r().cr4 & Cr4::Pcide) && !run(PROBE_CMD_WRITE_CR4, r().cr4 & ~Cr4::Pcide)) return false;
+    // 64-bit mode cannot clear PG (SDM 9.8.5.4): leave through compatibility mode.
+    if (r().code_bits == 64 && !run(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE32)) return false;
+    if ((r().cr0 & Cr0::Pg) && !run(PROBE_CMD_WRITE_CR0, r().cr0 & ~Cr0::Pg)) return false;
+    if (r().efer != base.efer && !run(PROBE_CMD_WRMSR, Efer::Msr, base.efer)) return false;
+    if (r().cr4 != base.cr4 && !run(PROBE_CMD_WRITE_CR4, base.cr4)) return false;
+    if (r().cr3 != base.cr3 && !run(PROBE_CMD_WRITE_CR3, base.cr3)) return false;
+    if (r().cr0 != base.cr0 && !run(PROBE_CMD_WRITE_CR0, base.cr0)) return false;
+  } catch (const GuestStopped&) {
+    return false;
+  }
+  return r().code_bits == 32 && r().cr0 == base.cr0 && r().cr3 == base.cr3 && r().cr4 == base.cr4 &&
+         r().efer == base.efer;
+}
+
+void Runner::go(Mode mode, const std::optional<ControlState>& expect) {
+  require_features(mode);  // no Lab, fresh or not, reaches a mode the CPU lacks
+  if (rewind()) {
+    try {
+      reach(mode);
+      if (!expect || state() == *expect) {
+        ++rewinds_;
+        return;
+      }
+    } catch (const Unreachable&) {
+      // A fresh Lab decides: the platform may refuse this mode, or the rewind left
+      // something behind.
+    }
+  }
+  fresh();
+  reach(mode);
 }
 
 Observation Runner::observe(const ProbeReport& report) {
@@ -126,11 +193,12 @@ Observation Runner::observe(const ProbeReport& report) {
   o.faulted = report.faulted();
   o.vector = report.vector;
   o.error_code = report.error_code;
-  o.after = state();
+  const auto sregs = lab_->backend().registers().sregs;
+  o.after = state_from(report, sregs);
+  cached_ = CachedState{generation_, lab_->exits(), o.after};
   if (!(o.after.cr0 & Cr0::Pe)) return o;
   // The probe runs with the CS/SS its GDT describes: decode the descriptors with the
   // model and compare with the vCPU's descriptor caches (D/B, L, DPL).
-  const auto sregs = lab_->vcpu().sregs();
   const auto& image = probe_image();
   auto check = [&](std::string_view name, const kvm_segment& seg, std::uint16_t reported,
                    bool code) -> std::string {
@@ -160,8 +228,20 @@ Observation Runner::observe(const ProbeReport& report) {
 }
 
 void Runner::finish(MatrixCase& c) {
+  c.backend = backend_;
+  c.platform = platform_;
   if (options_.before_classify) options_.before_classify(c);
   classify(c, options_.deviations);
+  // After a write the platform took against the architecture, the next case gets a new
+  // Lab unless a listed deviation says the probe went on running as written (only a
+  // register holds an odd value, and rewind() rewrites them all): the probe may have
+  // run astray and written anywhere. (A guest that stopped was replaced already.)
+  if (c.observed.executed && c.observed.stopped.empty() && c.verdict != CaseVerdict::Agreed &&
+      c.observed.after != c.before) {
+    const auto* d =
+        c.verdict == CaseVerdict::Deviation ? find_deviation(c, options_.deviations) : nullptr;
+    if (d == nullptr || d->wrecks_probe) dirty_ = true;
+  }
   if (options_.on_case) options_.on_case(c);
 }
 
@@ -195,6 +275,11 @@ std::optional<std::string> unsafe_reason(const ControlState& before, const Step&
       ((before.cr4 ^ verdict.after.cr4) & Cr4::Pae)) {
     return "would take the probe's own code away: CR3 holds the other paging format's table, so "
            "switching between 32-bit and PAE paging in place unmaps the probe";
+  }
+  if (step.what == Write::Cr0 && !(before.cr0 & Cr0::Pg) && verdict.mode_after == Mode::Paging32 &&
+      !(verdict.after.cr4 & Cr4::Pse)) {
+    return "would take the probe's own code away: the 32-bit identity map uses 4 MiB pages, "
+           "and with CR4.PSE=0 their PDEs are read as page-table pointers";
   }
   if (step.what == Write::Cr4 && mode == Mode::Paging32 && (before.cr4 & Cr4::Pse) &&
       !(verdict.after.cr4 & Cr4::Pse)) {
@@ -242,10 +327,15 @@ MatrixCase Runner::attempt(const Step& step, const std::string& route,
     return c;
   }
   const auto cmd = probe_command(step);
+  const auto setup_watchdog = lab_->watchdog();
+  if (backend_ != "kvm") {
+    lab_->set_watchdog(std::min(setup_watchdog, options_.qemu_case_watchdog));
+  }
   try {
     const auto report = step.what == Write::Efer
                             ? lab_->command(PROBE_CMD_WRMSR, Efer::Msr, step.value)
                             : lab_->command(static_cast<std::uint32_t>((*cmd)[0]), (*cmd)[1]);
+    lab_->set_watchdog(setup_watchdog);
     if (report.status == ProbeStatus::BadCommand) {
       c.skip_reason =
           fmt::format("the probe has no command for this write in {}", paging::mode_name(c.from));
@@ -274,36 +364,51 @@ void Runner::setup(std::string_view what, std::uint32_t cmd, std::uint64_t arg0,
   if (!r.ok()) throw Unreachable{fmt::format("{} raised {}", what, r.outcome_text())};
 }
 
-void Runner::reach(Mode mode) {
-  const auto& tables = lab_->mode_tables();
+void Runner::require_features(Mode mode) const {
   const bool five = mode == Mode::Compatibility5 || mode == Mode::Long64_5Level;
   if (five && !features_.la57) {
     throw Unreachable{"the CPU lacks LA57 (CPUID.(EAX=07H,ECX=0):ECX[16]=0)"};
   }
-  if (mode == Mode::Real) return;
-  setup("entering protected mode (ENTER_PROT)", PROBE_CMD_ENTER_PROT);
+}
+
+void Runner::reach(Mode mode) {
+  const auto& tables = lab_->mode_tables();
+  const bool five = mode == Mode::Compatibility5 || mode == Mode::Long64_5Level;
+  require_features(mode);
+  // Lab::last_report() is updated in place by each command; the registers of the
+  // vCPU are not needed for these values.
+  const auto& reported = lab_->last_report();
+  const bool in_real = !(reported.cr0 & Cr0::Pe);
+  if (mode == Mode::Real) {
+    if (!in_real) setup("returning to real mode (ENTER_REAL)", PROBE_CMD_ENTER_REAL);
+  } else if (in_real) {
+    setup("entering protected mode (ENTER_PROT)", PROBE_CMD_ENTER_PROT);
+    if (!base_) base_ = state();
+  }
   switch (mode) {
+    case Mode::Real:
+      break;
     case Mode::Protected:
       setup("loading CR3 with the 32-bit identity map", PROBE_CMD_WRITE_CR3, tables.bits32.value());
       break;
     case Mode::Paging32:
       setup("loading CR3 with the 32-bit identity map", PROBE_CMD_WRITE_CR3, tables.bits32.value());
-      if (features_.pse) setup("setting CR4.PSE", PROBE_CMD_WRITE_CR4, state().cr4 | Cr4::Pse);
+      if (features_.pse) setup("setting CR4.PSE", PROBE_CMD_WRITE_CR4, reported.cr4 | Cr4::Pse);
       setup("setting CR0.PG with CR4.PAE=0, EFER.LME=0 (32-bit paging)", PROBE_CMD_WRITE_CR0,
-            state().cr0 | Cr0::Pg);
+            reported.cr0 | Cr0::Pg);
       break;
     case Mode::Pae:
       setup("loading CR3 with the PAE identity map", PROBE_CMD_WRITE_CR3, tables.pae.value());
-      setup("setting CR4.PAE", PROBE_CMD_WRITE_CR4, state().cr4 | Cr4::Pae);
+      setup("setting CR4.PAE", PROBE_CMD_WRITE_CR4, reported.cr4 | Cr4::Pae);
       setup("setting CR0.PG with CR4.PAE=1, EFER.LME=0 (PAE paging)", PROBE_CMD_WRITE_CR0,
-            state().cr0 | Cr0::Pg);
+            reported.cr0 | Cr0::Pg);
       break;
     default: {
       setup("loading CR3", PROBE_CMD_WRITE_CR3, (five ? tables.level5 : tables.level4).value());
       setup(five ? "setting CR4.PAE and CR4.LA57" : "setting CR4.PAE", PROBE_CMD_WRITE_CR4,
-            state().cr4 | Cr4::Pae | (five ? Cr4::La57 : 0));
-      setup("setting EFER.LME", PROBE_CMD_WRMSR, Efer::Msr, state().efer | Efer::Lme);
-      setup("setting CR0.PG (IA-32e mode)", PROBE_CMD_WRITE_CR0, state().cr0 | Cr0::Pg);
+            reported.cr4 | Cr4::Pae | (five ? Cr4::La57 : 0));
+      setup("setting EFER.LME", PROBE_CMD_WRMSR, Efer::Msr, reported.efer | Efer::Lme);
+      setup("setting CR0.PG (IA-32e mode)", PROBE_CMD_WRITE_CR0, reported.cr0 | Cr0::Pg);
       if (mode == Mode::Long64_4Level || mode == Mode::Long64_5Level) {
         setup("far jump to the 64-bit code segment", PROBE_CMD_JUMP_CS, PROBE_SEL_CODE64);
       }
@@ -398,7 +503,10 @@ Counts MatrixResult::counts() const {
 nlohmann::json MatrixResult::to_json() const {
   nlohmann::json j;
   j["backend"] = backend;
+  j["platform"] = platform;
   j["elapsed_ms"] = elapsed.count();
+  j["labs_started"] = labs_started;
+  j["rewinds"] = rewinds;
   j["notes"] = notes;
   j["cases"] = nlohmann::json::array();
   for (const auto& c : cases) j["cases"].push_back(c.to_json());
@@ -423,6 +531,7 @@ nlohmann::json MatrixResult::to_json() const {
   j["known_deviations"] = nlohmann::json::array();
   for (const auto& d : known_deviations()) {
     j["known_deviations"].push_back({{"id", d.id},
+                                     {"platform", d.platform},
                                      {"rule", d.rule},
                                      {"description", d.description},
                                      {"reproducer", d.reproducer}});
@@ -434,6 +543,8 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   MatrixResult result;
   detail::Runner runner(options);
+  result.backend = runner.backend();
+  result.platform = runner.platform();
   result.features = runner.features();
   result.notes = runner.notes();
   if (options.run_matrix) {
@@ -444,16 +555,17 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
       if (options.only_from && *options.only_from != from) continue;
       std::optional<std::string> unreachable;
       ControlState from_state;
-      runner.fresh();
       try {
-        runner.reach(from);
+        runner.go(from);
         from_state = runner.state();
       } catch (const detail::Unreachable& u) {
         unreachable = u.reason;
         from_state = detail::nominal_state(from, runner.lab().mode_tables(), protected_state,
                                            runner.features());
       }
-      bool lab_is_fresh = true;
+      // Every case starts from exactly from_state: the first as reached, the others by
+      // rewinding the Lab (or in a fresh one) and reaching it again.
+      bool at_from_state = true;
       for (const auto& step : paging::all_single_steps(from_state, runner.features())) {
         if (!options.step_filter.empty() &&
             step.label.find(options.step_filter) == std::string::npos) {
@@ -470,10 +582,9 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
           result.cases.push_back(std::move(c));
           continue;
         }
-        if (!lab_is_fresh) {
-          runner.fresh();
+        if (!at_from_state) {
           try {
-            runner.reach(from);
+            runner.go(from, from_state);
           } catch (const detail::Unreachable& u) {
             // It was reachable a moment ago: say so rather than hide it.
             MatrixCase c;
@@ -490,7 +601,7 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
           }
         }
         auto c = runner.attempt(step);
-        lab_is_fresh = !c.observed.executed;
+        at_from_state = !c.observed.executed;
         result.cases.push_back(std::move(c));
       }
     }
@@ -498,6 +609,8 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
   if (options.run_routes && !options.only_from && options.step_filter.empty()) {
     result.routes = detail::run_routes(runner);
   }
+  result.labs_started = runner.labs_started();
+  result.rewinds = runner.rewinds();
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
   return result;

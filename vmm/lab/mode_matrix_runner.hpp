@@ -24,9 +24,24 @@ class Runner {
   const paging::TransitionFeatures& features() const { return features_; }
   const PlatformCpu& cpu() const { return cpu_; }
   const std::vector<std::string>& notes() const { return notes_; }
+  const std::string& backend() const { return backend_; }
+  const std::string& platform() const { return platform_; }
+  // How many Labs were started, and how many times one was reused (rewind()).
+  int labs_started() const { return labs_started_; }
+  int rewinds() const { return rewinds_; }
 
   // The control state the probe last reported, CS.L/D from the vCPU.
   paging::ControlState state();
+
+  // Takes the current Lab back, with probe commands, to the protected-mode state the
+  // probe has right after ENTER_PROT (CR0/CR3/CR4/EFER as then). Much cheaper than a
+  // new Lab where starting one is slow (QEMU: ~27 ms). False when a command faulted,
+  // the guest stopped or the registers are not that state: then start afresh.
+  bool rewind();
+
+  // Into `mode`: by rewind() and reach() where that lands exactly in `expect` (when
+  // given), else in a fresh Lab. Throws Unreachable.
+  void go(paging::Mode mode, const std::optional<paging::ControlState>& expect = std::nullopt);
 
   // Evaluates `step` against the model from the current state, runs it unless
   // `skip` (or the safety check) says not to, observes and classifies. After a
@@ -34,8 +49,12 @@ class Runner {
   MatrixCase attempt(const paging::Step& step, const std::string& route = {},
                      std::optional<std::string> skip = std::nullopt);
 
-  // Drives the current Lab (fresh, real mode) into `mode`; throws Unreachable.
+  // Drives the current Lab, in real mode or in the state right after ENTER_PROT, into
+  // `mode`; throws Unreachable.
   void reach(paging::Mode mode);
+
+  // Throws Unreachable when the CPU lacks a feature `mode` needs (LA57).
+  void require_features(paging::Mode mode) const;
 
   // Runs one probe command as setup; throws Unreachable naming `what` when it faults.
   void setup(std::string_view what, std::uint32_t cmd, std::uint64_t arg0 = 0,
@@ -49,11 +68,28 @@ class Runner {
 
  private:
   const MatrixOptions& options_;
+  std::string backend_, platform_;
+  int labs_started_ = 0, rewinds_ = 0;
+  // A case left the Lab in a state rewind() must not trust (see finish()).
+  bool dirty_ = false;
+  // The registers right after ENTER_PROT in a fresh Lab: what rewind() restores.
+  std::optional<paging::ControlState> base_;
+  // state() for the last probe command of this Lab (generation_ counts Labs).
+  struct CachedState {
+    int generation;
+    std::uint64_t exits;
+    paging::ControlState state;
+  };
+  int generation_ = 0;
+  std::optional<CachedState> cached_;
   PlatformCpu cpu_;
   paging::TransitionFeatures features_;
   std::vector<std::string> notes_;
   std::unique_ptr<Lab> lab_;
 };
+
+// The control state in a probe report, CS.L/D from the vCPU's descriptor cache.
+paging::ControlState state_from(const ProbeReport& report, const kvm_sregs& sregs);
 
 // Why a step must not run from `before` (nullopt: safe), given the model's verdict.
 std::optional<std::string> unsafe_reason(const paging::ControlState& before,

@@ -7,8 +7,10 @@
 #include "pagelab/kvm/error.hpp"
 #include "pagelab/kvm/guest_memory.hpp"
 #include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/experiment.hpp"
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"
 
 namespace pagelab::lab {
@@ -94,6 +96,38 @@ void probe_cr4_without_cpuid(Lab& lab, const PlatformCpu& guest, std::vector<Qui
   }
 }
 
+// A reserved bit in a PTE is a protection violation: #PF with P and RSVD (SDM 4.7).
+// On its own Lab: the experiment engine needs one fresh from real mode.
+void probe_reserved_bit_error_code(const LabOptions& options, std::vector<Quirk>& quirks) {
+  constexpr unsigned MaxAddressBits = 52;
+  constexpr std::uint32_t PageFaultVector = 14;
+  Lab lab(options);
+  const unsigned above = lab.cpu().maxphyaddr();
+  if (above >= MaxAddressBits) return;  // no reserved address bit to set
+  const paging::Linear va(0x40000000);
+  Engine engine(lab);
+  const auto frame =
+      engine.space().map(va, std::nullopt, 0x1000, paging::PageSize::Size4K, paging::Pte::Writable);
+  auto& builder = engine.space().builder();
+  builder.write_entry(
+      va, 1, frame.value() | paging::Pte::Present | paging::Pte::Writable | paging::bit(above));
+  engine.start();
+  OpAccess read;
+  read.address = va;
+  const std::vector<Op> ops = {read};
+  const auto r = engine.run(ops).front().observed;
+  const bool rsvd_fault = r.status == ProbeStatus::Fault && r.vector == PageFaultVector &&
+                          (r.error_code & paging::PfError::Rsvd) != 0;
+  if (rsvd_fault && (r.error_code & paging::PfError::P) == 0) {
+    quirks.push_back(
+        {"reserved-bit-pf-without-p",
+         fmt::format("a read through a PTE with reserved bit {} set raised #PF error code {:#x}: "
+                     "RSVD without P (the SDM says P|RSVD = {:#x})",
+                     above, r.error_code, r.error_code | paging::PfError::P),
+         true});
+  }
+}
+
 // What KVM_SET_SREGS does with a 32-bit paging state. On a throwaway vCPU: the
 // answer may leave a vCPU in a state no guest code should run in.
 void probe_sregs_legacy_paging(const kvm::System& system, const PlatformCpu& cpu,
@@ -135,13 +169,21 @@ bool PlatformReport::has_quirk(std::string_view id) const {
 
 nlohmann::json PlatformReport::to_json() const {
   nlohmann::json j;
-  j["flavour"] = {
-      {"name", flavour.name}, {"modules", flavour.modules}, {"parameters", flavour.parameters}};
-  // "pvm" for kvm_pvm, "intel" for kvm_intel...: the short name scripts match on.
-  j["flavour"]["short"] =
-      flavour.name.rfind("kvm_", 0) == 0 ? flavour.name.substr(4) : flavour.name;
-  j["api_version"] = api_version;
-  for (const auto& c : capabilities) j["capabilities"][c.name] = c.value;
+  j["backend"] = backend;
+  if (on_kvm()) {
+    j["flavour"] = {
+        {"name", flavour.name}, {"modules", flavour.modules}, {"parameters", flavour.parameters}};
+    // "pvm" for kvm_pvm, "intel" for kvm_intel...: the short name scripts match on.
+    j["flavour"]["short"] =
+        flavour.name.rfind("kvm_", 0) == 0 ? flavour.name.substr(4) : flavour.name;
+    j["api_version"] = api_version;
+    for (const auto& c : capabilities) j["capabilities"][c.name] = c.value;
+  } else {
+    // Not KVM: nothing to ask /dev/kvm about.
+    j["flavour"] = nullptr;
+    j["api_version"] = nullptr;
+    j["capabilities"] = nullptr;
+  }
   j["cpu"]["vendor"] = cpu.vendor();
   for (const auto& b : reported_cpuid_bits())
     j["cpu"]["features"][std::string(b.name)] = cpu.has(b);
@@ -157,7 +199,40 @@ nlohmann::json PlatformReport::to_json() const {
   return j;
 }
 
-PlatformReport detect_platform(bool run_probe) {
+namespace {
+
+// QEMU TCG: no KVM to query; the CPUID is what the guest executes (-cpu max).
+PlatformReport detect_qemu_platform(bool run_probe) {
+  PlatformReport r;
+  LabOptions options;
+  options.backend = BackendKind::Qemu;
+  Lab lab(options);
+  r.backend = std::string(lab.backend_name());
+  r.cpu = lab.cpu();
+  if (!run_probe) return r;
+  try {
+    lab.enter_protected();
+    probe_legacy_paging(lab, r.quirks);
+    probe_cr4_without_cpuid(lab, r.cpu, r.quirks);
+    probe_reserved_bit_error_code(options, r.quirks);
+    r.probed = true;
+  } catch (const GuestStopped& e) {
+    r.probe_error = e.report();
+  } catch (const std::runtime_error& e) {
+    r.probe_error = e.what();
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string describe_backend(const Lab& lab) {
+  if (lab.backend_name() == "kvm") return kvm::describe(kvm::detect_flavour());
+  return fmt::format("{} (QEMU TCG, -cpu max)", lab.backend_name());
+}
+
+PlatformReport detect_platform(bool run_probe, BackendKind kind) {
+  if (resolve_backend_kind(kind) == BackendKind::Qemu) return detect_qemu_platform(run_probe);
   PlatformReport r;
   r.flavour = kvm::detect_flavour();
   const auto system = kvm::System::open();
@@ -186,6 +261,7 @@ PlatformReport detect_platform(bool run_probe) {
     lab.enter_protected();
     probe_legacy_paging(lab, r.quirks);
     probe_cr4_without_cpuid(lab, guest, r.quirks);
+    probe_reserved_bit_error_code(LabOptions{}, r.quirks);
     r.probed = true;
   } catch (const GuestStopped& e) {
     r.probe_error = e.report();

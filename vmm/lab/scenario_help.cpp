@@ -14,6 +14,7 @@ number or 4k/2m/1g style; LEVEL is 1-5 or PT, PD, PDPT, PML4, PML5.
   tables PA                            page tables from PA (default 0x300000)
   cr0 +wp|-wp    cr4 +smep +smap +pge +pke +pse    efer +nxe|-nxe    rflags +ac|-ac
                                        start: CR0.PE|PG|WP, EFER.NXE where NX exists
+  pkru VALUE                           WRPKRU (2 bits per key: AD, WD); needs cr4 +pke
   table VA LEVEL at PA                 the LEVEL table translating VA lives at PA
   map VA [-> PA] LEN [4k|2m|4m|1g] [FLAGS]   leaves: present + FLAGS (PA default VA)
   unmap VA LEN

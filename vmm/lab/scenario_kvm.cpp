@@ -51,15 +51,8 @@ class KvmMachine : public Machine {
                            b->subleaf, regs[static_cast<int>(b->reg)], b->bit);
       }
     }
-    for (const auto& st : scenario.statements) {
-      const auto* m = std::get_if<SetMode>(&st.action);
-      if (m != nullptr && m->mode != PagingMode::Level4 && m->mode != PagingMode::Level5) {
-        return fmt::format(
-            "{} paging: the experiment engine runs 4-level and 5-level paging only (`pagelab "
-            "tour` shows whether this platform enters it at all)",
-            to_string(m->mode));
-      }
-    }
+    // Every paging mode is tried: a platform that refuses one (PVM: legacy paging) says
+    // so when the engine enters it, and that is the skip reason start() returns.
     return std::nullopt;
   }
 
@@ -83,12 +76,22 @@ class KvmMachine : public Machine {
         build(st);
       }
       engine_->start();
+      // PKRU is not part of entering the mode: the first batch sets it.
+      if (want.pkru != 0) pending_.push_back(OpWriteControl{EngineRegister::Pkru, want.pkru});
     } catch (const GuestStopped& e) {
       return fmt::format("the guest stopped while entering the scenario's state: {}", e.kind());
     } catch (const std::exception& e) {
       return fmt::format("the platform refused the scenario's setup: {}", e.what());
     }
-    const CpuState state = engine_->cpu_state();
+    CpuState state = engine_->cpu_state();
+    state.pkru = want.pkru;  // set by the first batch (above)
+    if (state.mode() == PagingMode::Pae) {
+      // Some platforms (QEMU TCG) set bit 5 of the PDPTEs they walk, which the SDM
+      // reserves there; the model starts from the PDPTEs the engine loaded instead.
+      for (unsigned i = 0; i < state.pdptes.size(); ++i) {
+        lab_.physical().write64(state.root() + i * sizeof(std::uint64_t), state.pdptes[i]);
+      }
+    }
     const GuestPhys limit(ExperimentLayout::TablePoolLimit);
     model = ScenarioModel(lab_.physical(), state, limit - LateTablesBytes, limit);
     return std::nullopt;
@@ -117,19 +120,26 @@ class KvmMachine : public Machine {
               case scenario::ControlRegister::Rflags:
                 rflags_ac_ = (after.state().rflags & Rflags::Ac) != 0;
                 break;
+              case scenario::ControlRegister::Pkru:
+                pending_.push_back(OpWriteControl{EngineRegister::Pkru, after.state().pkru});
+                break;
             }
           } else {
             // Tables and data: replay every word the statement changed, as the guest's
             // own store or (via host, poke) a foreign write.
             const bool foreign = std::is_same_v<T, Poke> ||
                                  (std::is_same_v<T, SetEntry> && writer_of(a) == Writer::Host);
+            // The probe stores whole entries: 4 bytes in 32-bit paging, where an 8-byte
+            // store would also rewrite the neighbouring entry.
+            const std::uint64_t width =
+                !foreign && after.mode() == PagingMode::Bits32 ? sizeof(std::uint32_t) : 8;
             const auto& now = after.memory().bytes();
             const auto& old = before.bytes();
-            for (std::uint64_t off = 0; off + 8 <= now.size(); off += 8) {
-              if (std::memcmp(now.data() + off, old.data() + off, 8) == 0) continue;
+            for (std::uint64_t off = 0; off + width <= now.size(); off += width) {
+              if (std::memcmp(now.data() + off, old.data() + off, width) == 0) continue;
               const GuestPhys at(off);
               std::uint64_t v = 0;
-              std::memcpy(&v, now.data() + off, sizeof v);
+              std::memcpy(&v, now.data() + off, width);
               if (foreign) {
                 pending_.push_back(OpForeignWrite{at, v});
               } else {
@@ -194,7 +204,9 @@ class KvmMachine : public Machine {
     for (const auto& s : model.judge(step).walk.steps) {
       if (model.mode() == PagingMode::Pae && s.level == 3) continue;
       o.entries_after.emplace_back(s.entry_address.value(),
-                                   lab_.physical().read64(s.entry_address));
+                                   model.mode() == PagingMode::Bits32
+                                       ? lab_.physical().read32(s.entry_address)
+                                       : lab_.physical().read64(s.entry_address));
     }
     return o;
   }

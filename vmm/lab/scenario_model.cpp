@@ -1,5 +1,7 @@
 #include "pagelab/lab/scenario_model.hpp"
 
+#include "tlb_model.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -79,7 +81,7 @@ void ScenarioModel::before_table_change() {
     std::memcpy(&v, bytes.data() + a, sizeof v);
     if (v != 0) copy->write64(GuestPhys(a), v);
   }
-  stale_.push_back({std::move(copy), false, {}});
+  stale_.push_back({std::move(copy), state_.efer, state_.cr4, false, {}});
   accessed_since_snapshot_ = false;
 }
 
@@ -106,6 +108,15 @@ void ScenarioModel::apply(const Statement& statement) {
             tables_base_ = a.base;
           } else if constexpr (std::is_same_v<T, SetControl>) {
             ensure_built();
+            if (a.reg == ControlRegister::Pkru) {  // WRPKRU invalidates nothing
+              state_.pkru = static_cast<std::uint32_t>((state_.pkru & ~a.clear) | a.set);
+              return;
+            }
+            // Translations cached under the old NXE / PSE outlive the change.
+            const std::uint64_t walk_bits = a.reg == ControlRegister::Efer  ? Efer::Nxe
+                                            : a.reg == ControlRegister::Cr4 ? Cr4::Pse
+                                                                            : 0;
+            if (((a.set | a.clear) & walk_bits) != 0) before_table_change();
             std::uint64_t* reg = a.reg == ControlRegister::Cr0    ? &state_.cr0
                                  : a.reg == ControlRegister::Cr4  ? &state_.cr4
                                  : a.reg == ControlRegister::Efer ? &state_.efer
@@ -204,7 +215,7 @@ AccessJudgement ScenarioModel::judge(const AccessStep& step) const {
   // cache faults), not invalidated by INVLPG of an address in its page, and after
   // MOV CR3 only global ones.
   for (const auto& g : stale_) {
-    const Walk old = walk(*g.tables, s, step.access);
+    const Walk old = walk_cached(*g.tables, s, g.efer, g.cr4, step.access);
     const auto* t = std::get_if<Translation>(&old.outcome);
     if (t == nullptr || (g.global_only && !t->global)) continue;
     const std::uint64_t lo = t->page_base.value(), hi = lo + page_bytes(t->page_size);

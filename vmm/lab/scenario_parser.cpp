@@ -383,6 +383,11 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
                                   : verb == "efer" ? ControlRegister::Efer
                                                    : ControlRegister::Rflags;
       action = parse_control(p, reg, s.requires_features);
+    } else if (verb == "pkru") {
+      const auto value = p.number("a PKRU value (2 bits per key: AD, WD)");
+      if (value > 0xFFFF'FFFF) p.fail_previous("pkru: the register has 32 bits");
+      s.requires_features.push_back("PKU");
+      action = SetControl{ControlRegister::Pkru, value, 0xFFFF'FFFF};
     } else if (verb == "tables") {
       if (setup_started) p.fail_previous("'tables' must come before every other statement");
       const auto base = p.number("a physical address");
@@ -470,7 +475,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       action = parse_access(p, paging::AccessType::Fetch);
     } else {
       p.fail_previous("unknown statement '" + verb +
-                      "' (mode, cr0, cr4, efer, rflags, tables, table, map, unmap, protect, "
+                      "' (mode, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
                       "recursive, set entry, invlpg, flush, poke, read, write, fetch, expect)");
     }
     p.end();

@@ -22,6 +22,7 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
   for (const auto& a : result.accesses) {
     const char* mark = a.verdict == Verdict::Passed   ? "ok  "
                        : a.verdict == Verdict::Failed ? "FAIL"
+                       : !a.deviation.empty()         ? "dev "
                                                       : "skip";
     // Without a CPU the oracle's answer is the result; with one, the CPU's.
     std::string what =
@@ -35,7 +36,9 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
       out += fmt::format("  (or {})", a.allowed[1]);
     }
     out += "\n";
-    if (a.verdict == Verdict::Skipped && !a.reason.empty() && result.reason != a.reason) {
+    if (!a.deviation.empty() || (a.verdict == Verdict::Failed && a.disagrees)) {
+      out += fmt::format("     {}\n", a.reason);
+    } else if (a.verdict == Verdict::Skipped && !a.reason.empty() && result.reason != a.reason) {
       out += fmt::format("     skipped: {}\n", a.reason);
     }
     for (const auto& c : a.checks) {
@@ -55,9 +58,11 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
       out += "     the engine's account:\n" + a.backend_report + "\n";
     }
   }
-  out += fmt::format("   {}: {} passed, {} failed, {} skipped\n", to_string(result.verdict),
-                     result.count(Verdict::Passed), result.count(Verdict::Failed),
-                     result.count(Verdict::Skipped));
+  const unsigned known = result.known_deviations();
+  out += fmt::format(
+      "   {}: {} passed, {} failed, {} skipped{}\n", to_string(result.verdict),
+      result.count(Verdict::Passed), result.count(Verdict::Failed), result.count(Verdict::Skipped),
+      known == 0 ? "" : fmt::format(" ({} known deviation{})", known, known == 1 ? "" : "s"));
   return out;
 }
 
@@ -71,6 +76,7 @@ nlohmann::json ScenarioResult::to_json() const {
   j["passed"] = count(Verdict::Passed);
   j["failed"] = count(Verdict::Failed);
   j["skipped"] = count(Verdict::Skipped);
+  j["known_deviations"] = known_deviations();
   nlohmann::json list = nlohmann::json::array();
   for (const auto& a : accesses) {
     nlohmann::json x;
@@ -79,6 +85,8 @@ nlohmann::json ScenarioResult::to_json() const {
     x["verdict"] = to_string(a.verdict);
     if (!a.reason.empty()) x["reason"] = a.reason;
     if (!a.observed.empty()) x["observed"] = a.observed;
+    if (!a.observed.empty()) x["disagrees"] = a.disagrees;
+    if (!a.deviation.empty()) x["deviation"] = a.deviation;
     x["allowed"] = a.allowed;
     nlohmann::json walk = nlohmann::json::array();
     for (const auto& s : a.walk) {

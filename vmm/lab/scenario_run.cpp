@@ -209,7 +209,14 @@ unsigned ScenarioResult::count(Verdict v) const {
       accesses.begin(), accesses.end(), [&](const AccessResult& a) { return a.verdict == v; }));
 }
 
-ScenarioResult run_scenario(const Scenario& scenario, Machine* machine) {
+unsigned ScenarioResult::known_deviations() const {
+  return static_cast<unsigned>(
+      std::count_if(accesses.begin(), accesses.end(),
+                    [](const AccessResult& a) { return !a.deviation.empty(); }));
+}
+
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known) {
   ScenarioResult result;
   result.file = scenario.file;
   result.title = scenario.title;
@@ -261,12 +268,22 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine) {
                 ? std::string("ok")
                 : describe(*observed);
         r.backend_report = observed->report;
-        if (!observed->agrees && observed->deviation) {
-          // A named platform deviation: the case cannot be judged here (DESIGN.md:
+        r.disagrees = !observed->agrees;
+        const bool listed = observed->deviation &&
+                            std::any_of(known.begin(), known.end(), [&](const AccessDeviation& d) {
+                              return d.id == *observed->deviation;
+                            });
+        if (!observed->agrees && listed) {
+          // A known platform deviation: the case cannot be judged here (DESIGN.md:
           // skipped with the reason, never passed, never a mysterious failure).
           r.verdict = Verdict::Skipped;
-          r.reason = "known platform deviation " + *observed->deviation + ": the CPU did '" +
-                     r.observed + "', outside what the architecture allows";
+          r.deviation = *observed->deviation;
+          r.reason = "known platform deviation " + r.deviation + ": the CPU did '" + r.observed +
+                     "', outside what the architecture allows";
+        } else if (!observed->agrees && observed->deviation) {
+          r.verdict = Verdict::Failed;
+          r.reason = "the CPU disagrees with the oracle (deviation " + *observed->deviation +
+                     " is not in the list of known deviations)";
         } else if (!observed->agrees) {
           r.verdict = Verdict::Failed;
           r.reason = "the CPU disagrees with the oracle";

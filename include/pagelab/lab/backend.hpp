@@ -63,6 +63,14 @@ class NoBackend : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Why `kind` cannot run here (no /dev/kvm, QEMU not installed; for Auto: both), or
+// nullopt when it can be tried.
+std::optional<std::string> backend_unavailable_reason(BackendKind kind);
+// The name the backend reports (Backend::name()) for Kvm and Qemu; Auto resolves first.
+std::string_view backend_name(BackendKind kind);
+// Auto resolved: Kvm where /dev/kvm works, else Qemu (whether or not it is installed).
+BackendKind resolve_backend_kind(BackendKind kind);
+
 // Auto: KVM where /dev/kvm works, else QEMU TCG where qemu-system-x86_64 is installed,
 // else NoBackend. Kvm/Qemu: that one, or its own exception.
 std::unique_ptr<Backend> make_backend(BackendKind kind, std::size_t memory_bytes);

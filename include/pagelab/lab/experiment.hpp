@@ -93,9 +93,12 @@ struct CheckedResult {
 };
 
 struct EngineOptions {
-  paging::PagingMode mode = paging::PagingMode::Level4;  // Level4 or Level5
-  // Applied after entering the mode (the engine always sets CR0.WP and EFER.NXE when
-  // the CPU has NX; clear them here).
+  // Bits32, Pae, Level4 or Level5. Legacy modes are entered from protected mode with
+  // CR0.PG; a platform that refuses that (PVM: #GP(0)) makes start() throw.
+  paging::PagingMode mode = paging::PagingMode::Level4;
+  // Applied when entering the mode (the engine always sets CR0.WP, CR4.PSE in 32-bit
+  // paging where the CPU has PSE, and EFER.NXE in PAE and up when the CPU has NX;
+  // clear them here).
   std::uint64_t cr0_set = 0, cr0_clear = 0, cr4_set = 0, cr4_clear = 0, efer_set = 0,
                 efer_clear = 0;
 };
@@ -109,7 +112,8 @@ struct ExperimentLayout {
 };
 
 // A CR3 hierarchy in guest RAM that identity-maps what the probe needs (supervisor)
-// plus its user alias (PROBE_USER_ALIAS, user), and experiment ranges on top.
+// plus its user alias (PROBE_USER_ALIAS, or PROBE_USER_ALIAS32 in 32-bit and PAE
+// paging; user), and experiment ranges on top.
 // Host-side edits here are for setting up before Engine::start() (or between batches
 // as a deliberate foreign write: see OpForeignWrite and platform_notes()).
 class ExperimentSpace {
@@ -137,6 +141,7 @@ class ExperimentSpace {
   void check_free(paging::Linear va, std::uint64_t length) const;
   paging::PhysicalMemory& memory_;
   paging::FrameAllocator tables_, frames_;
+  std::uint64_t user_alias_;
   std::unique_ptr<paging::PageTableBuilder> builder_;
 };
 
@@ -150,7 +155,8 @@ class Engine {
   ExperimentSpace& space() { return space_; }
   // Enters the mode with space().root() as CR3 (after the caller mapped what it
   // needs), applies the options, and reads back the state the oracle will assume.
-  // Throws std::runtime_error naming the step (e.g. a refused CR4 bit).
+  // Throws std::runtime_error naming the step (e.g. a refused CR4 bit, or "32-bit paging
+  // refused by the platform: MOV CR0 setting PG with EFER.LME=0 raised #GP(0) at ...").
   void start();
   [[nodiscard]] bool started() const { return started_; }
   // Runs and checks the operations: one VM exit per batch (split beyond
@@ -175,6 +181,7 @@ class Engine {
   EngineOptions options_;
   ExperimentSpace space_;
   bool started_ = false;
+  void start_legacy(const paging::CpuFeatures& features);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -59,6 +59,9 @@ class Lab {
   ProbeReport command(std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
                       std::uint64_t arg2 = 0, std::uint64_t arg3 = 0);
   [[nodiscard]] const ProbeReport& last_report() const { return last_; }
+  // The hang watchdog for the commands from now on (LabOptions::watchdog at first).
+  void set_watchdog(std::chrono::milliseconds watchdog) { options_.watchdog = watchdog; }
+  [[nodiscard]] std::chrono::milliseconds watchdog() const { return options_.watchdog; }
 
   [[nodiscard]] GuestRam& ram() { return backend_->ram(); }
   [[nodiscard]] GuestPhysicalMemory& physical() { return physical_; }

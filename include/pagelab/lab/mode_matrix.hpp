@@ -21,6 +21,11 @@ struct MatrixOptions {
   LabOptions lab;
   std::optional<paging::Mode> only_from;  // only steps from this from-state
   std::string step_filter;                // only steps whose label contains this
+  // The watchdog for the command of a case on QEMU TCG (lab.watchdog still covers boot
+  // and setup). There a command takes microseconds, and QEMU 7.2 loops forever on some
+  // refused writes (qemu-reserved-control-bit-vmexit-loop): waiting seconds for each
+  // would dominate the run. 500 ms leaves a loaded CI machine room.
+  std::chrono::milliseconds qemu_case_watchdog{500};
   bool run_matrix = true;
   bool run_routes = true;
   std::vector<Deviation> deviations = known_deviations();
@@ -46,7 +51,11 @@ struct Counts {
 };
 
 struct MatrixResult {
-  std::string backend = "kvm";
+  std::string backend = "kvm";  // Backend::name()
+  std::string platform;         // as MatrixCase::platform
+  // Labs started (the first, and after a guest stop or a failed rewind) and cases
+  // whose Lab was reused by rewinding it with probe commands.
+  int labs_started = 0, rewinds = 0;
   // The features the model judged with (from the CPUID the guest executes).
   paging::TransitionFeatures features;
   // Where the guest's CPUID differs from the table the VMM gave KVM_SET_CPUID2.
@@ -68,8 +77,9 @@ paging::TransitionFeatures transition_features(const PlatformCpu& cpu);
 // table the VMM set. Runs probe commands, so the Lab must be idle in any mode.
 PlatformCpu guest_cpuid(Lab& lab);
 
-// Runs everything `options` asks for, each case in a fresh Lab. Throws only when no
-// Lab can be created at all.
+// Runs everything `options` asks for. Every case starts from its from-state exactly as
+// first reached: the Lab is rewound with probe commands (cheap) and replaced only when
+// that fails or the guest stopped. Throws only when no Lab can be created at all.
 MatrixResult run_mode_matrix(const MatrixOptions& options);
 
 // The from-states the matrix covers, in order.

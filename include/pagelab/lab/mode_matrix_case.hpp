@@ -32,7 +32,11 @@ struct Observation {
 };
 
 struct MatrixCase {
-  std::string backend = "kvm";
+  std::string backend = "kvm";  // Backend::name(): "kvm", "qemu-tcg"
+  // What ran it, as deviations name platforms: the KVM flavour ("kvm_pvm",
+  // "kvm_intel", ...) or the backend name ("qemu-tcg"). Empty: unknown, and no
+  // platform-specific deviation matches.
+  std::string platform;
   std::string route;  // empty for single steps from a from-state
   paging::ControlState before;
   paging::Mode from = paging::Mode::Real;

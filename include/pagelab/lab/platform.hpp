@@ -1,13 +1,15 @@
 #pragma once
-// What this machine's KVM is and does: flavour, API version, capabilities, the CPUID
-// paging features it offers a guest, and quirks found by running the probe (detected
-// by behaviour, never assumed from the flavour's name).
+// What the machine that runs the probe is and does. On KVM: flavour, API version,
+// capabilities, the CPUID paging features it offers a guest; on QEMU TCG the CPUID the
+// guest executes. Both: quirks found by running the probe (detected by behaviour,
+// never assumed from the flavour's name).
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/lab/backend.hpp"
 #include "pagelab/lab/cpu_features.hpp"
 
 namespace pagelab::lab {
@@ -24,19 +26,30 @@ struct Quirk {
 };
 
 struct PlatformReport {
+  std::string backend = "kvm";  // Backend::name(): "kvm" or "qemu-tcg"
+  // KVM only (empty / 0 on QEMU, "n/a" in reports).
   kvm::Flavour flavour;
   int api_version = 0;
   std::vector<CapabilityValue> capabilities;
+  // KVM: the table KVM_GET_SUPPORTED_CPUID offers; QEMU: what the guest executes.
   PlatformCpu cpu;
   std::vector<Quirk> quirks;
   bool probed = false;  // false when the probe could not run (quirks unknown)
   std::string probe_error;
   [[nodiscard]] nlohmann::json to_json() const;
   [[nodiscard]] bool has_quirk(std::string_view id) const;
+  [[nodiscard]] bool on_kvm() const { return backend == "kvm"; }
 };
 
-// Queries KVM and, when `run_probe`, boots the probe to detect quirks. Throws KvmError
-// when /dev/kvm cannot be used.
-PlatformReport detect_platform(bool run_probe = true);
+// KVM: queries KVM and, when `run_probe`, boots the probe to detect quirks; throws
+// KvmError when /dev/kvm cannot be used. QEMU: boots the probe for the CPUID (always)
+// and the quirks (when `run_probe`); throws what the backend throws. Auto: KVM where
+// /dev/kvm works, else QEMU.
+PlatformReport detect_platform(bool run_probe = true, BackendKind kind = BackendKind::Kvm);
+
+class Lab;
+// One line naming what runs the probe: "kvm_pvm (modules: ...)" on KVM,
+// "qemu-tcg (QEMU TCG, -cpu max)" on QEMU.
+std::string describe_backend(const Lab& lab);
 
 }  // namespace pagelab::lab

@@ -33,7 +33,8 @@ class ScenarioError : public std::runtime_error {
   std::string message_;
 };
 
-enum class ControlRegister { Cr0, Cr4, Efer, Rflags };
+// Pkru: `pkru VALUE` replaces the whole register (set = VALUE, clear = every bit).
+enum class ControlRegister { Cr0, Cr4, Efer, Rflags, Pkru };
 // Who writes a page-table entry: the guest at CPL0 (the default, as an OS would) or the
 // host behind the guest's back (a foreign writer, e.g. another CPU or a device).
 enum class Writer { Probe, Host };

@@ -79,6 +79,7 @@ class ScenarioModel {
   [[nodiscard]] paging::GuestPhys entry_address(paging::Linear va, unsigned level) const;
 
  private:
+  // Before the tables or the bits a walk depends on change (walk_cached()).
   void before_table_change();
   void write_data(paging::GuestPhys pa, unsigned size, std::uint64_t value);
 
@@ -94,7 +95,8 @@ class ScenarioModel {
   // translations from any of them may still be cached until invalidated.
   struct Generation {
     std::unique_ptr<paging::SparseMemory> tables;
-    bool global_only = false;  // after MOV CR3 only global translations survive
+    std::uint64_t efer = 0, cr4 = 0;  // what its translations were walked under
+    bool global_only = false;         // after MOV CR3 only global translations survive
     std::vector<paging::Linear> invalidated;
   };
   std::vector<Generation> stale_;

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pagelab/lab/access_deviations.hpp"
 #include "pagelab/lab/scenario.hpp"
 #include "pagelab/lab/scenario_model.hpp"
 
@@ -79,6 +80,10 @@ struct AccessResult {
   std::vector<CheckResult> checks;
   std::string reason;  // why it failed or was skipped, one line
   std::string backend_report;
+  // The CPU's outcome is outside what the architecture allows.
+  bool disagrees = false;
+  // ... explained by this known deviation (then the verdict is Skipped, with the reason).
+  std::string deviation;
 };
 
 struct ScenarioResult {
@@ -87,12 +92,16 @@ struct ScenarioResult {
   std::string reason;  // why the whole scenario was skipped
   std::vector<AccessResult> accesses;
   [[nodiscard]] unsigned count(Verdict v) const;
+  [[nodiscard]] unsigned known_deviations() const;
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
 // Runs `scenario`; `machine` = nullptr judges it with the model alone ("oracle").
+// A disagreement the backend names is a known deviation only when `known` lists that
+// name; otherwise it fails like any other (pass an empty list to see them all fail).
 // Throws ScenarioError for statements the architecture refuses to build.
-ScenarioResult run_scenario(const Scenario& scenario, Machine* machine);
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known = known_access_deviations());
 
 // The readable report: one line per access, diffs under failures, and the verdict.
 std::string format_report(const ScenarioResult& result, bool verbose);
