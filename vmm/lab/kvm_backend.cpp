@@ -31,7 +31,6 @@ KvmBackend::KvmBackend(std::size_t memory_bytes)
     : system_(kvm::System::open()),
       vm_(system_.create_vm()),
       ram_(GuestPhys(0), memory_bytes),
-      view_(ram_.base(), ram_.host(ram_.base(), ram_.size()), ram_.size()),
       vcpu_((vm_.set_memory(0, ram_), vm_.create_vcpu(0))),
       cpuid_(system_.supported_cpuid()) {
   vcpu_.set_cpuid(cpuid_);
@@ -61,7 +60,7 @@ std::optional<BackendStop> KvmBackend::run_until_done(std::uint32_t seq,
   ++exits_;
   if (const auto* io = std::get_if<kvm::IoExit>(&stop->exit)) {
     if (io->out && io->port == PROBE_PORT_DOORBELL &&
-        view_.read<std::uint32_t>(GuestPhys(PROBE_MAILBOX_GPA + MB_DONE_SEQ)) == seq) {
+        ram_.read<std::uint32_t>(GuestPhys(PROBE_MAILBOX_GPA + MB_DONE_SEQ)) == seq) {
       return std::nullopt;
     }
   }

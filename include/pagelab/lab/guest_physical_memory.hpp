@@ -1,7 +1,6 @@
 #pragma once
 // Guest RAM seen through the paging model's PhysicalMemory interface, so the builder
 // and the oracle walk the very tables the guest uses.
-#include "pagelab/kvm/guest_memory.hpp"
 #include "pagelab/lab/guest_ram.hpp"
 #include "pagelab/paging/physical_memory.hpp"
 
@@ -10,8 +9,6 @@ namespace pagelab::lab {
 class GuestPhysicalMemory : public paging::PhysicalMemory {
  public:
   explicit GuestPhysicalMemory(GuestRam ram) : ram_(ram) {}
-  explicit GuestPhysicalMemory(kvm::GuestMemory& ram)
-      : ram_(ram.base(), ram.host(ram.base(), ram.size()), ram.size()) {}
   std::uint64_t read64(paging::GuestPhys address) const override {
     return ram_.read<std::uint64_t>(address);
   }

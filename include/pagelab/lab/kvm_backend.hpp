@@ -16,7 +16,7 @@ class KvmBackend : public Backend {
 
   [[nodiscard]] std::string_view name() const override { return "kvm"; }
   [[nodiscard]] std::string_view round_trip_name() const override { return "VM exits"; }
-  [[nodiscard]] GuestRam& ram() override { return view_; }
+  [[nodiscard]] GuestRam& ram() override { return ram_; }
   [[nodiscard]] std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const override {
     return cpuid_;
   }
@@ -33,7 +33,6 @@ class KvmBackend : public Backend {
   kvm::System system_;
   kvm::Vm vm_;
   kvm::GuestMemory ram_;
-  GuestRam view_;
   kvm::Vcpu vcpu_;
   std::vector<kvm_cpuid_entry2> cpuid_;
   std::uint64_t exits_ = 0;
