@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/run_pagelab.hpp"
+#include "needs_backend.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/kvm/system.hpp"
 #include "pagelab/lab/qemu_backend.hpp"
@@ -15,34 +15,8 @@
 namespace pagelab::test {
 namespace {
 
-std::string example(const std::string& name) {
-  return std::string(PAGELAB_SOURCE_DIR "/examples/") + name;
-}
-
-std::vector<std::string> example_files() {
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(PAGELAB_SOURCE_DIR "/examples")) {
-    if (e.path().extension() == ".pgl") files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-class OnQemu : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
-  }
-};
-
-class OnKvm : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
-  }
-};
+class OnQemu : public QemuTest {};
+class OnKvm : public KvmTest {};
 
 TEST(BackendOption, NonsenseIsAOneLineUsageErrorOnEveryCommand) {
   for (const auto& args : std::vector<std::vector<std::string>>{

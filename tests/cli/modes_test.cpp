@@ -4,8 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_pagelab.hpp"
-#include "pagelab/kvm/system.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
+#include "needs_backend.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -29,12 +28,7 @@ TEST(ModesCli, UnknownFromModeIsBadInput) {
   EXPECT_TRUE(contains(r.err, "unknown mode 'v86'")) << r.err;
 }
 
-class ModesKvmCli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
-  }
-};
+class ModesKvmCli : public KvmTest {};
 
 TEST_F(ModesKvmCli, FullRunCompletesWithoutUnexplainedMismatches) {
   const auto r = run_pagelab({"modes", "--quiet"});
@@ -77,14 +71,7 @@ TEST_F(ModesKvmCli, FromAndStepFiltersNarrowTheRun) {
   EXPECT_TRUE(j["routes"].empty());
 }
 
-class ModesQemuCli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
-  }
-};
+class ModesQemuCli : public QemuTest {};
 
 TEST_F(ModesQemuCli, JsonNamesTheBackendInTheResultAndEveryCase) {
   const auto r = run_pagelab(

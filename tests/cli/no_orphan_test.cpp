@@ -9,20 +9,14 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 
 #include "cli/run_pagelab.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
+#include "needs_backend.hpp"
 
 namespace pagelab::test {
 namespace {
-
-std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Live (not zombie) processes whose command line names a QEMU guest of pagelab `pid`.
 std::vector<pid_t> qemus_of(pid_t pid) {
@@ -32,10 +26,10 @@ std::vector<pid_t> qemus_of(pid_t pid) {
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
     const auto name = e.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto cmdline = read_all(e.path() / "cmdline");
+    auto cmdline = slurp(e.path() / "cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(tag) == std::string::npos) continue;
-    const auto status = read_all(e.path() / "status");
+    const auto status = slurp(e.path() / "status");
     if (status.empty() || status.find("State:\tZ") != std::string::npos) continue;
     found.push_back(std::stoi(name));
   }
@@ -51,14 +45,7 @@ std::set<std::string> shm_files() {
   return names;
 }
 
-class NoOrphan : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
-  }
-};
+class NoOrphan : public QemuTest {};
 
 TEST_F(NoOrphan, SigkillDuringRunOnQemuLeavesNoQemuAndNoShmFile) {
   const auto shm_before = shm_files();
@@ -122,13 +109,17 @@ TEST_F(NoOrphan, ANormalRunLeavesNoQemu) {
   // The child's pid is gone; no QEMU anywhere names a pagelab that no longer exists.
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    auto cmdline = read_all(e.path() / "cmdline");
+    auto cmdline = slurp(e.path() / "cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     const auto at = cmdline.find("guest=pagelab-");
     if (at == std::string::npos || cmdline.find("qemu") == std::string::npos) continue;
-    const auto owner = std::stoi(cmdline.substr(at + 14));
+    // pagelab names its QEMUs pagelab-PID-N; test fixtures use other names (pagelab-test-…).
+    const auto digits =
+        cmdline.substr(at + 14, cmdline.find_first_not_of("0123456789", at + 14) - (at + 14));
+    if (digits.empty()) continue;
+    const auto owner = std::stoi(digits);
     if (owner == self) continue;
-    const auto status = read_all(e.path() / "status");
+    const auto status = slurp(e.path() / "status");
     if (status.empty() || status.find("State:\tZ") != std::string::npos) continue;
     EXPECT_TRUE(std::filesystem::exists("/proc/" + std::to_string(owner)))
         << "QEMU " << e.path().filename() << " outlived pagelab " << owner;

@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -16,7 +18,7 @@ struct ProcessResult {
   std::string out, err;
 };
 
-inline std::string slurp(const std::string& path) {
+inline std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
@@ -49,6 +51,21 @@ inline ProcessResult run_pagelab(std::vector<std::string> args) {
   unlink(out_path);
   unlink(err_path);
   return r;
+}
+
+// A shipped example, by file name.
+inline std::string example(const std::string& name) {
+  return std::string(PAGELAB_SOURCE_DIR "/examples/") + name;
+}
+
+// Every shipped example, in a stable order.
+inline std::vector<std::string> example_files() {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(PAGELAB_SOURCE_DIR "/examples")) {
+    if (e.path().extension() == ".pgl") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
 inline bool contains(const std::string& text, const std::string& part) {

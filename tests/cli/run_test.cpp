@@ -19,15 +19,6 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path.string();
 }
 
-std::vector<std::string> example_files() {
-  std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(PAGELAB_SOURCE_DIR "/examples")) {
-    if (e.path().extension() == ".pgl") files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 const char* const WrongValue =
     "# a deliberately wrong expectation\n"
     "map 0x4000_0000 -> 0x20_0000 4k w\n"

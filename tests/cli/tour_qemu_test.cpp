@@ -8,28 +8,22 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <thread>
 
-#include "pagelab/lab/qemu_backend.hpp"
-#include "run_pagelab.hpp"
+#include "cli/run_pagelab.hpp"
+#include "needs_backend.hpp"
 
 namespace pagelab::test {
 namespace {
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Children of `parent` whose command line mentions qemu.
 std::vector<pid_t> qemu_children(pid_t parent) {
   std::vector<pid_t> found;
   for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const auto status = read_file(e.path() / "status");
+    const auto status = slurp(e.path() / "status");
     const auto ppid = status.find("PPid:\t" + std::to_string(parent) + "\n");
     if (ppid != std::string::npos &&
-        read_file(e.path() / "cmdline").find("qemu") != std::string::npos) {
+        slurp(e.path() / "cmdline").find("qemu") != std::string::npos) {
       found.push_back(std::stoi(e.path().filename().string()));
     }
   }
@@ -37,18 +31,11 @@ std::vector<pid_t> qemu_children(pid_t parent) {
 }
 
 bool alive(pid_t pid) {
-  const auto status = read_file(std::filesystem::path("/proc") / std::to_string(pid) / "status");
+  const auto status = slurp(std::filesystem::path("/proc") / std::to_string(pid) / "status");
   return !status.empty() && status.find("State:\tZ") == std::string::npos;
 }
 
-class TourQemu : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
-  }
-};
+class TourQemu : public QemuTest {};
 
 TEST_F(TourQemu, EntersEveryModeOnQemu) {
   const auto r = run_pagelab({"tour", "--backend", "qemu"});

@@ -44,6 +44,8 @@ class EngineTest : public LabTest {
   }
   lab::Engine& engine() { return *engine_; }
 
+ public:
+  // One probe access, for the op lists the tests build.
   static lab::OpAccess access(paging::Linear va, paging::AccessType type, paging::Privilege priv,
                               unsigned size = 8, std::uint64_t value = 0) {
     lab::OpAccess a;
@@ -55,6 +57,7 @@ class EngineTest : public LabTest {
     return a;
   }
 
+ protected:
   // Runs one op and returns its checked result; fails the test if it disagrees.
   lab::CheckedResult one(const lab::Op& op) {
     const std::vector<lab::Op> ops{op};

@@ -8,10 +8,10 @@
 #include <memory>
 #include <vector>
 
-#include "pagelab/kvm/system.hpp"
+#include "lab/engine_fixture.hpp"
+#include "needs_backend.hpp"
 #include "pagelab/lab/experiment.hpp"
 #include "pagelab/lab/lab.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"
@@ -43,23 +43,16 @@ constexpr Linear kNx{0x10004000};       // U=1, R/W=1, XD=1 (PAE only)
 constexpr Linear kAbsent{0x10005000};   // not present, same PT
 constexpr Linear kBig{0x40000000};      // a 4 MiB (32-bit) or 2 MiB (PAE) page
 
+// The engine fixture's access, 4 bytes wide unless told: the operand size of 32-bit code.
 OpAccess access(Linear va, AccessType type, Privilege priv, unsigned size = 4,
                 std::uint64_t value = 0) {
-  OpAccess a;
-  a.address = va;
-  a.type = type;
-  a.privilege = priv;
-  a.size = size;
-  a.write_value = value;
-  return a;
+  return EngineTest::access(va, type, priv, size, value);
 }
 
 class EngineLegacy : public ::testing::TestWithParam<PagingMode> {
  protected:
   void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
+    if (auto why = qemu_missing()) GTEST_SKIP() << *why;
     lab::LabOptions options;
     options.backend = lab::BackendKind::Qemu;
     lab_ = std::make_unique<lab::Lab>(options);
@@ -267,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, EnginePae, ::testing::Values(PagingMode::Pae),
 // On KVM: either the platform runs legacy paging (and the engine checks it like on
 // QEMU) or it refuses, and start() says so with what the guest saw.
 TEST(EngineLegacyKvm, RunsOrIsRefusedWithTheDetectedReason) {
-  if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
+  if (auto why = kvm_missing()) GTEST_SKIP() << *why;
   for (const auto mode : {PagingMode::Bits32, PagingMode::Pae}) {
     lab::Lab lab;
     lab::Engine engine(lab, lab::EngineOptions{.mode = mode});

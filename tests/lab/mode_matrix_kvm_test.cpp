@@ -6,7 +6,8 @@
 #include <memory>
 #include <set>
 
-#include "pagelab/kvm/system.hpp"
+#include "lab/mode_matrix_checks.hpp"
+#include "needs_backend.hpp"
 #include "pagelab/lab/mode_matrix.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/probe_abi.h"
@@ -14,60 +15,31 @@
 namespace pagelab::lab {
 namespace {
 
-class ModeMatrixKvm : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (kvm::System::unavailable_reason()) return;
+using test::describe;
+using test::kvm_missing;
+
+struct OnKvm {
+  static std::optional<std::string> missing() { return kvm_missing(); }
+  static MatrixOptions options() {
     MatrixOptions options;
     options.lab.watchdog = std::chrono::milliseconds(2000);
-    result_ = std::make_unique<MatrixResult>(run_mode_matrix(options));
+    return options;
   }
-  static void TearDownTestSuite() { result_.reset(); }
-  void SetUp() override {
-    if (auto why = kvm::System::unavailable_reason()) {
-      GTEST_SKIP() << "needs /dev/kvm: " << *why;
-    }
-    ASSERT_TRUE(result_);
-  }
-  static const MatrixResult& result() { return *result_; }
-
-  static const RouteResult& route(const std::string& name) {
-    for (const auto& r : result_->routes) {
-      if (r.name == name) return r;
-    }
-    throw std::runtime_error("no route " + name);
-  }
-
-  static std::unique_ptr<MatrixResult> result_;
 };
-std::unique_ptr<MatrixResult> ModeMatrixKvm::result_;
 
-std::string describe(const MatrixCase& c) {
-  return c.to_json().dump();
-}
+class ModeMatrixKvm : public test::MatrixSuite<OnKvm> {};
 
 TEST_F(ModeMatrixKvm, NoUnexplainedMismatch) {
-  for (const auto& c : result().cases) {
-    EXPECT_NE(c.verdict, CaseVerdict::Mismatch) << describe(c);
-  }
-  for (const auto& r : result().routes) {
-    for (const auto& c : r.steps) {
-      EXPECT_NE(c.verdict, CaseVerdict::Mismatch) << describe(c);
-    }
-  }
+  for (const auto* c : all_cases()) EXPECT_NE(c->verdict, CaseVerdict::Mismatch) << describe(*c);
   EXPECT_TRUE(result().passed());
 }
 
 TEST_F(ModeMatrixKvm, AllowedButRefusedIsAlwaysAListedDeviation) {
-  auto check = [](const MatrixCase& c) {
-    if (c.expected.allowed && c.observed.executed && c.observed.faulted) {
-      EXPECT_EQ(c.verdict, CaseVerdict::Deviation) << describe(c);
-      EXPECT_FALSE(c.deviation_id.empty()) << describe(c);
+  for (const auto* c : all_cases()) {
+    if (c->expected.allowed && c->observed.executed && c->observed.faulted) {
+      EXPECT_EQ(c->verdict, CaseVerdict::Deviation) << describe(*c);
+      EXPECT_FALSE(c->deviation_id.empty()) << describe(*c);
     }
-  };
-  for (const auto& c : result().cases) check(c);
-  for (const auto& r : result().routes) {
-    for (const auto& c : r.steps) check(c);
   }
 }
 
@@ -150,42 +122,15 @@ TEST_F(ModeMatrixKvm, FarJumpsRanAndTheSegmentsMatchTheGdt) {
 }
 
 TEST(ModeMatrixKvmRun, InjectedUnlistedDeviationFailsTheRun) {
-  if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
-  MatrixOptions options;
-  options.run_routes = false;
-  options.only_from = paging::Mode::Long64_4Level;
-  options.step_filter = "CR4.PGE";
-  int injected = 0;
-  options.before_classify = [&injected](MatrixCase& c) {
-    if (!c.observed.executed) return;
-    // Pretend the CPU refused a write every x86-64 CPU with PGE accepts.
-    c.observed.faulted = true;
-    c.observed.vector = 13;
-    c.observed.error_code = 0;
-    c.observed.after = c.before;
-    ++injected;
-  };
-  const auto result = run_mode_matrix(options);
-  ASSERT_EQ(injected, 1);
-  EXPECT_FALSE(result.passed());
-  EXPECT_EQ(result.counts().mismatches, 1);
+  if (auto why = kvm_missing()) GTEST_SKIP() << *why;
+  test::expect_injected_refusal_fails_the_run(MatrixOptions{}, paging::Mode::Long64_4Level);
 }
 
 TEST(ModeMatrixKvmRun, WithoutTheDeviationListARefusalIsAMismatch) {
-  if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
-  MatrixOptions options;
-  options.run_routes = false;
-  options.only_from = paging::Mode::Protected;
-  options.step_filter = "CR0.PG 0->1";
-  options.deviations.clear();
-  const auto result = run_mode_matrix(options);
-  ASSERT_EQ(result.cases.size(), 1u);
-  const auto& c = result.cases[0];
-  ASSERT_TRUE(c.expected.allowed);  // SDM 4.1.2: 32-bit paging
-  // Where the platform refuses 32-bit paging this is now unexplained; where it does
-  // not, it agrees.
-  EXPECT_NE(c.verdict, CaseVerdict::Deviation);
-  EXPECT_EQ(c.verdict == CaseVerdict::Mismatch, c.observed.faulted) << describe(c);
+  if (auto why = kvm_missing()) GTEST_SKIP() << *why;
+  // SDM 4.1.2: 32-bit paging is entered; PVM refuses it.
+  test::expect_unlisted_disagreement_is_a_mismatch(MatrixOptions{}, paging::Mode::Protected,
+                                                   "CR0.PG 0->1", true);
 }
 
 TEST_F(ModeMatrixKvm, ModelFeaturesMatchTheCpuidTheGuestExecutes) {

@@ -7,59 +7,28 @@
 #include <memory>
 #include <set>
 
+#include "lab/mode_matrix_checks.hpp"
+#include "needs_backend.hpp"
 #include "pagelab/lab/mode_matrix.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
 #include "pagelab/paging/bits.hpp"
-#include "pagelab/paging/segment_check.hpp"
 
 namespace pagelab::lab {
 namespace {
 
-std::optional<std::string> qemu_missing() {
-  if (find_qemu_binary()) return std::nullopt;
-  return qemu_binary_name() + " is not installed (not found on $PATH)";
-}
+using test::describe;
+using test::qemu_missing;
 
-MatrixOptions qemu_options() {
-  MatrixOptions options;
-  options.lab.backend = BackendKind::Qemu;
-  options.lab.watchdog = std::chrono::milliseconds(5000);
-  return options;
-}
-
-class ModeMatrixQemu : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (qemu_missing()) return;
-    result_ = std::make_unique<MatrixResult>(run_mode_matrix(qemu_options()));
+struct OnQemu {
+  static std::optional<std::string> missing() { return qemu_missing(); }
+  static MatrixOptions options() {
+    MatrixOptions options;
+    options.lab.backend = BackendKind::Qemu;
+    options.lab.watchdog = std::chrono::milliseconds(5000);
+    return options;
   }
-  static void TearDownTestSuite() { result_.reset(); }
-  void SetUp() override {
-    if (auto why = qemu_missing()) GTEST_SKIP() << "needs QEMU: " << *why;
-    ASSERT_TRUE(result_);
-  }
-  static const MatrixResult& result() { return *result_; }
-  static std::vector<const MatrixCase*> all_cases() {
-    std::vector<const MatrixCase*> out;
-    for (const auto& c : result_->cases) out.push_back(&c);
-    for (const auto& r : result_->routes) {
-      for (const auto& c : r.steps) out.push_back(&c);
-    }
-    return out;
-  }
-  static const RouteResult& route(const std::string& name) {
-    for (const auto& r : result_->routes) {
-      if (r.name == name) return r;
-    }
-    throw std::runtime_error("no route " + name);
-  }
-  static std::unique_ptr<MatrixResult> result_;
 };
-std::unique_ptr<MatrixResult> ModeMatrixQemu::result_;
 
-std::string describe(const MatrixCase& c) {
-  return c.to_json().dump();
-}
+class ModeMatrixQemu : public test::MatrixSuite<OnQemu> {};
 
 TEST_F(ModeMatrixQemu, EveryCaseAgreesIsAListedQemuDeviationOrSaysWhyItSkipped) {
   EXPECT_EQ(result().backend, "qemu-tcg");
@@ -114,41 +83,15 @@ TEST_F(ModeMatrixQemu, EveryFromStateAndRouteRanOnAReusedLab) {
 }
 
 TEST(ModeMatrixQemuRun, InjectedUnlistedDeviationFailsTheRun) {
-  if (auto why = qemu_missing()) GTEST_SKIP() << "needs QEMU: " << *why;
-  auto options = qemu_options();
-  options.run_routes = false;
-  options.only_from = paging::Mode::Pae;
-  options.step_filter = "CR4.PGE";
-  int injected = 0;
-  options.before_classify = [&injected](MatrixCase& c) {
-    if (!c.observed.executed) return;
-    // Pretend the CPU refused a write every CPU with PGE accepts (SDM 4.10.2.4).
-    c.observed.faulted = true;
-    c.observed.vector = paging::ExceptionVector::Gp;
-    c.observed.error_code = 0;
-    c.observed.after = c.before;
-    ++injected;
-  };
-  const auto result = run_mode_matrix(options);
-  ASSERT_EQ(injected, 1);
-  EXPECT_FALSE(result.passed());
-  EXPECT_EQ(result.counts().mismatches, 1);
+  if (auto why = qemu_missing()) GTEST_SKIP() << *why;
+  test::expect_injected_refusal_fails_the_run(OnQemu::options(), paging::Mode::Pae);
 }
 
 TEST(ModeMatrixQemuRun, WithoutTheDeviationListQemusLaxChecksAreMismatches) {
-  if (auto why = qemu_missing()) GTEST_SKIP() << "needs QEMU: " << *why;
-  auto options = qemu_options();
-  options.run_routes = false;
-  options.only_from = paging::Mode::Protected;
-  options.step_filter = "CR0.NW";
-  options.deviations.clear();
-  const auto result = run_mode_matrix(options);
-  ASSERT_EQ(result.cases.size(), 1u);
-  const auto& c = result.cases[0];
-  ASSERT_FALSE(c.expected.allowed);  // SDM MOV CR0: NW=1 with CD=0 raises #GP(0)
-  // Where QEMU takes the write this is now unexplained; where it faults, it agrees.
-  EXPECT_NE(c.verdict, CaseVerdict::Deviation);
-  EXPECT_EQ(c.verdict == CaseVerdict::Mismatch, !c.observed.faulted) << describe(c);
+  if (auto why = qemu_missing()) GTEST_SKIP() << *why;
+  // SDM MOV CR0: NW=1 with CD=0 raises #GP(0); QEMU takes the write.
+  test::expect_unlisted_disagreement_is_a_mismatch(OnQemu::options(), paging::Mode::Protected,
+                                                   "CR0.NW", false);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 
+#include "needs_backend.hpp"
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/lab/qemu_backend.hpp"
 #include "pagelab/lab/tour.hpp"
@@ -24,12 +25,11 @@ bool process_with_name_exists(const std::string& name) {
   return false;
 }
 
-class QemuLabTest : public ::testing::Test {
+class QemuLabTest : public QemuTest {
  protected:
   void SetUp() override {
-    if (!lab::find_qemu_binary()) {
-      GTEST_SKIP() << "needs " << lab::qemu_binary_name() << " (not found on $PATH)";
-    }
+    QemuTest::SetUp();
+    if (IsSkipped()) return;
     name_ = "pagelab-test-" + std::to_string(getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }

@@ -201,6 +201,29 @@ nlohmann::json PlatformReport::to_json() const {
 
 namespace {
 
+// The probes every backend runs once its Lab is up; `cpu` is the CPUID the guest sees.
+void probe_in_protected_mode(Lab& lab, const PlatformCpu& cpu, const LabOptions& options,
+                             std::vector<Quirk>& quirks) {
+  lab.enter_protected();
+  probe_legacy_paging(lab, quirks);
+  probe_cr4_without_cpuid(lab, cpu, quirks);
+  probe_reserved_bit_error_code(options, quirks);
+}
+
+// A guest that stops or a Lab that fails ends the probing: the report keeps why, and
+// says the platform was not probed, rather than losing what was already detected.
+template <class Probes>
+void probe_guest(PlatformReport& r, Probes&& probes) {
+  try {
+    probes();
+    r.probed = true;
+  } catch (const GuestStopped& e) {
+    r.probe_error = e.report();
+  } catch (const std::runtime_error& e) {
+    r.probe_error = e.what();
+  }
+}
+
 // QEMU TCG: no KVM to query; the CPUID is what the guest executes (-cpu max).
 PlatformReport detect_qemu_platform(bool run_probe) {
   PlatformReport r;
@@ -209,18 +232,7 @@ PlatformReport detect_qemu_platform(bool run_probe) {
   Lab lab(options);
   r.backend = std::string(lab.backend_name());
   r.cpu = lab.cpu();
-  if (!run_probe) return r;
-  try {
-    lab.enter_protected();
-    probe_legacy_paging(lab, r.quirks);
-    probe_cr4_without_cpuid(lab, r.cpu, r.quirks);
-    probe_reserved_bit_error_code(options, r.quirks);
-    r.probed = true;
-  } catch (const GuestStopped& e) {
-    r.probe_error = e.report();
-  } catch (const std::runtime_error& e) {
-    r.probe_error = e.what();
-  }
+  if (run_probe) probe_guest(r, [&] { probe_in_protected_mode(lab, r.cpu, options, r.quirks); });
   return r;
 }
 
@@ -240,7 +252,7 @@ PlatformReport detect_platform(bool run_probe, BackendKind kind) {
   for (const auto& c : kCaps) r.capabilities.push_back({c.name, system.check_extension(c.cap)});
   r.cpu.entries = system.supported_cpuid();
   if (!run_probe) return r;
-  try {
+  probe_guest(r, [&] {
     probe_sregs_legacy_paging(system, r.cpu, r.quirks);
     Lab lab;
     PlatformCpu guest;
@@ -258,16 +270,8 @@ PlatformReport detect_platform(bool run_probe, BackendKind kind) {
                        only_in_table.empty() ? "" : "; lacks" + only_in_table),
            true});
     }
-    lab.enter_protected();
-    probe_legacy_paging(lab, r.quirks);
-    probe_cr4_without_cpuid(lab, guest, r.quirks);
-    probe_reserved_bit_error_code(LabOptions{}, r.quirks);
-    r.probed = true;
-  } catch (const GuestStopped& e) {
-    r.probe_error = e.report();
-  } catch (const std::runtime_error& e) {
-    r.probe_error = e.what();
-  }
+    probe_in_protected_mode(lab, guest, LabOptions{}, r.quirks);
+  });
   return r;
 }
 
