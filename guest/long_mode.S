@@ -112,10 +112,18 @@ cmd64_jump:
 	je	to_compat
 	cmpl	$PROBE_SEL_CODE64, %eax
 	je	finish64
+	cmpl	$PROBE_SEL_CODE16, %eax
+	je	to_compat16
+	cmpl	$PROBE_SEL_CODE_L1D1, %eax
+	je	to_l1d1
 	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
 	jmp	finish64
 to_compat:
 	ljmpl	*far_finish32
+to_compat16:				/* compatibility mode, 16-bit code */
+	ljmpl	*far_land16
+to_l1d1:				/* #GP(selector): L=1 with D=1 in IA-32e mode */
+	ljmpl	*far_land32
 cmd64_triple:
 	lidt	empty_idt_desc64
 	ud2
@@ -159,6 +167,14 @@ common64:
 far_finish32:
 	.long	finish32
 	.word	PROBE_SEL_CODE32
+	.balign 8
+far_land16:
+	.long	land16
+	.word	PROBE_SEL_CODE16
+	.balign 8
+far_land32:
+	.long	land32
+	.word	PROBE_SEL_CODE_L1D1
 	.balign 8
 	.word	0,0,0
 empty_idt_desc64:

@@ -68,8 +68,8 @@ build_idts:
 	movl	$1, idts_built
 	ret
 
-	.global finish32
-finish32:
+/* Writes the state to the mailbox and rings the doorbell (finish32, land32). */
+.macro report32
 	movl	%cr0, %eax
 	movl	%eax, MB(MB_CR0)
 	movl	$0, MB(MB_CR0) + 4
@@ -93,6 +93,11 @@ finish32:
 	movl	MB(MB_SEQ), %eax
 	movl	%eax, MB(MB_DONE_SEQ)
 	outb	%al, $PROBE_PORT_DOORBELL
+.endm
+
+	.global finish32
+finish32:
+	report32
 wait32:
 	movl	MB(MB_SEQ), %eax
 	cmpl	MB(MB_DONE_SEQ), %eax
@@ -176,16 +181,24 @@ cmd32_jump:
 	movl	MB(MB_ARG0), %eax
 	cmpl	$PROBE_SEL_CODE32, %eax
 	je	1f
+	cmpl	$PROBE_SEL_CODE16, %eax
+	je	3f
+	/* In IA-32e mode this raises #GP(selector); outside it the segment is 32-bit. */
+	cmpl	$PROBE_SEL_CODE_L1D1, %eax
+	je	4f
 	cmpl	$PROBE_SEL_CODE64, %eax
 	jne	2f
-	/* A 64-bit code segment is only 64-bit while IA-32e mode is active; refuse
-	 * otherwise rather than run 64-bit code as 16-bit. */
+	/* A 64-bit code segment is only 64-bit while IA-32e mode is active; outside it,
+	 * with D=0, it is 16-bit code: land on the 16-bit pad. */
 	movl	$MSR_EFER, %ecx
 	rdmsr
 	btl	$EFER_LMA_BIT, %eax
-	jnc	2f
+	jnc	5f
 	ljmpl	$PROBE_SEL_CODE64, $long64_entry
 1:	ljmpl	$PROBE_SEL_CODE32, $finish32
+3:	ljmpl	$PROBE_SEL_CODE16, $land16
+4:	ljmpl	$PROBE_SEL_CODE_L1D1, $land32
+5:	ljmpl	$PROBE_SEL_CODE64, $land16
 2:	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
 	jmp	finish32
 cmd32_triple:
@@ -197,6 +210,26 @@ cmd32_exec:
 	movl	MB(MB_ARG0), %eax
 	call	*%eax
 	jmp	finish32
+
+/* The 32-bit landing pad of far jumps to CODE_L1D1 outside IA-32e mode (see
+ * probe_abi.h): report with that CS loaded, then run the next command through CODE32.
+ * In IA-32e mode the jump must raise #GP; a CPU that takes it anyway runs this as
+ * 64-bit code, where absolute addresses would turn RIP-relative: the first bytes tell
+ * the two apart and send 64-bit code to the 64-bit dispatcher. */
+	.global land32
+land32:
+	xorl	%eax, %eax
+	.byte	0x48			/* 32-bit: DEC EAX; 64-bit: a REX.W prefix of the NOP */
+	nop
+	testl	%eax, %eax
+	jz	finish64
+	report32
+1:	movl	MB(MB_SEQ), %eax
+	cmpl	MB(MB_DONE_SEQ), %eax
+	jne	2f
+	pause
+	jmp	1b
+2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
 
 	.balign 16
 	.global stubs32
@@ -250,6 +283,7 @@ gdt_tss64:				/* 0x48: 64-bit TSS, filled in by batch64.S */
 	.global gdt_tss32
 gdt_tss32:				/* 0x60: 32-bit TSS, filled in by batch32.S */
 	.quad	0
+	.quad	0x00ef9a000000ffff	/* 0x68 code, L=1 and D=1 (far-jump tests) */
 	.global gdt_end
 gdt_end:
 	.global gdt_bytes

@@ -5,6 +5,10 @@
  */
 #include "probe_macros.h"
 
+/* The largest selector a real-mode far jump accepts: its base (selector * 16) must
+ * stay below the probe, so finish16 has an offset in that segment. */
+#define REAL_JUMP_MAX_SEL (PROBE_LOAD_GPA / 16 - 1)
+
 	.section .text.entry, "ax"
 	.code16
 	.global probe_start
@@ -62,8 +66,9 @@ real_ready:
 	movl	$PROBE_STATUS_OK, MB(MB_STATUS)
 	jmp	finish16
 
-/* Report the state, ring the doorbell, wait for the next command. */
-finish16:
+/* Writes the state to the mailbox and rings the doorbell. 16-bit code that runs in
+ * real mode (finish16) and in 16-bit protected or compatibility mode (land16). */
+.macro report16
 	movl	%cr0, %eax
 	movl	%eax, MB(MB_CR0)
 	movl	$0, MB(MB_CR0) + 4
@@ -87,6 +92,11 @@ finish16:
 	movl	MB(MB_SEQ), %eax
 	movl	%eax, MB(MB_DONE_SEQ)
 	outb	%al, $PROBE_PORT_DOORBELL
+.endm
+
+/* Report the state, ring the doorbell, wait for the next command. */
+finish16:
+	report16
 wait16:
 	movl	MB(MB_SEQ), %eax
 	cmpl	MB(MB_DONE_SEQ), %eax
@@ -103,6 +113,10 @@ dispatch16:
 	je	finish16
 	cmpl	$PROBE_CMD_ENTER_PROT, %eax
 	je	enter_prot
+	cmpl	$PROBE_CMD_WRITE_CR0, %eax
+	je	cmd16_cr0
+	cmpl	$PROBE_CMD_JUMP_CS, %eax
+	je	cmd16_jump
 	cmpl	$PROBE_CMD_WRITE_CR3, %eax
 	je	cmd16_cr3
 	cmpl	$PROBE_CMD_WRITE_CR4, %eax
@@ -118,6 +132,28 @@ dispatch16:
 	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
 	jmp	finish16
 
+/* Setting PE here leaves the loop running in protected mode with real-mode segment
+ * caches: it still reports, and ENTER_PROT still works from there (the host starts
+ * afresh for anything else). */
+cmd16_cr0:
+	movl	MB(MB_ARG0), %eax
+	movl	%eax, %cr0
+	jmp	finish16
+/* A real-mode far jump loads CS = ARG0 and its base = ARG0 * 16 and no descriptor: land
+ * on finish16 at the same linear address, so the loop goes on in that segment (its
+ * jumps are relative, its data DS-based). */
+cmd16_jump:
+	movw	MB(MB_ARG0), %ax
+	cmpl	$REAL_JUMP_MAX_SEL, MB(MB_ARG0)
+	ja	1f
+	movw	%ax, jump16_ptr + 2
+	shlw	$4, %ax
+	movw	$finish16, %dx
+	subw	%ax, %dx
+	movw	%dx, jump16_ptr
+	ljmpw	*jump16_ptr
+1:	movl	$PROBE_STATUS_BADCMD, MB(MB_STATUS)
+	jmp	finish16
 cmd16_cr3:
 	movl	MB(MB_ARG0), %eax
 	movl	%eax, %cr3
@@ -158,6 +194,19 @@ enter_prot:
 	movl	%eax, %cr0
 	ljmpl	$PROBE_SEL_CODE32, $prot32_entry
 
+/* The 16-bit landing pad of far jumps from protected and compatibility mode (see
+ * probe_abi.h): report with the 16-bit CS loaded, then run the next command in the
+ * 32-bit dispatcher. DS and SS are the flat 32-bit data segment here. */
+	.global land16
+land16:
+	report16
+1:	movl	MB(MB_SEQ), %eax
+	cmpl	MB(MB_DONE_SEQ), %eax
+	jne	2f
+	pause
+	jmp	1b
+2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
+
 /* Real-mode exception stubs (no error code is pushed in real mode). */
 	.balign 8
 stubs16:
@@ -194,5 +243,10 @@ pm16_entry:
 	andl	$~CR0_PE, %eax
 	movl	%eax, %cr0
 	ljmp	$0, $real_entry
+
+	.data
+	.balign 4
+jump16_ptr:
+	.word	0, 0
 
 	.section .note.GNU-stack,"",@progbits

@@ -171,6 +171,18 @@
 /* 32-bit batches (batch32.S): CPL3 code and the TSS that supplies ESP0. */
 #define PROBE_SEL_USER_CODE32 0x58
 #define PROBE_SEL_TSS32 0x60
-#define PROBE_GDT_ENTRIES 13
+/* A code segment with L=1 and D=1: invalid in IA-32e mode (JMP raises #GP(selector)),
+ * 32-bit code outside it. */
+#define PROBE_SEL_CODE_L1D1 0x68
+#define PROBE_GDT_ENTRIES 14
+
+/* Far jumps (PROBE_CMD_JUMP_CS) land where the target segment's width can run them:
+ * CODE16, and CODE64 outside IA-32e mode (D=0: 16-bit code), land on a 16-bit pad;
+ * CODE_L1D1 outside IA-32e mode on a 32-bit pad. A pad reports (MB_CODE_BITS 16 or 32)
+ * with the new CS loaded and waits; the next command goes back to the 32-bit
+ * dispatcher through CODE32 and runs there. A CPU that takes the jump to CODE_L1D1 in
+ * IA-32e mode (the SDM says #GP(selector)) runs the 32-bit pad as 64-bit code: the pad
+ * detects that and reports from the 64-bit dispatcher. In real mode the jump loads
+ * CS = ARG0 (base ARG0 * 16) and the 16-bit dispatcher goes on in that segment. */
 
 #endif

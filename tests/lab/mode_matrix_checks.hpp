@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "pagelab/lab/mode_matrix.hpp"
+#include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/segment_check.hpp"
+#include "pagelab/paging/transition.hpp"
 
 namespace pagelab::test {
 
@@ -92,6 +94,53 @@ inline void expect_unlisted_disagreement_is_a_mismatch(lab::MatrixOptions option
   EXPECT_NE(c.verdict, lab::CaseVerdict::Deviation);
   EXPECT_EQ(c.verdict == lab::CaseVerdict::Mismatch, c.observed.faulted == sdm_allows)
       << describe(c);
+}
+
+// The probe runs every far jump (each L/D combination, to a landing pad of the width the
+// CPU decodes the target as, or to a #GP) and every MOV CR0 in real mode that leaves it
+// its code, from every from-state the platform reaches: none is skipped for want of a
+// probe command, and each one that ran agrees with the model or is a listed deviation.
+// Returns how many ran.
+inline int expect_real_mode_writes_and_far_jumps_ran(const lab::MatrixResult& result) {
+  int ran = 0;
+  for (const auto& c : result.cases) {
+    const bool jump = c.step.what == paging::Write::FarJumpCs;
+    const bool real_cr0 = c.from == paging::Mode::Real && c.step.what == paging::Write::Cr0;
+    if (!jump && !real_cr0) continue;
+    if (c.detail.find("from-state unreachable") != std::string::npos) continue;
+    // In real mode only a write that turns paging on, with no page table in CR3, stays
+    // out (the probe's code would vanish).
+    if (real_cr0 && c.expected.allowed && (c.expected.after.cr0 & paging::Cr0::Pg)) {
+      EXPECT_EQ(c.verdict, lab::CaseVerdict::Skipped) << describe(c);
+      continue;
+    }
+    EXPECT_TRUE(c.observed.executed) << describe(c);
+    EXPECT_NE(c.verdict, lab::CaseVerdict::Mismatch) << describe(c);
+    EXPECT_NE(c.verdict, lab::CaseVerdict::Skipped) << describe(c);
+    if (c.observed.executed) ++ran;
+  }
+  return ran;
+}
+
+// A far jump to the probe's 16-bit code segment (L=0, D=0) from `from` lands in 16-bit
+// code of the same mode (SDM 3.4.5: D=0 selects 16-bit code, in IA-32e mode
+// compatibility mode), with CS as the GDT describes it.
+inline void expect_16bit_landing(const lab::MatrixResult& result, paging::Mode from) {
+  int seen = 0;
+  for (const auto& c : result.cases) {
+    if (c.from != from || c.step.label != "far jump L=0 D=0") continue;
+    ++seen;
+    ASSERT_TRUE(c.observed.executed) << describe(c);
+    EXPECT_FALSE(c.observed.faulted) << describe(c);
+    EXPECT_FALSE(c.observed.after.cs_l) << describe(c);
+    EXPECT_FALSE(c.observed.after.cs_d) << describe(c);
+    EXPECT_TRUE(c.observed.segment_problem.empty()) << describe(c);
+    auto want = from;
+    if (from == paging::Mode::Long64_4Level) want = paging::Mode::Compatibility4;
+    if (from == paging::Mode::Long64_5Level) want = paging::Mode::Compatibility5;
+    EXPECT_EQ(paging::mode_of(c.observed.after), want) << describe(c);
+  }
+  EXPECT_EQ(seen, 1) << "no far jump L=0 D=0 from " << lab::short_name(from);
 }
 
 }  // namespace pagelab::test

@@ -322,6 +322,70 @@ TEST(ModeMatrixClassify, QemuVmexitLoopOnAReservedCr4BitIsListedForQemuOnly) {
   EXPECT_EQ(allowed.verdict, CaseVerdict::Mismatch);
 }
 
+// IA-32e 64-bit mode, 4-level paging, as the probe runs it.
+ControlState long64_state() {
+  ControlState s;
+  s.cr0 = Cr0::Pe | Cr0::Et | Cr0::Pg;
+  s.cr4 = Cr4::Pae;
+  s.efer = Efer::Lme | Efer::Lma;
+  s.cs_l = true;
+  s.cs_d = false;
+  return s;
+}
+
+TEST(ModeMatrixClassify, FarJumpToL1D1InIa32eTakenByQemuIsListedForQemuOnly) {
+  // SDM JMP / 3.4.5: L=1 with D=1 in IA-32e mode raises #GP(selector).
+  const auto before = long64_state();
+  auto c = make_case(before, Write::FarJumpCs, paging::FarJumpOperand::make(true, true, 0x68));
+  ASSERT_FALSE(c.expected.allowed);
+  EXPECT_EQ(c.expected.error_code, 0x68u);
+  auto after = before;
+  after.cs_d = true;
+  c.observed = ok(after);
+  c.platform = "qemu-tcg";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, "qemu-far-jump-l1-d1-in-ia32e-accepted") << c.detail;
+  c.platform = "kvm_pvm";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+  // The same jump outside IA-32e mode is allowed (L is ignored, D=1: 32-bit code) and
+  // lands with the descriptor's L and D in CS.
+  auto legacy = make_case(protected_state(), Write::FarJumpCs,
+                          paging::FarJumpOperand::make(true, true, 0x68));
+  ASSERT_TRUE(legacy.expected.allowed);
+  EXPECT_EQ(legacy.expected.mode_after, paging::Mode::Protected);
+  auto landed = protected_state();
+  landed.cs_l = true;
+  legacy.observed = ok(landed);
+  classify(legacy, known_deviations());
+  EXPECT_EQ(legacy.verdict, CaseVerdict::Agreed) << legacy.detail;
+}
+
+TEST(ModeMatrixClassify, RealModeFarJumpKeepsLAndDAndAQemuShutdownOnPgIsListed) {
+  // SDM JMP: a real-mode far jump reads no descriptor: L and D stay as they were.
+  ControlState real;
+  real.cr0 = Cr0::Et;
+  real.cs_d = false;
+  auto jump = make_case(real, Write::FarJumpCs, paging::FarJumpOperand::make(true, true, 0x68));
+  ASSERT_TRUE(jump.expected.allowed);
+  EXPECT_EQ(jump.expected.after, real);
+  jump.observed = ok(real);
+  classify(jump, known_deviations());
+  EXPECT_EQ(jump.verdict, CaseVerdict::Agreed) << jump.detail;
+  // SDM MOV CR0: PG with PE=0 raises #GP(0); QEMU 7.2 TCG takes it and triple-faults.
+  auto pg = make_case(real, Write::Cr0, real.cr0 | Cr0::Pg);
+  ASSERT_FALSE(pg.expected.allowed);
+  pg.observed.executed = true;
+  pg.observed.after = real;
+  pg.observed.stopped = "triple fault (SHUTDOWN): abnormal stop";
+  pg.platform = "qemu-tcg";
+  classify(pg, known_deviations());
+  EXPECT_EQ(pg.deviation_id, "qemu-cr0-pg-in-real-mode-triple-fault") << pg.detail;
+  pg.platform = "kvm_pvm";
+  classify(pg, known_deviations());
+  EXPECT_EQ(pg.verdict, CaseVerdict::Mismatch) << pg.detail;
+}
+
 TEST(ModeMatrixClassify, EveryDeviationNamesItsPlatformInItsId) {
   for (const auto& d : known_deviations()) {
     ASSERT_FALSE(d.platform.empty()) << d.id;

@@ -121,6 +121,16 @@ TEST_F(ModeMatrixKvm, FarJumpsRanAndTheSegmentsMatchTheGdt) {
   EXPECT_GE(jumps, 4);
 }
 
+TEST_F(ModeMatrixKvm, RealModeCr0WritesAndEveryFarJumpRun) {
+  // Real mode (11 CR0 writes but PE+PG, 4 far jumps) and protected, compat4, long64
+  // (4 far jumps each) are reached on every x86-64 platform.
+  EXPECT_GE(test::expect_real_mode_writes_and_far_jumps_ran(result()), 10 + 4 + 3 * 4);
+  for (const auto m :
+       {paging::Mode::Protected, paging::Mode::Compatibility4, paging::Mode::Long64_4Level}) {
+    test::expect_16bit_landing(result(), m);
+  }
+}
+
 TEST(ModeMatrixKvmRun, InjectedUnlistedDeviationFailsTheRun) {
   if (auto why = kvm_missing()) GTEST_SKIP() << *why;
   test::expect_injected_refusal_fails_the_run(MatrixOptions{}, paging::Mode::Long64_4Level);

@@ -11,6 +11,8 @@
 #include "needs_backend.hpp"
 #include "pagelab/lab/mode_matrix.hpp"
 #include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/mode.hpp"
+#include "pagelab/probe_abi.h"
 
 namespace pagelab::lab {
 namespace {
@@ -80,6 +82,42 @@ TEST_F(ModeMatrixQemu, EveryFromStateAndRouteRanOnAReusedLab) {
   for (const auto* c : all_cases()) executed += c->observed.executed;
   EXPECT_GT(result().rewinds, executed / 2);
   EXPECT_LT(result().labs_started, executed / 2);
+}
+
+TEST_F(ModeMatrixQemu, RealModeCr0WritesAndEveryFarJumpRun) {
+  // Every from-state is reached here: 10 real-mode CR0 writes and 4 far jumps from each of
+  // the 8 from-states.
+  EXPECT_EQ(test::expect_real_mode_writes_and_far_jumps_ran(result()), 10 + 8 * 4);
+  for (const auto m : matrix_from_states()) {
+    if (m != paging::Mode::Real) test::expect_16bit_landing(result(), m);
+  }
+}
+
+TEST(ModeMatrixQemuRun, TheL1D1PadReportsTheWidthItRanAs) {
+  if (auto why = qemu_missing()) GTEST_SKIP() << *why;
+  Lab lab(OnQemu::options().lab);
+  lab.enter_protected();
+  // Outside IA-32e mode L is ignored and D=1: the pad runs as 32-bit code (SDM 3.4.5).
+  auto r = lab.command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE_L1D1);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.code_bits, 32u);
+  EXPECT_EQ(r.cs, PROBE_SEL_CODE_L1D1);
+  r = lab.command(PROBE_CMD_REPORT);  // back through CODE32
+  EXPECT_EQ(r.cs, PROBE_SEL_CODE32);
+  lab.enter_long(paging::PagingMode::Level4);
+  // In IA-32e mode the SDM raises #GP(0x68); where the platform takes the jump the pad
+  // must say it ran as 64-bit code, as qemu-far-jump-l1-d1-in-ia32e-accepted describes.
+  r = lab.command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE_L1D1);
+  if (r.faulted()) {
+    EXPECT_EQ(r.vector, 13u);
+    EXPECT_EQ(r.error_code, PROBE_SEL_CODE_L1D1);
+  } else {
+    EXPECT_EQ(r.code_bits, 64u);
+    EXPECT_EQ(r.cs, PROBE_SEL_CODE_L1D1);
+    r = lab.command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE32);  // the way back: compatibility mode
+    ASSERT_TRUE(r.ok()) << r.outcome_text();
+    EXPECT_EQ(r.code_bits, 32u);
+  }
 }
 
 TEST(ModeMatrixQemuRun, InjectedUnlistedDeviationFailsTheRun) {

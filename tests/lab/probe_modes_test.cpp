@@ -163,6 +163,59 @@ TEST_F(ProbeModes, CommandsOutsideTheirModeAreRefusedByTheProbe) {
   EXPECT_TRUE(lab().command(PROBE_CMD_REPORT).ok());
 }
 
+TEST_F(ProbeModes, RealModeMovCr0AndFarJump) {
+  auto r = lab().command(PROBE_CMD_WRITE_CR0, lab().last_report().cr0 | Cr0::Mp);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.code_bits, 16u);
+  EXPECT_NE(r.cr0 & Cr0::Mp, 0u);
+  // SDM MOV CR0: PG with PE=0 raises #GP(0) (through the real-mode IVT: no error code).
+  r = lab().command(PROBE_CMD_WRITE_CR0, r.cr0 | Cr0::Pg);
+  EXPECT_TRUE(r.faulted());
+  EXPECT_EQ(r.vector, kGeneralProtection);
+  EXPECT_EQ(r.cr0 & Cr0::Pg, 0u);
+  // A real-mode far jump loads CS with the selector (base selector * 16) and the probe
+  // goes on in that segment, up to protected mode.
+  r = lab().command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE16);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.code_bits, 16u);
+  EXPECT_EQ(r.cs, PROBE_SEL_CODE16);
+  EXPECT_EQ(r.cr0 & Cr0::Pe, 0u);
+  r = lab().command(PROBE_CMD_ENTER_PROT);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.cs, PROBE_SEL_CODE32);
+}
+
+TEST_F(ProbeModes, FarJumpsLandOnPadsOfTheirWidthAndComeBack) {
+  lab().enter_protected();
+  // SDM 3.4.5: D=0 is 16-bit code; outside IA-32e mode so is the 64-bit segment (L is
+  // ignored, D=0); L=1 D=1 there is 32-bit code.
+  for (const std::uint32_t sel : {PROBE_SEL_CODE16, PROBE_SEL_CODE64, PROBE_SEL_CODE_L1D1}) {
+    auto r = lab().command(PROBE_CMD_JUMP_CS, sel);
+    ASSERT_TRUE(r.ok()) << r.outcome_text();
+    EXPECT_EQ(r.cs, sel);
+    EXPECT_EQ(r.code_bits, sel == PROBE_SEL_CODE_L1D1 ? 32u : 16u);
+    // The next command runs in the 32-bit dispatcher.
+    r = lab().command(PROBE_CMD_REPORT);
+    EXPECT_EQ(r.code_bits, 32u);
+    EXPECT_EQ(r.cs, PROBE_SEL_CODE32);
+  }
+  lab().enter_long(PagingMode::Level4);
+  // SDM JMP: in IA-32e mode L=1 with D=1 raises #GP(selector).
+  auto r = lab().command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE_L1D1);
+  EXPECT_TRUE(r.faulted());
+  EXPECT_EQ(r.vector, kGeneralProtection);
+  EXPECT_EQ(r.error_code, PROBE_SEL_CODE_L1D1);
+  EXPECT_EQ(r.code_bits, 64u);
+  // D=0, L=0: compatibility mode, 16-bit code.
+  r = lab().command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE16);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.code_bits, 16u);
+  EXPECT_NE(r.efer & Efer::Lma, 0u);
+  r = lab().command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE64);
+  ASSERT_TRUE(r.ok()) << r.outcome_text();
+  EXPECT_EQ(r.code_bits, 64u);
+}
+
 TEST_F(ProbeModes, OneVmExitPerCommand) {
   const auto before = lab().exits();
   for (int i = 0; i < 10; ++i) lab().command(PROBE_CMD_REPORT);

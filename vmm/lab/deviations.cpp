@@ -92,6 +92,34 @@ void add_qemu_tcg(std::vector<Deviation>& list) {
        },
        true});
   list.push_back(
+      {"qemu-cr0-pg-in-real-mode-triple-fault", qemu,
+       "SDM vol. 2 MOV CR0: setting CR0.PG with CR0.PE=0 raises #GP(0)",
+       "QEMU 7.2 TCG's cpu_x86_update_cr0 takes PG with PE=0 here too (see "
+       "qemu-cr0-pg-without-pe-accepted), and its MMU translates whenever CR0.PG=1: from real "
+       "mode with CR3=0 the page directory is the real-mode IVT, whose entries (the even "
+       "offsets of the probe's exception stubs) are not present, so the next fetch raises #PF, "
+       "its delivery through the IVT faults again and the guest triple-faults",
+       "pagelab modes --backend qemu --from real --step 'CR0.PG 0->1'", [](const MatrixCase& c) {
+         return c.step.what == Write::Cr0 && !(c.before.cr0 & Cr0::Pe) &&
+                (c.step.value & Cr0::Pg) && !(c.step.value & Cr0::Pe) && refused_by_model(c) &&
+                stopped_with(c.observed, "triple fault");
+       }});
+  list.push_back(
+      {"qemu-far-jump-l1-d1-in-ia32e-accepted", qemu,
+       "SDM vol. 2 JMP / 3.4.5: in IA-32e mode a code segment with L=1 and D=1 is reserved; a far "
+       "jump to it raises #GP(selector)",
+       "QEMU 7.2 TCG's far JMP does not check the L/D combination: it loads CS, and with "
+       "EFER.LMA=1 and L=1 runs the target as 64-bit code (the probe's landing pad tells 32- "
+       "from 64-bit decoding apart and reports from its 64-bit dispatcher, with CS.L=1 CS.D=1)",
+       "pagelab modes --backend qemu --from long64 --step 'far jump L=1 D=1'",
+       [](const MatrixCase& c) {
+         const bool l = c.step.value & paging::FarJumpOperand::L;
+         const bool d = c.step.value & paging::FarJumpOperand::D;
+         return c.step.what == Write::FarJumpCs && l && d && in_ia32e(c.before) &&
+                refused_by_model(c) && accepted(c.observed) && c.observed.after.cs_l &&
+                c.observed.after.cs_d;
+       }});
+  list.push_back(
       {"qemu-cr0-upper-bits-ignored", qemu,
        "SDM 2.5 / MOV CR0: CR0 bits 63:32 are reserved; a 64-bit MOV setting them raises #GP(0)",
        "QEMU 7.2 TCG's cpu_x86_update_cr0 takes a uint32_t: the upper half is dropped without a "

@@ -150,6 +150,13 @@ bool Runner::rewind() {
     return lab_->command(cmd, arg0, arg1).ok();
   };
   try {
+    // A 16-bit report with PE=1 comes from the far-jump landing pad, whose next command
+    // runs in the 32-bit dispatcher, or from the real-mode loop after MOV CR0 set PE
+    // (which answers 16 again): start afresh from there.
+    if ((r().cr0 & Cr0::Pe) && r().code_bits == 16 &&
+        (!run(PROBE_CMD_REPORT) || r().code_bits != 32)) {
+      return false;
+    }
     if (!(r().cr0 & Cr0::Pe) && (r().code_bits != 16 || !run(PROBE_CMD_ENTER_PROT))) {
       return false;
     }
@@ -245,28 +252,28 @@ void Runner::finish(MatrixCase& c) {
   if (options_.on_case) options_.on_case(c);
 }
 
+// The probe's code segment with the step's L and D (probe_abi.h).
+Step with_probe_selector(Step step) {
+  if (step.what != Write::FarJumpCs) return step;
+  const bool l = step.value & FarJumpOperand::L;
+  const bool d = step.value & FarJumpOperand::D;
+  std::uint16_t selector = PROBE_SEL_CODE32;
+  if (!l && !d) selector = PROBE_SEL_CODE16;
+  if (l && !d) selector = PROBE_SEL_CODE64;
+  if (l && d) selector = PROBE_SEL_CODE_L1D1;
+  step.value = FarJumpOperand::make(l, d, selector);
+  return step;
+}
+
 std::optional<std::string> unsafe_reason(const ControlState& before, const Step& step,
                                          const paging::Verdict& verdict) {
   const Mode mode = paging::mode_of(before);
   const bool lma = before.efer & Efer::Lma;
-  if (mode == Mode::Real && (step.what == Write::Cr0 || step.what == Write::FarJumpCs)) {
-    return "the probe's real-mode dispatcher has no MOV CR0 or far-jump command (it leaves real "
-           "mode only through ENTER_PROT; see the routes)";
-  }
-  if (step.what == Write::FarJumpCs) {
-    const bool l = step.value & FarJumpOperand::L;
-    const bool d = step.value & FarJumpOperand::D;
-    if (l && d) return "the probe's GDT has no code descriptor with L=1 and D=1";
-    if (!l && !d) {
-      return "the probe's only 16-bit code segment is its way back to real mode (ENTER_REAL, see "
-             "the routes); it has no 16-bit landing pad that reports and returns";
-    }
-    if (l && !lma) {
-      return "outside IA-32e mode the CPU would run the 64-bit code segment as 16-bit code; the "
-             "probe has no landing pad valid as 16-bit code";
-    }
-  }
   if (!verdict.allowed) return std::nullopt;  // refused writes change nothing: safe to try
+  if (mode == Mode::Real && step.what == Write::Cr0 && (verdict.after.cr0 & Cr0::Pg)) {
+    return "would take the probe's own code away: in real mode CR3 holds no page table (the "
+           "probe's identity maps are loaded only from protected mode)";
+  }
   if (step.what == Write::Cr0 && (before.cr0 & Cr0::Pe) && !(verdict.after.cr0 & Cr0::Pe)) {
     return "would take the probe's own code away: clearing CR0.PE from 32-bit code leaves it "
            "running 32-bit code in real mode (it returns through its 16-bit segment: ENTER_REAL)";
@@ -301,19 +308,20 @@ std::optional<std::array<std::uint64_t, 2>> probe_command(const Step& step) {
       return std::array<std::uint64_t, 2>{PROBE_CMD_WRITE_CR4, step.value};
     case Write::Efer:
       return std::array<std::uint64_t, 2>{PROBE_CMD_WRMSR, step.value};
-    case Write::FarJumpCs: {
-      const bool l = step.value & FarJumpOperand::L;
+    case Write::FarJumpCs:
       return std::array<std::uint64_t, 2>{
-          PROBE_CMD_JUMP_CS, static_cast<std::uint64_t>(l ? PROBE_SEL_CODE64 : PROBE_SEL_CODE32)};
-    }
+          PROBE_CMD_JUMP_CS,
+          (step.value & FarJumpOperand::Selector) >> FarJumpOperand::SelectorShift};
   }
   return std::nullopt;
 }
 
 }  // namespace
 
-MatrixCase Runner::attempt(const Step& step, const std::string& route,
+MatrixCase Runner::attempt(const Step& generic_step, const std::string& route,
                            std::optional<std::string> skip) {
+  // The model needs the selector the probe really jumps to (the error code of #GP).
+  const Step step = with_probe_selector(generic_step);
   MatrixCase c;
   c.route = route;
   c.before = state();
@@ -566,7 +574,8 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
       // Every case starts from exactly from_state: the first as reached, the others by
       // rewinding the Lab (or in a fresh one) and reaching it again.
       bool at_from_state = true;
-      for (const auto& step : paging::all_single_steps(from_state, runner.features())) {
+      for (const auto& generic : paging::all_single_steps(from_state, runner.features())) {
+        const Step step = detail::with_probe_selector(generic);
         if (!options.step_filter.empty() &&
             step.label.find(options.step_filter) == std::string::npos) {
           continue;

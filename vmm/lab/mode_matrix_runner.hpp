@@ -91,6 +91,10 @@ class Runner {
 // The control state in a probe report, CS.L/D from the vCPU's descriptor cache.
 paging::ControlState state_from(const ProbeReport& report, const kvm_sregs& sregs);
 
+// `step` with, for a far jump, the selector of the probe's code segment with that L and
+// D (probe_abi.h): the one the probe jumps to, whose #GP(selector) the model predicts.
+paging::Step with_probe_selector(paging::Step step);
+
 // Why a step must not run from `before` (nullopt: safe), given the model's verdict.
 std::optional<std::string> unsafe_reason(const paging::ControlState& before,
                                          const paging::Step& step, const paging::Verdict& verdict);
