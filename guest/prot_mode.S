@@ -224,12 +224,7 @@ land32:
 	testl	%eax, %eax
 	jz	finish64
 	report32
-1:	movl	MB(MB_SEQ), %eax
-	cmpl	MB(MB_DONE_SEQ), %eax
-	jne	2f
-	pause
-	jmp	1b
-2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
+	WAIT_THEN_DISPATCH32
 
 	.balign 16
 	.global stubs32

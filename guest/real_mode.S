@@ -200,12 +200,7 @@ enter_prot:
 	.global land16
 land16:
 	report16
-1:	movl	MB(MB_SEQ), %eax
-	cmpl	MB(MB_DONE_SEQ), %eax
-	jne	2f
-	pause
-	jmp	1b
-2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
+	WAIT_THEN_DISPATCH32
 
 /* Real-mode exception stubs (no error code is pushed in real mode). */
 	.balign 8
