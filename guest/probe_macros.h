@@ -10,6 +10,8 @@
 #define IDT_VECTORS 32
 
 #ifdef __ASSEMBLY__
+/* GNU as, not C: */
+/* clang-format off */
 /* A landing pad's way back: wait for the next command, then run it in the 32-bit
  * dispatcher. Assembles for the width of the code around it (16- or 32-bit). */
 .macro WAIT_THEN_DISPATCH32
@@ -20,6 +22,7 @@
 	jmp	1b
 2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
 .endm
+/* clang-format on */
 #endif
 
 #endif
