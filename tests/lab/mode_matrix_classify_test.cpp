@@ -59,6 +59,16 @@ Observation ok(const ControlState& after) {
   return o;
 }
 
+// QEMU's deviation `id` explains the case; the same observation on PVM is a mismatch.
+void expect_listed_only_on_qemu(MatrixCase c, const std::string& id) {
+  c.platform = "qemu-tcg";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.deviation_id, id) << c.detail;
+  c.platform = "kvm_pvm";
+  classify(c, known_deviations());
+  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+}
+
 // The case's control-register write ran and nothing else changed.
 Observation took_effect(const MatrixCase& c) {
   auto after = c.before;
@@ -285,12 +295,7 @@ TEST(ModeMatrixClassify, AQemuDeviationDoesNotExplainTheSameSymptomOnKvm) {
   auto c = make_case(before, Write::Cr0, before.cr0 | Cr0::Nw);
   ASSERT_FALSE(c.expected.allowed);
   c.observed = took_effect(c);
-  c.platform = "qemu-tcg";
-  classify(c, known_deviations());
-  EXPECT_EQ(c.deviation_id, "qemu-cr0-nw-without-cd-accepted") << c.detail;
-  c.platform = "kvm_pvm";
-  classify(c, known_deviations());
-  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+  expect_listed_only_on_qemu(c, "qemu-cr0-nw-without-cd-accepted");
 }
 
 TEST(ModeMatrixClassify, AKvmFamilyDeviationAppliesToEveryFlavourOnly) {
@@ -348,12 +353,7 @@ TEST(ModeMatrixClassify, FarJumpToL1D1InIa32eTakenByQemuIsListedForQemuOnly) {
   auto after = before;
   after.cs_d = true;
   c.observed = ok(after);
-  c.platform = "qemu-tcg";
-  classify(c, known_deviations());
-  EXPECT_EQ(c.deviation_id, "qemu-far-jump-l1-d1-in-ia32e-accepted") << c.detail;
-  c.platform = "kvm_pvm";
-  classify(c, known_deviations());
-  EXPECT_EQ(c.verdict, CaseVerdict::Mismatch) << c.detail;
+  expect_listed_only_on_qemu(c, "qemu-far-jump-l1-d1-in-ia32e-accepted");
   // The same jump outside IA-32e mode is allowed (L is ignored, D=1: 32-bit code) and
   // lands with the descriptor's L and D in CS.
   auto legacy = make_case(protected_state(), Write::FarJumpCs,
@@ -384,12 +384,7 @@ TEST(ModeMatrixClassify, RealModeFarJumpKeepsLAndDAndAQemuShutdownOnPgIsListed) 
   pg.observed.executed = true;
   pg.observed.after = real;
   pg.observed.stopped = "triple fault (SHUTDOWN): abnormal stop";
-  pg.platform = "qemu-tcg";
-  classify(pg, known_deviations());
-  EXPECT_EQ(pg.deviation_id, "qemu-cr0-pg-in-real-mode-triple-fault") << pg.detail;
-  pg.platform = "kvm_pvm";
-  classify(pg, known_deviations());
-  EXPECT_EQ(pg.verdict, CaseVerdict::Mismatch) << pg.detail;
+  expect_listed_only_on_qemu(pg, "qemu-cr0-pg-in-real-mode-triple-fault");
 }
 
 TEST(ModeMatrixClassify, EveryDeviationNamesItsPlatformInItsId) {
