@@ -14,6 +14,7 @@
 
 #include "cli/run_pagelab.hpp"
 #include "needs_backend.hpp"
+#include "process_table.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -22,16 +23,8 @@ namespace {
 std::vector<pid_t> qemus_of(pid_t pid) {
   const std::string tag = "guest=pagelab-" + std::to_string(pid) + "-";
   std::vector<pid_t> found;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const auto name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    auto cmdline = slurp(e.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(tag) == std::string::npos) continue;
-    const auto status = slurp(e.path() / "status");
-    if (status.empty() || status.find("State:\tZ") != std::string::npos) continue;
-    found.push_back(std::stoi(name));
+  for (const auto& p : process_table()) {
+    if (p.live() && p.cmdline.find(tag) != std::string::npos) found.push_back(p.pid);
   }
   return found;
 }
@@ -107,22 +100,17 @@ TEST_F(NoOrphan, ANormalRunLeavesNoQemu) {
       run_pagelab({"run", "--backend", "qemu", PAGELAB_SOURCE_DIR "/examples/worked_example.pgl"});
   EXPECT_EQ(r.status, 0) << r.err;
   // The child's pid is gone; no QEMU anywhere names a pagelab that no longer exists.
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    auto cmdline = slurp(e.path() / "cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    const auto at = cmdline.find("guest=pagelab-");
-    if (at == std::string::npos || cmdline.find("qemu") == std::string::npos) continue;
+  for (const auto& p : process_table()) {
+    const auto at = p.cmdline.find("guest=pagelab-");
+    if (!p.live() || at == std::string::npos || p.cmdline.find("qemu") == std::string::npos)
+      continue;
     // pagelab names its QEMUs pagelab-PID-N; test fixtures use other names (pagelab-test-…).
     const auto digits =
-        cmdline.substr(at + 14, cmdline.find_first_not_of("0123456789", at + 14) - (at + 14));
+        p.cmdline.substr(at + 14, p.cmdline.find_first_not_of("0123456789", at + 14) - (at + 14));
     if (digits.empty()) continue;
     const auto owner = std::stoi(digits);
     if (owner == self) continue;
-    const auto status = slurp(e.path() / "status");
-    if (status.empty() || status.find("State:\tZ") != std::string::npos) continue;
-    EXPECT_TRUE(std::filesystem::exists("/proc/" + std::to_string(owner)))
-        << "QEMU " << e.path().filename() << " outlived pagelab " << owner;
+    EXPECT_TRUE(process_alive(owner)) << "QEMU " << p.pid << " outlived pagelab " << owner;
   }
 }
 

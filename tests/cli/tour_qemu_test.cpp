@@ -12,6 +12,7 @@
 
 #include "cli/run_pagelab.hpp"
 #include "needs_backend.hpp"
+#include "process_table.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -19,20 +20,10 @@ namespace {
 // Children of `parent` whose command line mentions qemu.
 std::vector<pid_t> qemu_children(pid_t parent) {
   std::vector<pid_t> found;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const auto status = slurp(e.path() / "status");
-    const auto ppid = status.find("PPid:\t" + std::to_string(parent) + "\n");
-    if (ppid != std::string::npos &&
-        slurp(e.path() / "cmdline").find("qemu") != std::string::npos) {
-      found.push_back(std::stoi(e.path().filename().string()));
-    }
+  for (const auto& p : process_table()) {
+    if (p.ppid == parent && p.cmdline.find("qemu") != std::string::npos) found.push_back(p.pid);
   }
   return found;
-}
-
-bool alive(pid_t pid) {
-  const auto status = slurp(std::filesystem::path("/proc") / std::to_string(pid) / "status");
-  return !status.empty() && status.find("State:\tZ") == std::string::npos;
 }
 
 class TourQemu : public QemuTest {};
@@ -77,10 +68,10 @@ TEST_F(TourQemu, KillingPagelabTakesItsQemuDown) {
   kill(tour, SIGKILL);
   waitpid(tour, nullptr, 0);
   if (qemus.empty()) GTEST_SKIP() << "the tour finished before its QEMU was seen";
-  for (int i = 0; i < 200 && alive(qemus.front()); ++i) {
+  for (int i = 0; i < 200 && process_alive(qemus.front()); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_FALSE(alive(qemus.front())) << "QEMU " << qemus.front() << " outlived pagelab";
+  EXPECT_FALSE(process_alive(qemus.front())) << "QEMU " << qemus.front() << " outlived pagelab";
 }
 
 }  // namespace

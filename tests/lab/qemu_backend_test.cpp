@@ -4,25 +4,25 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "needs_backend.hpp"
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/lab/qemu_backend.hpp"
 #include "pagelab/lab/tour.hpp"
 #include "pagelab/probe_abi.h"
+#include "process_table.hpp"
 
 namespace pagelab::test {
 namespace {
 
 bool process_with_name_exists(const std::string& name) {
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream in(e.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find("guest=" + name) != std::string::npos) return true;
-  }
-  return false;
+  const auto table = process_table();
+  return std::any_of(table.begin(), table.end(), [&](const ProcessInfo& p) {
+    return p.cmdline.find("guest=" + name) != std::string::npos;
+  });
 }
 
 class QemuLabTest : public QemuTest {
@@ -88,6 +88,44 @@ TEST_F(QemuLabTest, HangIsCaughtByTheWatchdog) {
     EXPECT_EQ(stop.kind(), "hang");
     EXPECT_EQ(stop.json()["mode"], "real");
   }
+}
+
+TEST_F(QemuLabTest, ASpinningGuestIsAHangOnceQemuHasSpentTheBusyBudget) {
+  // The wall-clock limit is far away: only the CPU-time budget can end this.
+  auto lab = make_lab(std::chrono::seconds(120));
+  lab->set_busy_watchdog(std::chrono::milliseconds(200));
+  try {
+    lab->command(PROBE_CMD_HANG);
+    FAIL() << "no GuestStopped";
+  } catch (const lab::GuestStopped& stop) {
+    EXPECT_EQ(stop.kind(), "hang");
+    EXPECT_NE(stop.report().find("ms of CPU time"), std::string::npos) << stop.report();
+  }
+}
+
+TEST_F(QemuLabTest, AQemuThatGetsNoCpuIsNotAHang) {
+  // A loaded machine, at its worst: QEMU does not run at all for longer than the busy
+  // budget. The command must still complete once QEMU runs again.
+  auto lab = make_lab(std::chrono::seconds(120));
+  lab->set_busy_watchdog(std::chrono::milliseconds(100));
+  const pid_t qemu = dynamic_cast<lab::QemuBackend&>(lab->backend()).pid();
+  ASSERT_EQ(kill(qemu, SIGSTOP), 0);
+  std::thread resume([qemu] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    kill(qemu, SIGCONT);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<lab::ProbeReport> report;
+  try {
+    report = lab->command(PROBE_CMD_REPORT);
+  } catch (const lab::GuestStopped& stop) {
+    ADD_FAILURE() << "a stopped QEMU was reported as " << stop.report();
+  }
+  resume.join();
+  // The command really waited out the stop, so the budget was tested.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_TRUE(report->ok()) << report->outcome_text();
 }
 
 TEST_F(QemuLabTest, NoQemuProcessOutlivesTheLab) {

@@ -259,7 +259,9 @@ void add_modes(CLI::App& app, Context& ctx) {
   cmd->add_flag("--routes-only", args->routes_only, "Only the named routes");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr");
   cmd->add_option("--watchdog-ms", args->watchdog_ms,
-                  "Report a hang after this long without an exit")
+                  fmt::format("Report a hang after this long without an exit (on QEMU, also "
+                              "once it has spent {} ms of CPU time on one case)",
+                              lab::MatrixOptions{}.case_busy_watchdog.count()))
       ->check(CLI::Range(10U, 600000U));
   cmd->callback([args, &ctx] {
     const auto kinds = chosen_backends(args->backend);

@@ -146,7 +146,10 @@ ProbeReport Lab::command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t ar
 }
 
 ProbeReport Lab::run_until_report() {
-  if (auto stop = backend_->run_until_done(seq_, options_.watchdog)) abnormal(*stop);
+  if (auto stop =
+          backend_->run_until_done(seq_, Watchdog{options_.watchdog, options_.busy_watchdog})) {
+    abnormal(*stop);
+  }
   return read_report();
 }
 

@@ -335,15 +335,11 @@ MatrixCase Runner::attempt(const Step& generic_step, const std::string& route,
     return c;
   }
   const auto cmd = probe_command(step);
-  const auto setup_watchdog = lab_->watchdog();
-  if (backend_ != "kvm") {
-    lab_->set_watchdog(std::min(setup_watchdog, options_.qemu_case_watchdog));
-  }
+  lab_->set_busy_watchdog(options_.case_busy_watchdog);
   try {
     const auto report = step.what == Write::Efer
                             ? lab_->command(PROBE_CMD_WRMSR, Efer::Msr, step.value)
                             : lab_->command(static_cast<std::uint32_t>((*cmd)[0]), (*cmd)[1]);
-    lab_->set_watchdog(setup_watchdog);
     if (report.status == ProbeStatus::BadCommand) {
       c.skip_reason =
           fmt::format("the probe has no command for this write in {}", paging::mode_name(c.from));
@@ -356,6 +352,7 @@ MatrixCase Runner::attempt(const Step& generic_step, const std::string& route,
     c.observed.stopped = fmt::format("{}: {}", e.kind(), first_line(e.report()));
     fresh();
   }
+  lab_->set_busy_watchdog(std::nullopt);
   finish(c);
   return c;
 }

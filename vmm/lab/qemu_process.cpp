@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <thread>
 
@@ -62,6 +63,16 @@ std::optional<std::string> QemuProcess::poll_exit() {
     return status_;
   }
   return std::nullopt;
+}
+
+std::optional<std::chrono::nanoseconds> QemuProcess::cpu_time() const {
+  if (reaped_) return std::nullopt;
+  clockid_t clock{};
+  timespec ts{};
+  if (clock_getcpuclockid(pid_, &clock) != 0 || clock_gettime(clock, &ts) != 0) {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
 void QemuProcess::reap(std::chrono::milliseconds grace) {

@@ -26,6 +26,9 @@ class QemuProcess {
   // Exit status text ("exited with status 1", "killed by signal 9") once it has
   // exited, else nullopt. Reaps it.
   std::optional<std::string> poll_exit();
+  // The CPU time the process has used so far, or nullopt once it is gone or where the
+  // kernel will not tell.
+  [[nodiscard]] std::optional<std::chrono::nanoseconds> cpu_time() const;
   // Waits up to `grace` for it to exit, then SIGKILLs and reaps it.
   void reap(std::chrono::milliseconds grace);
 

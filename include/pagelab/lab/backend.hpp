@@ -24,6 +24,15 @@ struct MachineRegisters {
   kvm_sregs sregs{};
 };
 
+// When a command that has not finished counts as a hang. `wall` always applies. `busy`
+// applies where the backend can measure the CPU time its vCPU spent on the command
+// (QEMU): a short busy budget tells a spinning guest from a machine that is merely
+// loaded, which a short wall-clock limit cannot.
+struct Watchdog {
+  std::chrono::milliseconds wall{5000};
+  std::optional<std::chrono::milliseconds> busy;
+};
+
 // The guest stopped in a way the probe did not choose. `exit` classifies it (the
 // diagnostics understand kvm::Exit); `description` says what the backend saw, in
 // its own words, when that is not a KVM exit.
@@ -46,9 +55,9 @@ class Backend {
   // Starts the vCPU in real mode at 0000:PROBE_LOAD_GPA; the probe must be in RAM.
   virtual void start() = 0;
   // Lets the guest run until the probe rings the doorbell with MB_DONE_SEQ == seq:
-  // nullopt then, else how it stopped (triple fault, hang after `watchdog`, ...).
-  [[nodiscard]] virtual std::optional<BackendStop> run_until_done(
-      std::uint32_t seq, std::chrono::milliseconds watchdog) = 0;
+  // nullopt then, else how it stopped (triple fault, hang per `watchdog`, ...).
+  [[nodiscard]] virtual std::optional<BackendStop> run_until_done(std::uint32_t seq,
+                                                                  const Watchdog& watchdog) = 0;
   [[nodiscard]] virtual MachineRegisters registers() = 0;
   [[nodiscard]] virtual std::uint64_t round_trips() const = 0;
 };

@@ -21,8 +21,8 @@ class KvmBackend : public Backend {
     return cpuid_;
   }
   void start() override;
-  [[nodiscard]] std::optional<BackendStop> run_until_done(
-      std::uint32_t seq, std::chrono::milliseconds watchdog) override;
+  [[nodiscard]] std::optional<BackendStop> run_until_done(std::uint32_t seq,
+                                                          const Watchdog& watchdog) override;
   [[nodiscard]] MachineRegisters registers() override;
   [[nodiscard]] std::uint64_t round_trips() const override { return exits_; }
 

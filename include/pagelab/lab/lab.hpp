@@ -24,6 +24,9 @@ struct LabOptions {
   std::size_t memory_bytes = 16 << 20;
   // A command that has not finished by then is reported as a hang.
   std::chrono::milliseconds watchdog{5000};
+  // Also a hang once the backend's vCPU has spent this much CPU time on one command,
+  // where the backend can tell (Watchdog::busy).
+  std::optional<std::chrono::milliseconds> busy_watchdog;
   // Which machine runs the probe (make_backend). KVM by default.
   BackendKind backend = BackendKind::Kvm;
 };
@@ -59,9 +62,15 @@ class Lab {
   ProbeReport command(std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
                       std::uint64_t arg2 = 0, std::uint64_t arg3 = 0);
   [[nodiscard]] const ProbeReport& last_report() const { return last_; }
-  // The hang watchdog for the commands from now on (LabOptions::watchdog at first).
+  // The hang watchdogs for the commands from now on (LabOptions' at first).
   void set_watchdog(std::chrono::milliseconds watchdog) { options_.watchdog = watchdog; }
   [[nodiscard]] std::chrono::milliseconds watchdog() const { return options_.watchdog; }
+  void set_busy_watchdog(std::optional<std::chrono::milliseconds> busy) {
+    options_.busy_watchdog = busy;
+  }
+  [[nodiscard]] std::optional<std::chrono::milliseconds> busy_watchdog() const {
+    return options_.busy_watchdog;
+  }
 
   [[nodiscard]] GuestRam& ram() { return backend_->ram(); }
   [[nodiscard]] GuestPhysicalMemory& physical() { return physical_; }

@@ -42,8 +42,8 @@ class QemuBackend : public Backend {
     return std::nullopt;
   }
   void start() override;
-  [[nodiscard]] std::optional<BackendStop> run_until_done(
-      std::uint32_t seq, std::chrono::milliseconds watchdog) override;
+  [[nodiscard]] std::optional<BackendStop> run_until_done(std::uint32_t seq,
+                                                          const Watchdog& watchdog) override;
   [[nodiscard]] MachineRegisters registers() override;
   [[nodiscard]] std::uint64_t round_trips() const override;
 
