@@ -39,6 +39,47 @@ TEST_F(EngineBatch, TwoThousandAccessesCostOneVmExit) {
   EXPECT_EQ(faults, 500u);
 }
 
+TEST_F(EngineBatch, AfterACpl3FaultTheNextRecordRunsWhereverItBelongs) {
+  // A fault in the user stub is handled at CPL0, which then dispatches the next record
+  // itself: CPL0 accesses (plain and with AC), CPL0 operations, CPL3 accesses, and
+  // the end of the batch must all follow a CPL3 fault correctly.
+  start();
+  const auto user_fault = access(kUserRo, AccessType::Write, Privilege::User, 8, 1);
+  const std::vector<lab::Op> ops{
+      user_fault,
+      access(kSuperRw, AccessType::Read, Privilege::Supervisor),
+      user_fault,
+      access(kSuperRw, AccessType::Write, Privilege::Supervisor, 8, 0x1234),
+      user_fault,
+      lab::OpReadControl{},
+      user_fault,
+      access(kUserRw, AccessType::Read, Privilege::User),
+      user_fault,
+      [] {
+        auto a = access(kSuperRw, AccessType::Read, Privilege::Supervisor);
+        a.ac = true;
+        return a;
+      }(),
+      access(kSuperRw + 8, AccessType::Read, Privilege::Supervisor),
+      user_fault,
+  };
+  const auto exits_before = engine().vm_exits();
+  const auto r = engine().run(ops);
+  EXPECT_EQ(engine().vm_exits() - exits_before, 1u);
+  ASSERT_EQ(r.size(), ops.size());
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    EXPECT_TRUE(r[i].agrees) << i << ": " << r[i].report;
+    const auto* a = std::get_if<lab::OpAccess>(&ops[i]);
+    const bool faults = a && a->privilege == Privilege::User && a->address == kUserRo;
+    EXPECT_EQ(r[i].observed.status, faults ? ProbeStatus::Fault : ProbeStatus::Ok) << i;
+  }
+  // Write: present, write, user (SDM 4.7).
+  EXPECT_EQ(r.back().observed.error_code, 0x7u);
+  EXPECT_EQ(r.back().observed.cr2, kUserRo.value());
+  EXPECT_NE(r[5].observed.cr0 & paging::Cr0::Pg, 0u);  // the CPL0 operation really ran
+  EXPECT_EQ(r[9].observed.value, 0x1234u);             // record 3's store, read back
+}
+
 TEST_F(EngineBatch, BeyondCapacityTheBatchIsSplit) {
   start();
   std::vector<lab::Op> ops(lab::Engine::batch_capacity() + 1,
