@@ -12,6 +12,7 @@
 #include "pagelab/lab/lab.hpp"
 #include "pagelab/lab/qemu_backend.hpp"
 #include "pagelab/lab/tour.hpp"
+#include "pagelab/paging/bits.hpp"
 #include "pagelab/probe_abi.h"
 #include "process_table.hpp"
 
@@ -126,6 +127,39 @@ TEST_F(QemuLabTest, AQemuThatGetsNoCpuIsNotAHang) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
   ASSERT_TRUE(report.has_value());
   EXPECT_TRUE(report->ok()) << report->outcome_text();
+}
+
+TEST_F(QemuLabTest, ResetAfterATripleFaultBootsTheProbeAgainInTheSameQemu) {
+  auto lab = make_lab();
+  const pid_t qemu = dynamic_cast<lab::QemuBackend&>(lab->backend()).pid();
+  lab->enter_protected();
+  EXPECT_THROW(lab->command(PROBE_CMD_TRIPLE_FAULT), lab::GuestStopped);
+  lab->reset();
+  EXPECT_EQ(dynamic_cast<lab::QemuBackend&>(lab->backend()).pid(), qemu);
+  EXPECT_EQ(lab->last_report().code_bits, 16U);
+  EXPECT_EQ(lab->last_report().cr0 & paging::Cr0::Pe, 0U);
+  // Not just a report: the probe takes commands again, and the mode tables are back.
+  lab->enter_protected();
+  lab->enter_long(paging::PagingMode::Level4);
+  EXPECT_EQ(lab->last_report().code_bits, 64U);
+  // A triple fault after the reset is reported again, not turned into a reboot.
+  try {
+    lab->command(PROBE_CMD_TRIPLE_FAULT);
+    FAIL() << "no GuestStopped";
+  } catch (const lab::GuestStopped& stop) {
+    EXPECT_EQ(stop.kind(), "triple fault (SHUTDOWN)");
+  }
+}
+
+TEST_F(QemuLabTest, ResetAfterAHangAndFromARunningProbe) {
+  auto lab = make_lab(std::chrono::milliseconds(300));
+  EXPECT_THROW(lab->command(PROBE_CMD_HANG), lab::GuestStopped);
+  lab->reset();
+  EXPECT_EQ(lab->last_report().code_bits, 16U);
+  lab->enter_protected();
+  lab->reset();  // the probe was waiting for a command, i.e. running
+  EXPECT_EQ(lab->last_report().code_bits, 16U);
+  EXPECT_TRUE(lab->command(PROBE_CMD_REPORT).ok());
 }
 
 TEST_F(QemuLabTest, NoQemuProcessOutlivesTheLab) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "lab/lab_fixture.hpp"
+#include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/probe_abi.h"
 
@@ -75,6 +76,37 @@ TEST_F(StopDiagnostics, ANewLabWorksAfterAnAbnormalStop) {
   (void)stop_of(lab(), PROBE_CMD_TRIPLE_FAULT);
   lab::Lab again;
   EXPECT_TRUE(again.command(PROBE_CMD_ENTER_PROT).ok());
+}
+
+// The same machine, reset to power-on, boots the probe again and reaches long mode
+// after each kind of stop (KvmBackend::reset makes a new VM over the same RAM).
+TEST_F(StopDiagnostics, ResetAfterEachKindOfStopBootsTheProbeAgain) {
+  const std::uint8_t int3_ret[] = {0xcc, 0xc3};
+  struct Stop {
+    const char* what;
+    std::uint32_t cmd;
+  };
+  for (const Stop stop :
+       {Stop{"triple fault", PROBE_CMD_TRIPLE_FAULT}, Stop{"hang", PROBE_CMD_HANG},
+        Stop{"INT3 in 64-bit mode", PROBE_CMD_EXEC}}) {
+    SCOPED_TRACE(stop.what);
+    lab().enter_protected();
+    lab().enter_long(paging::PagingMode::Level4);
+    lab().set_watchdog(std::chrono::milliseconds(300));
+    try {
+      const auto arg = stop.cmd == PROBE_CMD_EXEC ? lab().place_code(int3_ret).value() : 0;
+      (void)lab().command(stop.cmd,
+                          arg);  // INT3 may be caught: then the reset is from a live probe
+    } catch (const lab::GuestStopped&) {
+    }
+    lab().set_watchdog(std::chrono::milliseconds(2000));
+    lab().reset();
+    EXPECT_EQ(lab().last_report().code_bits, 16U);
+    EXPECT_EQ(lab().last_report().cr0 & paging::Cr0::Pe, 0U);
+  }
+  lab().enter_protected();
+  lab().enter_long(paging::PagingMode::Level4);
+  EXPECT_EQ(lab().last_report().code_bits, 64U);
 }
 
 }  // namespace

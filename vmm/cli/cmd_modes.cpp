@@ -61,9 +61,10 @@ void print_summary(const lab::MatrixResult& result) {
   const auto n = result.counts();
   fmt::print(
       "{} cases on {}: {} agreed, {} known deviations, {} unexplained mismatches, {} skipped "
-      "({} ms; {} Labs started, {} cases on a rewound Lab)\n",
+      "({} ms; {} Lab{} started, {} reset, {} cases on a rewound Lab)\n",
       n.total, result.backend, n.agreed, n.deviations, n.mismatches, n.skipped,
-      result.elapsed.count(), result.labs_started, result.rewinds);
+      result.elapsed.count(), result.labs_started, result.labs_started == 1 ? "" : "s",
+      result.resets, result.rewinds);
 }
 
 void print_text(const lab::MatrixResult& result) {

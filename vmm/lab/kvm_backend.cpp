@@ -36,6 +36,16 @@ KvmBackend::KvmBackend(std::size_t memory_bytes)
   vcpu_.set_cpuid(cpuid_);
 }
 
+// A new VM and vCPU over the same RAM: re-setting the registers of the old vCPU would
+// leave MSRs, XSAVE state and pending events behind (after a triple fault, say), and a
+// VM is cheap to create. The old vCPU is closed last, so the old VM lives until then.
+void KvmBackend::reset() {
+  vm_ = system_.create_vm();
+  vm_.set_memory(0, ram_);
+  vcpu_ = vm_.create_vcpu(0);
+  vcpu_.set_cpuid(cpuid_);
+}
+
 void KvmBackend::start() {
   // Real mode at 0000:PROBE_LOAD_GPA, as after a far jump from a boot loader.
   auto sregs = vcpu_.sregs();

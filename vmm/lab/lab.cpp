@@ -36,22 +36,39 @@ Lab::Lab(const LabOptions& options)
 
 Lab::Lab(std::unique_ptr<Backend> backend, const LabOptions& options)
     : options_(options), backend_(std::move(backend)), physical_(backend_->ram()) {
-  auto& ram = backend_->ram();
-  const auto& image = probe_image();
-  ram.write_bytes(image.load_address, image.bytes);
-  // The boot report carries MB_SEQ 0: make sure a zeroed mailbox does not look done.
-  ram.write<std::uint32_t>(mb(MB_DONE_SEQ), ~std::uint32_t{0});
-  backend_->start();
-  last_ = run_until_report();
-
+  boot();
   if (auto entries = backend_->cpuid()) {
     cpu_.entries = std::move(*entries);
   } else {
     cpu_.entries = cpuid_from_probe();
   }
+  build_tables();
+}
+
+void Lab::reset() {
+  backend_->reset();
+  // As a new machine has it: nothing of the last experiment is left in RAM.
+  ram().fill(GuestPhys(0), ram().size(), 0);
+  seq_ = 0;
+  boot();
+  build_tables();
+}
+
+void Lab::boot() {
+  auto& ram = backend_->ram();
+  const auto& image = probe_image();
+  ram.write_bytes(image.load_address, image.bytes);
+  // The boot report carries MB_SEQ: make sure the mailbox does not look done already.
+  ram.write<std::uint32_t>(mb(MB_SEQ), seq_);
+  ram.write<std::uint32_t>(mb(MB_DONE_SEQ), ~seq_);
+  backend_->start();
+  last_ = run_until_report();
+}
+
+void Lab::build_tables() {
   paging::FrameAllocator frames(GuestPhys(PROBE_TABLES_GPA),
                                 GuestPhys(PROBE_TABLES_GPA + (1 << 20)));
-  tables_ = build_mode_tables(physical_, frames, ram.size(), cpu_.paging_features());
+  tables_ = build_mode_tables(physical_, frames, ram().size(), cpu_.paging_features());
 }
 
 kvm::Vcpu& Lab::vcpu() {

@@ -124,9 +124,21 @@ Runner::Runner(const MatrixOptions& options) : options_(options) {
 }
 
 void Runner::fresh() {
-  lab_.reset();
-  lab_ = std::make_unique<Lab>(options_.lab);
-  ++labs_started_;
+  bool reset = false;
+  if (lab_) {
+    try {
+      lab_->reset();  // the same machine at power-on: no new VM or QEMU process
+      reset = true;
+      ++resets_;
+    } catch (const std::exception&) {
+      // A machine that cannot even reset is replaced below.
+    }
+  }
+  if (!reset) {
+    lab_.reset();
+    lab_ = std::make_unique<Lab>(options_.lab);
+    ++labs_started_;
+  }
   ++generation_;
   dirty_ = false;
   cached_.reset();
@@ -511,6 +523,7 @@ nlohmann::json MatrixResult::to_json() const {
   j["platform"] = platform;
   j["elapsed_ms"] = elapsed.count();
   j["labs_started"] = labs_started;
+  j["resets"] = resets;
   j["rewinds"] = rewinds;
   j["notes"] = notes;
   j["cases"] = nlohmann::json::array();
@@ -616,6 +629,7 @@ MatrixResult run_mode_matrix(const MatrixOptions& options) {
     result.routes = detail::run_routes(runner);
   }
   result.labs_started = runner.labs_started();
+  result.resets = runner.resets();
   result.rewinds = runner.rewinds();
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);

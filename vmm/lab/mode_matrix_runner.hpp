@@ -18,7 +18,7 @@ class Runner {
  public:
   explicit Runner(const MatrixOptions& options);
 
-  // A fresh Lab in real mode.
+  // A fresh Lab in real mode: the current one reset (Lab::reset), or a new one.
   void fresh();
   Lab& lab() { return *lab_; }
   const paging::TransitionFeatures& features() const { return features_; }
@@ -26,8 +26,10 @@ class Runner {
   const std::vector<std::string>& notes() const { return notes_; }
   const std::string& backend() const { return backend_; }
   const std::string& platform() const { return platform_; }
-  // How many Labs were started, and how many times one was reused (rewind()).
+  // How many Labs were started, how many times one was reset to power-on, and how
+  // many times one was reused as it was (rewind()).
   int labs_started() const { return labs_started_; }
+  int resets() const { return resets_; }
   int rewinds() const { return rewinds_; }
 
   // The control state the probe last reported, CS.L/D from the vCPU.
@@ -69,7 +71,7 @@ class Runner {
  private:
   const MatrixOptions& options_;
   std::string backend_, platform_;
-  int labs_started_ = 0, rewinds_ = 0;
+  int labs_started_ = 0, resets_ = 0, rewinds_ = 0;
   // A case left the Lab in a state rewind() must not trust (see finish()).
   bool dirty_ = false;
   // The registers right after ENTER_PROT in a fresh Lab: what rewind() restores.

@@ -114,7 +114,7 @@ struct QemuBackend::State {
   std::unique_ptr<QemuProcess> process;
   std::unique_ptr<Qmp> qmp;
   std::uint64_t round_trips = 0;
-  bool stopped = false;
+  bool stopped = true;  // -S: nothing runs before start()
 
   std::string died_text() {
     auto status = process->poll_exit().value_or("still running");
@@ -218,6 +218,40 @@ std::uint64_t QemuBackend::round_trips() const {
 
 void QemuBackend::start() {
   s_->qmp->execute("cont");
+  s_->stopped = false;
+}
+
+// QEMU's own system reset: the CPU back at F000:FFF0 in its power-on state, RAM (the
+// memfd) untouched. It is stopped first, so that it cannot run the BIOS into a probe
+// that is being rewritten; a reset from a stopped state stays stopped (prelaunch).
+void QemuBackend::reset() {
+  auto& s = *s_;
+  if (!s.stopped) s.qmp->execute("stop");
+  s.stopped = true;
+  // "-action reboot=shutdown" (triple faults are reported, not rebooted) would turn
+  // this reset into a shutdown too; it is lifted for the reset only.
+  s.qmp->execute("set-action", {{"reboot", "reset"}});
+  s.qmp->execute("system_reset");
+  // The reset itself happens in QEMU's main loop after the command has answered.
+  const auto deadline = std::chrono::steady_clock::now() + kQmpTimeout;
+  for (;;) {
+    while (auto event = s.qmp->next_event()) {
+      if (event->value("event", "") == "RESET") {
+        s.qmp->execute("set-action", {{"reboot", "shutdown"}});
+        drain(s.doorbell_read.get());
+        return;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error(
+          fmt::format("QEMU ({}) sent no RESET event within {} ms of "
+                      "system_reset",
+                      s.name, kQmpTimeout.count()));
+    }
+    pollfd fd{s.qmp->fd(), POLLIN, 0};
+    ::poll(&fd, 1, 10);
+    if (!s.qmp->pump()) throw std::runtime_error(s.died_text());
+  }
 }
 
 std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,

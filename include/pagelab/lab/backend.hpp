@@ -54,6 +54,10 @@ class Backend {
   [[nodiscard]] virtual std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const = 0;
   // Starts the vCPU in real mode at 0000:PROBE_LOAD_GPA; the probe must be in RAM.
   virtual void start() = 0;
+  // Back to the power-on state, not running: every register, MSR and pending event as
+  // a new machine has them, whatever the guest did (a triple fault, a hang). RAM is
+  // kept as it is; start() runs the machine again.
+  virtual void reset() = 0;
   // Lets the guest run until the probe rings the doorbell with MB_DONE_SEQ == seq:
   // nullopt then, else how it stopped (triple fault, hang per `watchdog`, ...).
   [[nodiscard]] virtual std::optional<BackendStop> run_until_done(std::uint32_t seq,

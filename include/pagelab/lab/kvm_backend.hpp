@@ -21,6 +21,7 @@ class KvmBackend : public Backend {
     return cpuid_;
   }
   void start() override;
+  void reset() override;
   [[nodiscard]] std::optional<BackendStop> run_until_done(std::uint32_t seq,
                                                           const Watchdog& watchdog) override;
   [[nodiscard]] MachineRegisters registers() override;

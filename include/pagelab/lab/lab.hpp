@@ -58,6 +58,12 @@ class Lab {
   explicit Lab(const LabOptions& options = {});
   Lab(std::unique_ptr<Backend> backend, const LabOptions& options = {});
 
+  // Back to the probe's first report in real mode, on the same machine: the backend
+  // reset to its power-on state (Backend::reset), RAM cleared, the probe and the mode
+  // tables written again. What a new Lab gives, without a new VM or QEMU process.
+  // Throws GuestStopped when the probe does not boot.
+  void reset();
+
   // Runs one probe command to completion (one doorbell). Throws GuestStopped.
   ProbeReport command(std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
                       std::uint64_t arg2 = 0, std::uint64_t arg3 = 0);
@@ -98,6 +104,8 @@ class Lab {
   std::vector<kvm_cpuid_entry2> cpuid_from_probe();
 
  private:
+  void boot();
+  void build_tables();
   ProbeReport run_until_report();
   ProbeReport read_report() const;
   [[noreturn]] void abnormal(const BackendStop& stop);

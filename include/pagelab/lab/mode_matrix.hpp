@@ -27,7 +27,7 @@ struct MatrixOptions {
   // (qemu-reserved-control-bit-vmexit-loop): waiting seconds for each would dominate
   // the run. CPU time rather than wall time, so that a QEMU starved by a loaded
   // machine is not mistaken for one that spins. KVM ignores it.
-  std::chrono::milliseconds case_busy_watchdog{500};
+  std::chrono::milliseconds case_busy_watchdog{200};
   bool run_matrix = true;
   bool run_routes = true;
   std::vector<Deviation> deviations = known_deviations();
@@ -55,9 +55,10 @@ struct Counts {
 struct MatrixResult {
   std::string backend = "kvm";  // Backend::name()
   std::string platform;         // as MatrixCase::platform
-  // Labs started (the first, and after a guest stop or a failed rewind) and cases
-  // whose Lab was reused by rewinding it with probe commands.
-  int labs_started = 0, rewinds = 0;
+  // Labs started (the first, and whenever a reset failed), Labs reset to power-on
+  // (after a guest stop or a failed rewind), and cases whose Lab was reused by
+  // rewinding it with probe commands.
+  int labs_started = 0, resets = 0, rewinds = 0;
   // The features the model judged with (from the CPUID the guest executes).
   paging::TransitionFeatures features;
   // Where the guest's CPUID differs from the table the VMM gave KVM_SET_CPUID2.

@@ -42,6 +42,7 @@ class QemuBackend : public Backend {
     return std::nullopt;
   }
   void start() override;
+  void reset() override;
   [[nodiscard]] std::optional<BackendStop> run_until_done(std::uint32_t seq,
                                                           const Watchdog& watchdog) override;
   [[nodiscard]] MachineRegisters registers() override;
