@@ -261,9 +261,8 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
   const auto start = std::chrono::steady_clock::now();
   const auto deadline = start + watchdog.wall;
   // The whole process's CPU time stands for the vCPU's: QEMU's other threads sleep
-  // while the guest runs.
-  // Plain values, not optionals: g++ 12 -O2 warns (falsely) that an optional duration
-  // may be used uninitialised.
+  // while the guest runs. (Plain values below, not optionals: g++ 12 -O2 warns,
+  // falsely, that an optional duration may be used uninitialised.)
   const auto first_cpu = watchdog.busy ? s.process->cpu_time() : std::nullopt;
   const bool busy_applies = first_cpu.has_value();
   const std::chrono::nanoseconds cpu_at_start = first_cpu.value_or(std::chrono::nanoseconds{});
