@@ -233,25 +233,14 @@ void QemuBackend::reset() {
   s.qmp->execute("set-action", {{"reboot", "reset"}});
   s.qmp->execute("system_reset");
   // The reset itself happens in QEMU's main loop after the command has answered.
-  const auto deadline = std::chrono::steady_clock::now() + kQmpTimeout;
-  for (;;) {
-    while (auto event = s.qmp->next_event()) {
-      if (event->value("event", "") == "RESET") {
-        s.qmp->execute("set-action", {{"reboot", "shutdown"}});
-        drain(s.doorbell_read.get());
-        return;
-      }
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw std::runtime_error(
-          fmt::format("QEMU ({}) sent no RESET event within {} ms of "
-                      "system_reset",
-                      s.name, kQmpTimeout.count()));
-    }
-    pollfd fd{s.qmp->fd(), POLLIN, 0};
-    ::poll(&fd, 1, 10);
-    if (!s.qmp->pump()) throw std::runtime_error(s.died_text());
+  if (!s.qmp->wait_event("RESET")) {
+    throw std::runtime_error(
+        fmt::format("QEMU ({}) sent no RESET event within {} ms of "
+                    "system_reset",
+                    s.name, kQmpTimeout.count()));
   }
+  s.qmp->execute("set-action", {{"reboot", "shutdown"}});
+  drain(s.doorbell_read.get());
 }
 
 std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,

@@ -88,6 +88,20 @@ bool Qmp::pump() {
   return true;
 }
 
+bool Qmp::wait_event(const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (;;) {
+    while (auto e = next_event()) {
+      if (e->value("event", "") == name) return true;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    auto j = read_message(left);
+    if (j && j->contains("event")) events_.push_back(std::move(*j));
+  }
+}
+
 std::optional<nlohmann::json> Qmp::next_event() {
   if (events_.empty()) return std::nullopt;
   auto e = std::move(events_.front());

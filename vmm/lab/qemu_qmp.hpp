@@ -22,6 +22,9 @@ class Qmp {
   bool pump();
   // The oldest queued event, if any.
   std::optional<nlohmann::json> next_event();
+  // Waits up to the QMP timeout for the event `name`, dropping the events before it;
+  // false when it does not come. Throws when QEMU closes the connection.
+  bool wait_event(const std::string& name);
   [[nodiscard]] int fd() const { return fd_; }
 
  private:
