@@ -7,7 +7,7 @@
 #include <string>
 
 #include "pagelab/kvm/system.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
+#include "pagelab/lab/backend/qemu_backend.hpp"
 
 namespace pagelab::test {
 

@@ -10,7 +10,7 @@
 #include "needs_backend.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/kvm/system.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
+#include "pagelab/lab/backend/qemu_backend.hpp"
 
 namespace pagelab::test {
 namespace {

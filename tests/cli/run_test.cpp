@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_pagelab.hpp"
-#include "pagelab/lab/backend.hpp"
+#include "pagelab/lab/backend/backend.hpp"
 
 namespace pagelab::test {
 namespace {

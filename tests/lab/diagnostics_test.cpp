@@ -1,4 +1,4 @@
-#include "pagelab/lab/diagnostics.hpp"
+#include "pagelab/lab/machine/diagnostics.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "pagelab/lab/disassembler.hpp"
+#include "pagelab/lab/machine/disassembler.hpp"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "lab/lab_fixture.hpp"
-#include "pagelab/lab/experiment.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 
 namespace pagelab::test {

@@ -10,8 +10,8 @@
 
 #include "lab/engine_fixture.hpp"
 #include "needs_backend.hpp"
-#include "pagelab/lab/experiment.hpp"
-#include "pagelab/lab/lab.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
+#include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"

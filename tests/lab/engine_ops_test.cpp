@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "lab/engine_fixture.hpp"
-#include "pagelab/lab/cpu_features.hpp"
+#include "pagelab/lab/machine/cpu_features.hpp"
 #include "pagelab/paging/bits.hpp"
 
 namespace pagelab::test {

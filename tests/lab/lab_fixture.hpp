@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "pagelab/kvm/system.hpp"
-#include "pagelab/lab/lab.hpp"
+#include "pagelab/lab/machine/lab.hpp"
 
 namespace pagelab::test {
 

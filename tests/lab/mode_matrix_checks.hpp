@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "pagelab/lab/mode_matrix.hpp"
+#include "pagelab/lab/modes/mode_matrix.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/segment_check.hpp"
 #include "pagelab/paging/transition.hpp"

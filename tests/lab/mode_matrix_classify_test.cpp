@@ -3,8 +3,8 @@
 // agreed / listed deviation / unexplained mismatch / skipped.
 #include <gtest/gtest.h>
 
-#include "pagelab/lab/deviations.hpp"
-#include "pagelab/lab/mode_matrix_case.hpp"
+#include "pagelab/lab/modes/deviations.hpp"
+#include "pagelab/lab/modes/mode_matrix_case.hpp"
 #include "pagelab/paging/bits.hpp"
 
 namespace pagelab::lab {

@@ -8,7 +8,7 @@
 
 #include "lab/mode_matrix_checks.hpp"
 #include "needs_backend.hpp"
-#include "pagelab/lab/mode_matrix.hpp"
+#include "pagelab/lab/modes/mode_matrix.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/probe_abi.h"
 

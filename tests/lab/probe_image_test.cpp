@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "pagelab/lab/probe_image.hpp"
+#include "pagelab/lab/machine/probe_image.hpp"
 #include "pagelab/paging/segment_descriptor.hpp"
 #include "pagelab/probe_abi.h"
 

@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "needs_backend.hpp"
-#include "pagelab/lab/lab.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
-#include "pagelab/lab/tour.hpp"
+#include "pagelab/lab/backend/qemu_backend.hpp"
+#include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/lab/tour/tour.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/probe_abi.h"
 #include "process_table.hpp"

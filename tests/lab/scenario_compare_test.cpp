@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "pagelab/lab/scenario_compare.hpp"
+#include "pagelab/lab/scenario/scenario_compare.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 
 namespace pagelab::test {

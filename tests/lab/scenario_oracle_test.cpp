@@ -4,9 +4,9 @@
 
 #include <filesystem>
 
-#include "pagelab/lab/scenario.hpp"
-#include "pagelab/lab/scenario_model.hpp"
-#include "pagelab/lab/scenario_run.hpp"
+#include "pagelab/lab/judge/scenario_model.hpp"
+#include "pagelab/lab/scenario/scenario.hpp"
+#include "pagelab/lab/scenario/scenario_run.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 
 namespace pagelab::lab::scenario {

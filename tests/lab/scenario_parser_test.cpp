@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "pagelab/lab/scenario.hpp"
+#include "pagelab/lab/scenario/scenario.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 

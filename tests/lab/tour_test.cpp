@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "lab/lab_fixture.hpp"
-#include "pagelab/lab/tour.hpp"
+#include "pagelab/lab/tour/tour.hpp"
 
 namespace pagelab::test {
 namespace {

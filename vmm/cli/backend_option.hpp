@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "pagelab/lab/backend.hpp"
+#include "pagelab/lab/backend/backend.hpp"
 
 namespace pagelab::cli {
 

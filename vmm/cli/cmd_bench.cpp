@@ -3,8 +3,8 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
-#include "pagelab/lab/engine_bench.hpp"
-#include "pagelab/lab/lab.hpp"
+#include "pagelab/lab/bench/engine_bench.hpp"
+#include "pagelab/lab/machine/lab.hpp"
 
 namespace pagelab::cli {
 

@@ -6,8 +6,8 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
-#include "pagelab/lab/lab.hpp"
-#include "pagelab/lab/platform.hpp"
+#include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/lab/platform/platform.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/probe_abi.h"
 

@@ -4,7 +4,7 @@
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
-#include "pagelab/lab/platform.hpp"
+#include "pagelab/lab/platform/platform.hpp"
 
 namespace pagelab::cli {
 

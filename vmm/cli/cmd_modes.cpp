@@ -11,9 +11,9 @@
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/kvm/system.hpp"
-#include "pagelab/lab/backend.hpp"
-#include "pagelab/lab/mode_matrix.hpp"
-#include "pagelab/lab/qemu_backend.hpp"
+#include "pagelab/lab/backend/backend.hpp"
+#include "pagelab/lab/backend/qemu_backend.hpp"
+#include "pagelab/lab/modes/mode_matrix.hpp"
 
 namespace pagelab::cli {
 

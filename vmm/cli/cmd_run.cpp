@@ -10,10 +10,10 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
-#include "pagelab/lab/scenario.hpp"
-#include "pagelab/lab/scenario_compare.hpp"
-#include "pagelab/lab/scenario_kvm.hpp"
-#include "pagelab/lab/scenario_run.hpp"
+#include "pagelab/lab/scenario/engine_machine.hpp"
+#include "pagelab/lab/scenario/scenario.hpp"
+#include "pagelab/lab/scenario/scenario_compare.hpp"
+#include "pagelab/lab/scenario/scenario_run.hpp"
 
 namespace pagelab::cli {
 
@@ -109,7 +109,7 @@ int run_one(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
     if (slot && !slot->unavailable) {
       lab::LabOptions options;
       options.backend = slot->kind;
-      machine = sc::make_kvm_machine(options);
+      machine = sc::make_engine_machine(options);
     }
     sc::ScenarioResult r;
     try {

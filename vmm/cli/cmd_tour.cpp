@@ -4,11 +4,11 @@
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
-#include "pagelab/lab/backend.hpp"
-#include "pagelab/lab/lab.hpp"
-#include "pagelab/lab/platform.hpp"
-#include "pagelab/lab/tour.hpp"
-#include "pagelab/lab/tour_examples.hpp"
+#include "pagelab/lab/backend/backend.hpp"
+#include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/lab/platform/platform.hpp"
+#include "pagelab/lab/tour/tour.hpp"
+#include "pagelab/lab/tour/tour_examples.hpp"
 
 namespace pagelab::cli {
 

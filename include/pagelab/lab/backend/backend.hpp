@@ -1,0 +1,91 @@
+#pragma once
+// What a Lab needs from a machine: guest RAM mapped into the host, a vCPU that starts
+// the probe in real mode and runs until the probe finishes a command, its registers
+// for diagnostics, and the CPUID it offers. KVM and QEMU TCG provide it.
+#include <linux/kvm.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pagelab/kvm/exit.hpp"
+#include "pagelab/lab/backend/guest_ram.hpp"
+
+namespace pagelab::lab {
+
+// Registers as plain data; both backends fill KVM's structs.
+struct MachineRegisters {
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+};
+
+// When a command that has not finished counts as a hang. `wall` always applies. `busy`
+// applies where the backend can measure the CPU time its vCPU spent on the command
+// (QEMU): a short busy budget tells a spinning guest from a machine that is merely
+// loaded, which a short wall-clock limit cannot.
+struct Watchdog {
+  std::chrono::milliseconds wall{5000};
+  std::optional<std::chrono::milliseconds> busy;
+};
+
+// The guest stopped in a way the probe did not choose. `exit` classifies it (the
+// diagnostics understand kvm::Exit); `description` says what the backend saw, in
+// its own words, when that is not a KVM exit.
+struct BackendStop {
+  kvm::Exit exit;
+  std::string description;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // "kvm" or "qemu-tcg".
+  [[nodiscard]] virtual std::string_view name() const = 0;
+  // What one host round trip is called in reports: "VM exits", "doorbells".
+  [[nodiscard]] virtual std::string_view round_trip_name() const = 0;
+  [[nodiscard]] virtual GuestRam& ram() = 0;
+  // The CPUID table the guest sees, when the backend knows it without asking the
+  // guest; nullopt means: ask the probe (PROBE_CMD_CPUID).
+  [[nodiscard]] virtual std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const = 0;
+  // Starts the vCPU in real mode at 0000:PROBE_LOAD_GPA; the probe must be in RAM.
+  virtual void start() = 0;
+  // Back to the power-on state, not running: every register, MSR and pending event as
+  // a new machine has them, whatever the guest did (a triple fault, a hang). RAM is
+  // kept as it is; start() runs the machine again.
+  virtual void reset() = 0;
+  // Lets the guest run until the probe rings the doorbell with MB_DONE_SEQ == seq:
+  // nullopt then, else how it stopped (triple fault, hang per `watchdog`, ...).
+  [[nodiscard]] virtual std::optional<BackendStop> run_until_done(std::uint32_t seq,
+                                                                  const Watchdog& watchdog) = 0;
+  [[nodiscard]] virtual MachineRegisters registers() = 0;
+  [[nodiscard]] virtual std::uint64_t round_trips() const = 0;
+};
+
+enum class BackendKind { Kvm, Qemu, Auto };
+// "kvm", "qemu", "auto"; throws std::invalid_argument naming the choices otherwise.
+BackendKind parse_backend_kind(std::string_view text);
+
+// No backend can run here; what() says why for each one tried.
+class NoBackend : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Why `kind` cannot run here (no /dev/kvm, QEMU not installed; for Auto: both), or
+// nullopt when it can be tried.
+std::optional<std::string> backend_unavailable_reason(BackendKind kind);
+// The name the backend reports (Backend::name()) for Kvm and Qemu; Auto resolves first.
+std::string_view backend_name(BackendKind kind);
+// Auto resolved: Kvm where /dev/kvm works, else Qemu (whether or not it is installed).
+BackendKind resolve_backend_kind(BackendKind kind);
+
+// Auto: KVM where /dev/kvm works, else QEMU TCG where qemu-system-x86_64 is installed,
+// else NoBackend. Kvm/Qemu: that one, or its own exception.
+std::unique_ptr<Backend> make_backend(BackendKind kind, std::size_t memory_bytes);
+
+}  // namespace pagelab::lab

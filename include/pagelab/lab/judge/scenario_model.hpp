@@ -1,0 +1,117 @@
+#pragma once
+// The architectural model of a scenario: guest-physical memory with the page tables the
+// statements build, the control state, and the history since the last invalidation, so
+// that every access gets the set of outcomes the architecture allows (stale
+// translations included while an entry changed without INVLPG / MOV CR3).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "pagelab/lab/scenario/scenario.hpp"
+#include "pagelab/paging/cpu_state.hpp"
+#include "pagelab/paging/frame_allocator.hpp"
+#include "pagelab/paging/page_table_builder.hpp"
+#include "pagelab/paging/physical_memory.hpp"
+#include "pagelab/paging/walker.hpp"
+
+namespace pagelab::lab::scenario {
+
+// Where page tables go unless a `tables` statement says otherwise (above the lab's own
+// identity maps at 0x100000, below the 16 MiB of RAM).
+inline constexpr std::uint64_t DefaultTablesBase = 0x300000;
+inline constexpr std::uint64_t TablesArea = 1 << 20;
+inline constexpr std::uint64_t DefaultMemoryBytes = 16 << 20;
+
+// A CPU with every paging feature, for judging scenarios without a CPU.
+paging::CpuFeatures full_features();
+
+// One outcome the architecture allows, with the value a read would return.
+struct AllowedOutcome {
+  paging::Outcome outcome;
+  std::uint64_t value = 0;  // reads that translate: the bytes at the physical address
+  bool stale = false;       // from a translation the CPU may still cache
+};
+
+struct AccessJudgement {
+  paging::Walk walk;  // the walk over the tables as they are now
+  std::vector<AllowedOutcome> allowed;
+};
+
+class ScenarioModel {
+ public:
+  explicit ScenarioModel(paging::CpuFeatures features = full_features(),
+                         std::uint64_t memory_bytes = DefaultMemoryBytes);
+  // Adopts tables someone else built (a CPU's): a copy of `ram`, the hierarchy at
+  // state.root(), and new tables from [tables_from, tables_limit).
+  ScenarioModel(const paging::PhysicalMemory& ram, const paging::CpuState& state,
+                paging::GuestPhys tables_from, paging::GuestPhys tables_limit);
+
+  // Applies a statement that is not an access. Throws ScenarioError at the statement
+  // when the architecture or the builder refuses it (e.g. a misaligned map).
+  void apply(const Statement& statement);
+  // What the architecture allows for this access now.
+  [[nodiscard]] AccessJudgement judge(const AccessStep& step) const;
+  // Records that the access happened with `outcome`: A/D bits, the written data, and
+  // that translations may now be cached. Remembers each level's entry before and
+  // after, for `expect ad`.
+  void commit(const AccessStep& step, const AccessJudgement& judgement,
+              const paging::Outcome& outcome);
+
+  // A/D bits `level` may have after the last committed access: each a set of {0,1}.
+  struct AdAllowed {
+    bool reached = false;  // the walk read an entry at this level
+    std::vector<bool> accessed, dirty;
+    std::uint64_t entry_address = 0;
+  };
+  [[nodiscard]] AdAllowed ad_allowed(unsigned level) const;
+
+  [[nodiscard]] const paging::CpuState& state() const { return state_; }
+  // The state for one access (RFLAGS.AC per access).
+  [[nodiscard]] paging::CpuState state_for(const AccessStep& step) const;
+  [[nodiscard]] paging::BufferMemory& memory() { return *memory_; }
+  [[nodiscard]] const paging::BufferMemory& memory() const { return *memory_; }
+  [[nodiscard]] paging::PagingMode mode() const { return mode_; }
+  [[nodiscard]] bool built() const { return builder_ != nullptr; }
+  // Builds the root table if no statement has yet.
+  void ensure_built();
+  [[nodiscard]] std::uint64_t read_entry(paging::Linear va, unsigned level) const;
+  [[nodiscard]] paging::GuestPhys entry_address(paging::Linear va, unsigned level) const;
+
+ private:
+  // Before the tables or the bits a walk depends on change (walk_cached()).
+  void before_table_change();
+  void write_data(paging::GuestPhys pa, unsigned size, std::uint64_t value);
+
+  paging::CpuFeatures features_;
+  // On the heap: the builder holds a reference that must survive moving the model.
+  std::unique_ptr<paging::BufferMemory> memory_;
+  paging::PagingMode mode_ = paging::PagingMode::Level4;
+  paging::GuestPhys tables_base_{DefaultTablesBase};
+  std::unique_ptr<paging::FrameAllocator> frames_;
+  std::unique_ptr<paging::PageTableBuilder> builder_;
+  paging::CpuState state_;
+  // Tables as they were before each change made since something was last accessed:
+  // translations from any of them may still be cached until invalidated.
+  struct Generation {
+    std::unique_ptr<paging::SparseMemory> tables;
+    std::uint64_t efer = 0, cr4 = 0;  // what its translations were walked under
+    bool global_only = false;         // after MOV CR3 only global translations survive
+    std::vector<paging::Linear> invalidated;
+  };
+  std::vector<Generation> stale_;
+  bool accessed_since_snapshot_ = false;
+  bool any_access_ = false;
+  // The last access's walk: entry values before and the A/D that may have been set.
+  struct LevelRecord {
+    unsigned level;
+    std::uint64_t address, before;
+    std::uint64_t must_set = 0, may_set = 0;
+  };
+  std::vector<LevelRecord> last_;
+};
+
+// Reads `size` bytes little-endian at `pa`.
+std::uint64_t read_bytes(const paging::PhysicalMemory& memory, paging::GuestPhys pa, unsigned size);
+
+}  // namespace pagelab::lab::scenario

@@ -1,0 +1,109 @@
+#pragma once
+// Running a scenario: every access is judged by the architectural model (the allowed
+// outcomes) and, with a CPU behind it, performed on the CPU; every `expect` line is
+// checked against both. An expectation no allowed outcome satisfies is a scenario bug
+// (it contradicts the architecture); one the CPU does not meet is a failure with a diff.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pagelab/lab/judge/access_deviations.hpp"
+#include "pagelab/lab/judge/scenario_model.hpp"
+#include "pagelab/lab/scenario/scenario.hpp"
+
+namespace pagelab::lab::scenario {
+
+enum class Verdict { Passed, Failed, Skipped };
+std::string_view to_string(Verdict verdict);
+
+// What the CPU did for one access.
+struct Observation {
+  // Ok (translation; physical unknown), #PF or #GP, as the probe reported it.
+  enum class Kind { Ok, PageFault, GeneralProtection, OtherFault } kind = Kind::Ok;
+  std::uint64_t value = 0;  // reads that succeeded
+  std::uint32_t vector = 0, error_code = 0;
+  std::uint64_t cr2 = 0;
+  // The backend's own check of observed ∈ allowed; false with `report` on a mismatch.
+  bool agrees = true;
+  std::string report;                    // the backend's readable account when !agrees
+  std::optional<std::string> deviation;  // a named platform deviation explains it
+  // A/D bits read back from the entries after the access, by entry address.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_after;
+};
+std::string describe(const Observation& observation);
+
+// A CPU behind the model. The oracle-only run has none.
+class Machine {
+ public:
+  virtual ~Machine() = default;
+  [[nodiscard]] virtual std::string name() const = 0;
+  // The features the model should assume (the CPU's).
+  [[nodiscard]] virtual paging::CpuFeatures features() const = 0;
+  // Before anything is built: a reason to skip the whole scenario (a mode or a CPU
+  // feature the platform lacks), judged then by the oracle alone with every feature.
+  virtual std::optional<std::string> precheck(const Scenario& scenario) = 0;
+  // Called once the scenario's setup (everything before its first access) is applied
+  // to `model`: build the same on the CPU and enter the mode. Returns a reason to skip
+  // the scenario when the platform cannot run it. May replace `model` (e.g. with one
+  // whose tables sit where the CPU's are).
+  virtual std::optional<std::string> start(const Scenario& scenario, ScenarioModel& model) = 0;
+  // Mirrors a later non-access statement; `before` is the model's memory before it.
+  // Returns a reason to skip the rest of the scenario.
+  virtual std::optional<std::string> apply(const Statement& statement,
+                                           const paging::BufferMemory& before,
+                                           const ScenarioModel& after) = 0;
+  // Performs the access. A string is a reason to skip it.
+  virtual std::variant<Observation, std::string> access(const AccessStep& step,
+                                                        const ScenarioModel& model) = 0;
+};
+
+struct CheckResult {
+  Location where;
+  std::string text;  // the expect line
+  bool passed = true;
+  bool contradicts_architecture = false;  // no allowed outcome meets it
+  std::string diff;                       // expected / observed / oracle, when failed
+};
+
+struct AccessResult {
+  Location where;
+  std::string text;  // the access line
+  Verdict verdict = Verdict::Passed;
+  std::string observed;              // describe(Observation), empty without a CPU
+  std::vector<std::string> allowed;  // the oracle's allowed outcomes, readable
+  std::vector<paging::WalkStep> walk;
+  std::string fault_reason;  // the oracle's explanation of a fault
+  std::vector<CheckResult> checks;
+  std::string reason;  // why it failed or was skipped, one line
+  std::string backend_report;
+  // The CPU's outcome is outside what the architecture allows.
+  bool disagrees = false;
+  // ... explained by this known deviation (then the verdict is Skipped, with the reason).
+  std::string deviation;
+};
+
+struct ScenarioResult {
+  std::string file, title, backend;
+  Verdict verdict = Verdict::Passed;
+  std::string reason;  // why the whole scenario was skipped
+  std::vector<AccessResult> accesses;
+  [[nodiscard]] unsigned count(Verdict v) const;
+  [[nodiscard]] unsigned known_deviations() const;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+// Runs `scenario`; `machine` = nullptr judges it with the model alone ("oracle").
+// A disagreement the backend names is a known deviation only when `known` lists that
+// name; otherwise it fails like any other (pass an empty list to see them all fail).
+// Throws ScenarioError for statements the architecture refuses to build.
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known = known_access_deviations());
+
+// The readable report: one line per access, diffs under failures, and the verdict.
+std::string format_report(const ScenarioResult& result, bool verbose);
+
+}  // namespace pagelab::lab::scenario

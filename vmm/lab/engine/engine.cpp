@@ -1,0 +1,757 @@
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "engine/batch_records.hpp"
+#include "engine/engine_impl.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
+#include "pagelab/lab/judge/access_deviations.hpp"
+#include "pagelab/lab/machine/disassembler.hpp"
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/probe_abi.h"
+
+namespace pagelab::lab {
+namespace {
+
+using paging::Cr0;
+using paging::Cr3;
+using paging::Cr4;
+using paging::Efer;
+using paging::GuestPhys;
+using paging::Linear;
+using paging::Pte;
+
+constexpr std::uint64_t Page = 4096;
+constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
+constexpr unsigned PdpteCount = 4;
+
+bool long_mode(paging::PagingMode mode) {
+  return mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
+}
+
+bool is_foreign(const Op& op) {
+  return std::holds_alternative<OpForeignWrite>(op);
+}
+
+std::uint64_t size_mask(unsigned size) {
+  return size >= 8 ? ~std::uint64_t{0} : paging::bit(8 * size) - 1;
+}
+
+// Plantable: not the probe, its batch area or the page tables.
+bool plantable(std::uint64_t gpa) {
+  if (gpa < PROBE_BATCH_LIMIT) return false;
+  if (gpa >= ExperimentLayout::TablePoolBase && gpa < ExperimentLayout::TablePoolLimit)
+    return false;
+  return (gpa % Page) <= Page - 2;
+}
+
+paging::Access to_access(const OpAccess& a) {
+  paging::Access acc;
+  acc.address = a.address;
+  acc.type = a.type;
+  acc.privilege = a.privilege;
+  acc.size = a.size;
+  return acc;
+}
+
+}  // namespace
+
+Engine::Impl::Impl(Lab& l) : lab(l), model(l.physical().size()) {
+  const auto& cpu = lab.cpu();
+  has_invpcid = cpu.has(cpuid::Invpcid);
+  has_pku = cpu.has(cpuid::Pku);
+  platform = platform_tag(lab);
+  pdpt_walked = cpu.vendor() == "AuthenticAMD";
+}
+
+unsigned Engine::Impl::code_bits() const {
+  return long_mode(mode) ? 64 : 32;
+}
+
+std::uint64_t Engine::Impl::read_entry(const paging::PhysicalMemory& m, GuestPhys a) const {
+  return entry_bytes() == sizeof(std::uint32_t) ? m.read32(a) : m.read64(a);
+}
+
+void Engine::Impl::write_entry(paging::PhysicalMemory& m, GuestPhys a, std::uint64_t v) const {
+  if (entry_bytes() == sizeof(std::uint32_t)) {
+    m.write32(a, static_cast<std::uint32_t>(v));
+  } else {
+    m.write64(a, v);
+  }
+}
+
+std::array<std::uint64_t, 4> Engine::Impl::pdptes_in_memory(const paging::CpuState& s) const {
+  std::array<std::uint64_t, 4> out{};
+  const auto base = s.root();
+  for (unsigned i = 0; i < PdpteCount; ++i)
+    out[i] = pdpte_as_loaded(model.read64(base + i * sizeof(std::uint64_t)));
+  return out;
+}
+
+std::uint64_t Engine::Impl::pdpte_as_loaded(std::uint64_t value) const {
+  return platform_sets_pdpte_accessed ? value & ~Pte::Accessed : value;
+}
+
+std::optional<paging::GeneralProtection> Engine::Impl::load_pdptes(
+    const paging::PhysicalMemory& memory, paging::CpuState& s) const {
+  if (!platform_sets_pdpte_accessed) return paging::load_pdptes(memory, s);
+  std::map<std::uint64_t, std::uint64_t> cleared;
+  for (unsigned i = 0; i < PdpteCount; ++i) {
+    const auto at = s.root() + i * sizeof(std::uint64_t);
+    cleared[at.value()] = pdpte_as_loaded(memory.read64(at));
+  }
+  const OverlayMemory view(memory, cleared);
+  return paging::load_pdptes(view, s);
+}
+
+void Engine::Impl::note(const std::string& text) {
+  if (std::find(notes.begin(), notes.end(), text) == notes.end()) notes.push_back(text);
+}
+
+void Engine::Impl::sync_model() {
+  auto& ram = lab.ram();
+  if (ram.base().value() != 0) throw std::logic_error("the engine expects guest RAM at GPA 0");
+  std::memcpy(model.bytes().data(), ram.host(ram.base(), ram.size()), ram.size());
+  for (const auto& [a, v] : lies) model.write64(GuestPhys(a), v);
+}
+
+Engine::Engine(Lab& lab, const EngineOptions& options)
+    : lab_(lab),
+      options_(options),
+      space_(lab.physical(), options.mode, lab.cpu().paging_features()),
+      impl_(std::make_unique<Impl>(lab)) {
+  impl_->mode = options.mode;
+}
+
+Engine::~Engine() = default;
+
+std::size_t Engine::batch_capacity() {
+  return (PROBE_BATCH_LIMIT - PROBE_BATCH_GPA) / PROBE_BATCH_RECORD - 1;  // BOP_END
+}
+
+namespace {
+
+// Drops the probe to protected mode with paging off, from wherever an earlier engine
+// left it (64-bit mode, compatibility mode, or legacy paging).
+void leave_paging(Lab& lab) {
+  auto require = [&](const ProbeReport& r, const std::string& step) {
+    if (!r.ok() || r.code_bits != 32) {
+      throw std::runtime_error(fmt::format("starting the experiment: {} failed: {} ({})", step,
+                                           r.outcome_text(), r.mode_name()));
+    }
+  };
+  if (lab.last_report().code_bits == 64) {
+    require(lab.command(PROBE_CMD_JUMP_CS, PROBE_SEL_CODE32), "leaving 64-bit mode");
+  }
+  if ((lab.last_report().cr0 & Cr0::Pg) != 0) {
+    require(lab.command(PROBE_CMD_WRITE_CR0, lab.last_report().cr0 & ~Cr0::Pg),
+            "turning paging off");
+  }
+  if ((lab.last_report().efer & Efer::Lme) != 0) {
+    require(lab.command(PROBE_CMD_WRMSR, Efer::Msr, lab.last_report().efer & ~Efer::Lme),
+            "clearing EFER.LME");
+  }
+}
+
+}  // namespace
+
+void Engine::start() {
+  const auto features = lab_.cpu().paging_features();
+  const auto mode = options_.mode;
+  if (mode == paging::PagingMode::Level5 && !features.la57) {
+    throw std::runtime_error("5-level paging needs LA57, which this CPU does not report");
+  }
+  if (mode == paging::PagingMode::Pae && !features.pae) {
+    throw std::runtime_error("PAE paging needs PAE, which this CPU does not report");
+  }
+  const unsigned bits = impl_->code_bits();
+  auto require = [&](const ProbeReport& r, const std::string& step) {
+    if (!r.ok() || r.code_bits != bits) {
+      throw std::runtime_error(fmt::format("starting the experiment: {} failed: {} ({})", step,
+                                           r.outcome_text(), r.mode_name()));
+    }
+  };
+  if (lab_.last_report().code_bits == 16) lab_.enter_protected();
+  std::uint64_t cr4 = 0;
+  if (long_mode(mode)) {
+    if (lab_.last_report().code_bits == 32 && (lab_.last_report().efer & Efer::Lma) == 0) {
+      leave_paging(lab_);
+      lab_.enter_long(mode);
+    }
+    require(lab_.command(PROBE_CMD_REPORT), "reaching 64-bit mode");
+    require(lab_.command(PROBE_CMD_WRITE_CR3, space_.root().value()),
+            "loading CR3 with the experiment's root");
+    const auto efer =
+        ((lab_.last_report().efer | Efer::Sce | (features.nx ? Efer::Nxe : 0) | options_.efer_set) &
+         ~options_.efer_clear) |
+        Efer::Sce;
+    require(lab_.command(PROBE_CMD_WRMSR, Efer::Msr, efer),
+            fmt::format("writing EFER={:#x}", efer));
+    const auto cr0 = (lab_.last_report().cr0 | Cr0::Wp | options_.cr0_set) & ~options_.cr0_clear;
+    require(lab_.command(PROBE_CMD_WRITE_CR0, cr0), fmt::format("writing CR0={:#x}", cr0));
+    cr4 = (lab_.last_report().cr4 | options_.cr4_set) & ~options_.cr4_clear;
+    require(lab_.command(PROBE_CMD_WRITE_CR4, cr4),
+            fmt::format("writing CR4={:#x} (a bit this CPU refuses?)", cr4));
+  } else {
+    start_legacy(features);
+    cr4 = lab_.last_report().cr4;
+  }
+  const auto& r = lab_.last_report();
+  if (long_mode(mode) && r.cr4 != cr4) {
+    throw std::runtime_error(fmt::format(
+        "starting the experiment: CR4 reads {:#x} after writing {:#x}: the CPU refused bits {:#x}",
+        r.cr4, cr4, r.cr4 ^ cr4));
+  }
+  auto& s = impl_->state;
+  s = paging::CpuState{};
+  s.cr0 = r.cr0;
+  s.cr3 = r.cr3;
+  s.cr4 = r.cr4;
+  s.efer = r.efer;
+  s.rflags = paging::Rflags::Fixed1;
+  // The oracle follows the CR4 bits that are really set (PVM enforces SMEP/SMAP
+  // without reporting them in CPUID).
+  s.features = features;
+  if (s.mode() != mode) {
+    throw std::runtime_error(
+        fmt::format("starting the experiment: the probe reports {} paging ({}), not {} paging",
+                    paging::to_string(s.mode()), r.registers_text(), paging::to_string(mode)));
+  }
+  // Setting CR0.PG loaded the PDPTE registers from the experiment's PDPT; the engine
+  // never sets A there, so an A bit now is the platform's own doing.
+  if (mode == paging::PagingMode::Pae) {
+    for (unsigned i = 0; i < PdpteCount; ++i) {
+      const auto v = lab_.physical().read64(s.root() + i * sizeof(std::uint64_t));
+      if ((v & Pte::Present) != 0 && (v & Pte::Accessed) != 0) {
+        impl_->platform_sets_pdpte_accessed = true;
+        impl_->note(
+            "PAE: the platform set bit 5 (A) of a PDPTE in memory, a bit SDM table 4-8 reserves "
+            "in PAE PDPTEs; the engine reads PDPTEs without it");
+      }
+    }
+    impl_->load_pdptes(lab_.physical(), s);
+  }
+  impl_->tlb.flush_all();
+  if ((s.cr4 & (Cr4::Smep | Cr4::Smap)) != 0 && !(features.smep || features.smap)) {
+    impl_->note("CR4.SMEP/SMAP accepted although CPUID does not report SMEP/SMAP");
+  }
+  started_ = true;
+}
+
+// 32-bit or PAE paging: from protected mode with paging off, CR4 and CR3 first, then
+// CR0.PG (which loads PAE's PDPTE registers). The step a platform may refuse is the
+// last one: PVM raises #GP(0) on MOV CR0 setting PG with EFER.LME=0.
+void Engine::start_legacy(const paging::CpuFeatures& features) {
+  const auto mode = options_.mode;
+  const auto name = paging::to_string(mode);
+  auto require = [&](const ProbeReport& r, const std::string& step) {
+    if (!r.ok() || r.code_bits != 32) {
+      throw std::runtime_error(fmt::format("starting {} paging: {} failed: {} ({})", name, step,
+                                           r.outcome_text(), r.mode_name()));
+    }
+  };
+  leave_paging(lab_);
+  const std::uint64_t mode_cr4 =
+      mode == paging::PagingMode::Pae ? Cr4::Pae : (features.pse ? Cr4::Pse : 0);
+  const auto cr4 = (mode_cr4 | options_.cr4_set) & ~options_.cr4_clear;
+  require(lab_.command(PROBE_CMD_WRITE_CR4, cr4),
+          fmt::format("writing CR4={:#x} (a bit this CPU refuses?)", cr4));
+  if (lab_.last_report().cr4 != cr4) {
+    throw std::runtime_error(fmt::format(
+        "starting {} paging: CR4 reads {:#x} after writing {:#x}: the CPU refused bits {:#x}", name,
+        lab_.last_report().cr4, cr4, lab_.last_report().cr4 ^ cr4));
+  }
+  require(lab_.command(PROBE_CMD_WRITE_CR3, space_.root().value()),
+          "loading CR3 with the experiment's root");
+  // EFER.NXE makes XD meaningful in PAE paging; 32-bit paging ignores it.
+  const auto nxe = mode == paging::PagingMode::Pae && features.nx ? Efer::Nxe : 0;
+  const auto efer =
+      (((lab_.last_report().efer & ~Efer::Nxe) | Efer::Sce | nxe | options_.efer_set) &
+       ~options_.efer_clear);
+  require(lab_.command(PROBE_CMD_WRMSR, Efer::Msr, efer), fmt::format("writing EFER={:#x}", efer));
+  const auto cr0 =
+      (lab_.last_report().cr0 | Cr0::Pg | Cr0::Wp | options_.cr0_set) & ~options_.cr0_clear;
+  const auto& r = lab_.command(PROBE_CMD_WRITE_CR0, cr0);
+  if (!r.ok()) {
+    const auto text = fmt::format(
+        "{} paging refused by the platform: MOV CR0 setting PG with EFER.LME=0 raised {}", name,
+        r.outcome_text());
+    // Leave the probe as it was found: protected mode, paging off.
+    lab_.command(PROBE_CMD_WRITE_CR4, 0);
+    throw std::runtime_error(text);
+  }
+  require(r, fmt::format("writing CR0={:#x}", cr0));
+}
+
+paging::CpuState Engine::cpu_state() const {
+  return impl_->state;
+}
+
+void Engine::override_oracle_memory(GuestPhys address, std::uint64_t value) {
+  impl_->lies[address.value()] = value;
+}
+
+std::vector<std::string> Engine::ad_violations() const {
+  return impl_->ad_violations;
+}
+std::uint64_t Engine::vm_exits() const {
+  return impl_->exits;
+}
+std::vector<std::string> Engine::platform_notes() const {
+  return impl_->notes;
+}
+
+std::vector<CheckedResult> Engine::run(std::span<const Op> batch) {
+  if (!started_) throw std::logic_error("Engine::run before Engine::start");
+  std::vector<CheckedResult> out;
+  out.reserve(batch.size());
+  impl_->ad_violations.clear();
+  std::size_t i = 0;
+  while (i < batch.size()) {
+    if (is_foreign(batch[i])) {
+      const auto& f = std::get<OpForeignWrite>(batch[i]);
+      auto& mem = lab_.physical();
+      if (!impl_->foreign_old.contains(f.address.value())) {
+        impl_->foreign_old[f.address.value()] = mem.read64(f.address);
+      }
+      mem.write64(f.address, f.value);
+      CheckedResult r;
+      r.op = batch[i];
+      out.push_back(std::move(r));
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < batch.size() && !is_foreign(batch[j]) && j - i < batch_capacity()) ++j;
+    impl_->run_chunk(batch.subspan(i, j - i), out, true);
+    i = j;
+  }
+  return out;
+}
+
+std::vector<OpResult> Engine::run_unchecked(std::span<const Op> batch) {
+  if (!started_) throw std::logic_error("Engine::run_unchecked before Engine::start");
+  std::vector<CheckedResult> out;
+  out.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); i += batch_capacity()) {
+    const auto n = std::min(batch_capacity(), batch.size() - i);
+    impl_->run_chunk(batch.subspan(i, n), out, false);
+  }
+  std::vector<OpResult> results;
+  results.reserve(out.size());
+  for (auto& r : out) results.push_back(r.observed);
+  return results;
+}
+
+void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check) {
+  const auto first = out.size();
+  std::vector<std::size_t> sent;  // index into out of each record
+  std::vector<batch::Record> records;
+  records.reserve(ops.size());
+  if (check) sync_model();
+  // Fetches need an instruction at the target; the oracle says where that is.
+  std::map<std::uint64_t, std::uint64_t> sim_entries;  // entries of this mode's width
+  auto sim_state = state;
+  bool sim_cr3_written = false;
+  for (const auto& op : ops) {
+    CheckedResult r;
+    r.op = op;
+    if (const auto* w = std::get_if<OpWriteControl>(&op)) {
+      if (w->reg == ControlRegister::Pkru && !has_pku) {
+        r.skipped = "WRPKRU needs PKU, which CPUID does not report (and may end the run on PVM)";
+      } else if (w->reg == ControlRegister::Efer) {
+        // The engine keeps EFER.SCE as it set it at start().
+        r.op = OpWriteControl{w->reg, w->value | Efer::Sce};
+      } else if (w->reg == ControlRegister::Cr3) {
+        sim_state.cr3 = w->value & ~Cr3::NoFlush;
+        sim_cr3_written = true;
+      }
+    } else if (std::holds_alternative<OpInvpcid>(op) && !has_invpcid) {
+      r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
+    } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {
+      sim_entries[we->entry.value()] = we->value;
+    } else if (const auto* a = std::get_if<OpAccess>(&op);
+               a && a->type == paging::AccessType::Fetch) {
+      const OverlayMemory view(
+          check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
+          entry_bytes());
+      if (sim_cr3_written && mode == paging::PagingMode::Pae) load_pdptes(view, sim_state);
+      const auto w = paging::walk(view, sim_state, to_access(*a));
+      if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
+        if (plantable(t->physical.value())) {
+          auto* p = lab.ram().host(t->physical, 2);
+          p[0] = BATCH_FETCH_RETURN_0;
+          p[1] = BATCH_FETCH_RETURN_1;
+          if (check) {
+            auto* m = model.bytes().data() + t->physical.value();
+            m[0] = BATCH_FETCH_RETURN_0;
+            m[1] = BATCH_FETCH_RETURN_1;
+          }
+        } else {
+          r.skipped = fmt::format(
+              "fetch target {:#x} is the probe, its batch area, a page table or the last byte of a "
+              "page: nothing planted there",
+              t->physical.value());
+        }
+      }
+    }
+    if (!r.skipped) {
+      records.push_back(batch::encode(r.op, mode));
+      sent.push_back(out.size());
+    } else {
+      r.observed.status = ProbeStatus::BadCommand;
+    }
+    out.push_back(std::move(r));
+  }
+  if (!records.empty()) {
+    auto* area = lab.ram().host(GuestPhys(PROBE_BATCH_GPA), records.size() * PROBE_BATCH_RECORD);
+    std::memcpy(area, records.data(), records.size() * PROBE_BATCH_RECORD);
+    const auto before = lab.exits();
+    const auto& rep = lab.command(PROBE_CMD_BATCH, PROBE_BATCH_GPA, records.size());
+    exits += lab.exits() - before;
+    if (!rep.ok() || rep.code_bits != code_bits()) {
+      throw std::runtime_error(fmt::format(
+          "the batch did not complete: {} ({}); the engine runs batches in {} paging, with the "
+          "{}-bit dispatcher",
+          rep.outcome_text(), rep.mode_name(), paging::to_string(mode), code_bits()));
+    }
+    for (std::size_t k = 0; k < records.size(); ++k) {
+      batch::Record rec;
+      std::memcpy(rec.data(), area + k * PROBE_BATCH_RECORD, rec.size());
+      auto& r = out[sent[k]];
+      // The probe reports the batch done only after its BOP_END record: it reached
+      // every record, so an untouched status means success.
+      r.observed = batch::decode(rec, r.op);
+    }
+  }
+  if (check) check_chunk(std::span(out).subspan(first));
+}
+
+void Engine::Impl::apply_control(CheckedResult& r) {
+  const auto& w = std::get<OpWriteControl>(r.op);
+  if (w.reg == ControlRegister::Cr3 && state.mode() == paging::PagingMode::Pae) {
+    reload_pdptes(r);
+    return;
+  }
+  if (r.observed.status != ProbeStatus::Ok) return;  // a refused write changes nothing
+  const auto before = state;
+  switch (w.reg) {
+    case ControlRegister::Cr0:
+      if (((state.cr0 ^ w.value) & Cr0::Pg) != 0) tlb.flush_all();
+      state.cr0 = w.value;
+      break;
+    case ControlRegister::Cr3:
+      // With CR4.PCIDE and bit 63 set, MOV CR3 keeps the TLB (SDM §4.10.4.1).
+      if ((state.cr4 & Cr4::Pcide) == 0 || (w.value & Cr3::NoFlush) == 0) tlb.flush_non_global();
+      state.cr3 = w.value & ~Cr3::NoFlush;
+      break;
+    case ControlRegister::Cr4:
+      if (((state.cr4 ^ w.value) & Cr4::Pge) != 0) tlb.flush_all();
+      state.cr4 = w.value;
+      break;
+    case ControlRegister::Efer:
+      state.efer = w.value;
+      break;
+    case ControlRegister::Pkru:
+      state.pkru = static_cast<std::uint32_t>(w.value);
+      break;
+  }
+  // SDM §4.4.1: with PAE paging in use afterwards, MOV to CR0 or CR4 that changes CD,
+  // NW, PG, PAE, PGE, PSE or SMEP loads the PDPTE registers from CR3.
+  const bool reloads =
+      ((before.cr0 ^ state.cr0) & (Cr0::Cd | Cr0::Nw | Cr0::Pg)) != 0 ||
+      ((before.cr4 ^ state.cr4) & (Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep)) != 0;
+  if (state.mode() == paging::PagingMode::Pae && reloads) load_pdptes(model, state);
+}
+
+// MOV CR3 in PAE paging loads the PDPTE registers (SDM §4.4.1); a present PDPTE with a
+// reserved bit makes it raise #GP(0) and load nothing. AMD's APM keeps no PDPTE
+// registers in legacy PAE mode: there the reserved bits surface at the next walk as a
+// #PF with RSVD, so a successful MOV CR3 is allowed too.
+void Engine::Impl::reload_pdptes(CheckedResult& r) {
+  const auto& w = std::get<OpWriteControl>(r.op);
+  const auto& ob = r.observed;
+  auto next = state;
+  next.cr3 = w.value & ~Cr3::NoFlush;
+  const auto gp = load_pdptes(model, next);
+  if (!gp) {
+    if (ob.status != ProbeStatus::Ok) return;  // a refused write changes nothing
+    tlb.flush_non_global();
+    state = next;
+    return;
+  }
+  if (ob.status == ProbeStatus::Fault && ob.vector == VectorGp && ob.error_code == 0) return;
+  if (ob.status == ProbeStatus::Ok && pdpt_walked) {
+    tlb.flush_non_global();
+    next.pdptes = pdptes_in_memory(next);
+    state = next;
+    return;
+  }
+  r.agrees = false;
+  r.report = fmt::format(
+      "MOV CR3 {:#x} in PAE paging: {}\nallowed: #GP(0), the PDPTE registers unchanged (SDM "
+      "§4.4.1){}\nobserved: {}",
+      w.value, gp->reason, pdpt_walked ? ", or (AMD) success" : "", observed_text(r.op, ob));
+}
+
+void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
+  std::map<std::uint64_t, std::pair<bool, std::size_t>> entries;  // GPA -> (leaf, last result)
+  std::set<std::uint64_t> uncertain;
+  memo.clear();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    auto& r = results[i];
+    if (r.skipped) continue;
+    if (!std::holds_alternative<OpAccess>(r.op)) memo.clear();
+    std::visit(
+        [&](const auto& o) {
+          using T = std::decay_t<decltype(o)>;
+          if constexpr (std::is_same_v<T, OpAccess>) {
+            check_access(r, entries, uncertain, i);
+          } else if constexpr (std::is_same_v<T, OpWriteEntry>) {
+            if (r.observed.status == ProbeStatus::Ok) {
+              write_entry(model, o.entry, o.value);
+              foreign_old.erase(o.entry.value() - o.entry.value() % sizeof(std::uint64_t));
+            } else {
+              r.agrees = false;
+              r.report = fmt::format(
+                  "the probe could not write the entry at {:#x}: {}\n(entries are written through "
+                  "the identity map of the table pool {:#x}..{:#x})",
+                  o.entry.value(), observed_text(r.op, r.observed), ExperimentLayout::TablePoolBase,
+                  ExperimentLayout::TablePoolLimit);
+            }
+          } else if constexpr (std::is_same_v<T, OpWriteControl>) {
+            apply_control(r);
+          } else if constexpr (std::is_same_v<T, OpInvlpg>) {
+            tlb.invalidate(o.address);
+          } else if constexpr (std::is_same_v<T, OpInvpcid>) {
+            if (o.type == 0)
+              tlb.invalidate(o.address);
+            else if (o.type == 2)
+              tlb.flush_all();
+            else
+              tlb.flush_non_global();
+          } else if constexpr (std::is_same_v<T, OpTogglePge>) {
+            tlb.flush_all();
+          } else if constexpr (std::is_same_v<T, OpReadControl>) {
+            const auto& ob = r.observed;
+            const auto efer_mask = ~Efer::Sce;
+            if (ob.cr0 != state.cr0 || ob.cr3 != state.cr3 || ob.cr4 != state.cr4 ||
+                (ob.efer & efer_mask) != (state.efer & efer_mask)) {
+              r.agrees = false;
+              r.report = fmt::format(
+                  "the oracle assumes CR0={:#x} CR3={:#x} CR4={:#x} EFER={:#x}\n"
+                  "the guest has       CR0={:#x} CR3={:#x} CR4={:#x} EFER={:#x}",
+                  state.cr0, state.cr3, state.cr4, state.efer, ob.cr0, ob.cr3, ob.cr4, ob.efer);
+            }
+          }
+        },
+        r.op);
+  }
+  // A/D read-back: every entry a walk used, compared with what the accesses imply.
+  auto& real = lab.physical();
+  for (const auto& [addr, info] : entries) {
+    if (uncertain.contains(addr)) continue;
+    const auto [leaf, last] = info;
+    const auto got = read_entry(real, GuestPhys(addr));
+    const auto want = read_entry(model, GuestPhys(addr));
+    std::vector<std::string> problems;
+    const auto ad = Pte::Accessed | Pte::Dirty;
+    if ((got & ~ad) != (want & ~ad)) {
+      problems.push_back(
+          fmt::format("entry bits other than A/D differ: {:#x} expected", want & ~ad));
+    }
+    if (leaf) {
+      if (((got ^ want) & Pte::Accessed) != 0) {
+        problems.push_back((want & Pte::Accessed) != 0 ? "leaf A not set after a successful access"
+                                                       : "leaf A set although no access succeeded");
+      }
+      if (((got ^ want) & Pte::Dirty) != 0) {
+        problems.push_back((want & Pte::Dirty) != 0 ? "leaf D not set after a successful write"
+                                                    : "leaf D set without a successful write");
+      }
+    } else {
+      if ((got & Pte::Dirty) != 0 && (want & Pte::Dirty) == 0)
+        problems.push_back("D set on a non-leaf entry");
+      if ((got & Pte::Accessed) == 0 && (want & Pte::Accessed) != 0) {
+        problems.push_back("upper-level A not set although a walk through it succeeded");
+      }
+    }
+    for (const auto& p : problems) {
+      const auto text =
+          fmt::format("entry at {:#x} (after op {}): {}; read back {:#x}", addr, last, p, got);
+      ad_violations.push_back(text);
+      auto& r = results[last];
+      r.agrees = false;
+      if (!r.report.empty()) r.report += '\n';
+      r.report += "A/D: ";
+      r.report += text;
+    }
+  }
+}
+
+// Outcome of `walk` (computed for an address in the same 4 KiB page) for `va`.
+paging::Outcome Engine::Impl::outcome_for(const paging::Walk& w, std::uint64_t walked_va,
+                                          Linear va) {
+  auto o = w.outcome;
+  if (auto* t = std::get_if<paging::Translation>(&o)) {
+    t->physical = GuestPhys(t->physical.value() - (walked_va % Page) + (va.value() % Page));
+  } else if (auto* pf = std::get_if<paging::PageFault>(&o)) {
+    pf->cr2 = va;
+  }
+  return o;
+}
+
+void Engine::Impl::check_access(CheckedResult& r,
+                                std::map<std::uint64_t, std::pair<bool, std::size_t>>& entries,
+                                std::set<std::uint64_t>& uncertain, std::size_t index) {
+  const auto& a = std::get<OpAccess>(r.op);
+  const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
+  auto s = state;
+  s.rflags = paging::Rflags::Fixed1 | (ac ? paging::Rflags::Ac : 0);
+  const auto acc = to_access(a);
+  // Walks of one page differ only in the offset while no entry or register changed
+  // (A/D bits do not change outcomes); the memo is cleared at every other operation.
+  const auto key = (a.address.value() >> 12) << 4 | static_cast<std::uint64_t>(a.type) << 2 |
+                   (a.privilege == paging::Privilege::User ? 2u : 0u) | (ac ? 1u : 0u);
+  auto it = memo.find(key);
+  if (it == memo.end())
+    it = memo.emplace(key, Memo{a.address.value(), paging::walk(model, s, acc)}).first;
+  const auto& fresh = it->second.walk;
+  std::vector<paging::Outcome> outcomes{outcome_for(fresh, it->second.va, a.address)};
+  std::optional<paging::Walk> stale;
+  if (const auto* c = tlb.lookup(a.address)) {
+    constexpr auto ad = Pte::Accessed | Pte::Dirty;
+    const bool changed = walk_bits_changed(s, c->efer, c->cr4) ||
+                         std::any_of(c->path.begin(), c->path.end(), [&](const auto& kv) {
+                           return ((read_entry(model, GuestPhys(kv.first)) ^ kv.second) & ~ad) != 0;
+                         });
+    if (changed) {
+      const OverlayMemory old(model, c->path, entry_bytes());
+      stale = walk_cached(old, s, c->efer, c->cr4, acc);
+      if (!(stale->outcome == outcomes[0])) outcomes.push_back(stale->outcome);
+    }
+  }
+  // PAE on AMD: a walk may read a PDPTE changed in memory since the last MOV CR3.
+  std::optional<paging::Walk> pdpt;
+  if (mode == paging::PagingMode::Pae && pdpt_walked) {
+    auto ms = s;
+    ms.pdptes = pdptes_in_memory(s);
+    if (ms.pdptes != s.pdptes) {
+      pdpt = paging::walk(model, ms, acc);
+      const auto o = outcome_for(*pdpt, a.address.value(), a.address);
+      if (std::none_of(outcomes.begin(), outcomes.end(), [&](const auto& x) { return x == o; }))
+        outcomes.push_back(o);
+    }
+  }
+  for (const auto& st : fresh.steps) entries[st.entry_address.value()] = {st.leaf, index};
+  if (stale) {
+    for (const auto& st : stale->steps) entries[st.entry_address.value()] = {st.leaf, index};
+  }
+  if (pdpt) {
+    for (const auto& st : pdpt->steps) entries[st.entry_address.value()] = {st.leaf, index};
+  }
+  r.allowed = outcomes;
+  const auto& ob = r.observed;
+  auto matches = [&](const paging::Outcome& o) {
+    if (const auto* t = std::get_if<paging::Translation>(&o)) {
+      if (ob.status != ProbeStatus::Ok) return false;
+      if (a.type != paging::AccessType::Read) return true;
+      std::uint64_t expect = 0;
+      const auto pa = t->physical.value();
+      // No RAM there (e.g. a PSE-36 page above 4 GiB): what such a read returns is the
+      // platform's choice, not the architecture's; the translation succeeding is checked.
+      if (pa + a.size > model.bytes().size()) return true;
+      std::memcpy(&expect, model.bytes().data() + pa, a.size);
+      return (ob.value & size_mask(a.size)) == expect;
+    }
+    if (ob.status != ProbeStatus::Fault) return false;
+    if (const auto* pf = std::get_if<paging::PageFault>(&o)) {
+      return ob.vector == VectorPf && ob.error_code == pf->error_code && ob.cr2 == pf->cr2.value();
+    }
+    const auto& gp = std::get<paging::GeneralProtection>(o);
+    return ob.vector == VectorGp && ob.error_code == gp.error_code;
+  };
+  std::size_t matched = outcomes.size();
+  for (std::size_t k = 0; k < outcomes.size(); ++k) {
+    if (matches(outcomes[k])) {
+      matched = k;
+      break;
+    }
+  }
+  std::optional<paging::Walk> foreign;
+  if (matched == outcomes.size()) {
+    bool before_foreign = false;
+    if (!foreign_old.empty()) {
+      const auto old_entries = as_entries(foreign_old, entry_bytes());
+      const OverlayMemory before(model, old_entries, entry_bytes());
+      foreign = paging::walk(before, s, acc);
+      before_foreign = matches(foreign->outcome);
+    }
+    const AccessCase c{platform, a, ob, r.allowed, before_foreign};
+    if (const auto* d = find_access_deviation(c, known_access_deviations())) {
+      r.deviation = d->id;
+      note(fmt::format("{}: {}", d->id, d->description));
+    }
+  }
+  if (matched > 0) {  // stale, foreign or nothing: A/D of this path cannot be predicted
+    for (const auto& st : fresh.steps) uncertain.insert(st.entry_address.value());
+    if (stale)
+      for (const auto& st : stale->steps) uncertain.insert(st.entry_address.value());
+    if (pdpt)
+      for (const auto& st : pdpt->steps) uncertain.insert(st.entry_address.value());
+  }
+  // Move the model forward with what happened (or with the fresh walk if nothing fits).
+  const auto& effective = matched < outcomes.size() ? outcomes[matched] : outcomes[0];
+  if (const auto* t = std::get_if<paging::Translation>(&effective);
+      t != nullptr && ob.status == ProbeStatus::Ok) {
+    for (const auto& [entry, bitsset] : t->ad_updates)
+      write_entry(model, entry, read_entry(model, entry) | bitsset);
+    if (a.type == paging::AccessType::Write &&
+        t->physical.value() + a.size <= model.bytes().size()) {
+      std::memcpy(model.bytes().data() + t->physical.value(), &a.write_value, a.size);
+    }
+    if (matched == 0) tlb.fill(fresh, state);
+  } else if (ob.status == ProbeStatus::Fault && ob.vector == VectorPf) {
+    tlb.invalidate(a.address);  // a #PF drops what the TLB held for the address (SDM §4.10.4.2)
+  }
+  if (matched < outcomes.size()) return;
+  r.agrees = false;
+  std::string text =
+      fmt::format("{}\nobserved: {}\nallowed:\n", r.summary(), observed_text(r.op, ob));
+  for (const auto& o : r.allowed) text += fmt::format("  - {}\n", paging::describe(o));
+  text += fmt::format("walk (fresh, over the tables in memory):\n{}",
+                      walk_text(paging::walk(model, s, acc)));
+  if (stale)
+    text += fmt::format("walk (stale, over the entries the TLB may hold):\n{}", walk_text(*stale));
+  if (pdpt)
+    text +=
+        fmt::format("walk (over the PDPTEs in memory, not the registers):\n{}", walk_text(*pdpt));
+  if (foreign)
+    text += fmt::format("walk (before the host's foreign writes):\n{}", walk_text(*foreign));
+  if (ob.status == ProbeStatus::Fault)
+    text += fmt::format("instruction at RIP {:#x}: {}\n", ob.rip, instruction_at(ob.rip));
+  r.report = text + r.report;
+}
+
+std::string Engine::Impl::instruction_at(std::uint64_t rip) const {
+  auto s = state;
+  paging::Access acc;
+  acc.address = Linear(rip);
+  acc.type = paging::AccessType::Fetch;
+  acc.privilege = paging::Privilege::Supervisor;
+  const auto w = paging::walk(model, s, acc);
+  const auto* t = std::get_if<paging::Translation>(&w.outcome);
+  if (t == nullptr) return "(not mapped for the oracle)";
+  const auto pa = t->physical.value();
+  const auto n = std::min<std::uint64_t>(16, Page - (pa % Page));
+  if (pa + n > model.bytes().size()) return "(outside guest RAM)";
+  const auto bits = long_mode(mode) ? CodeBits::Bits64 : CodeBits::Bits32;
+  const auto insns = disassemble(std::span(model.bytes().data() + pa, n), rip, bits, 1);
+  return insns.empty() ? "(undecodable)"
+                       : fmt::format("{} [{}]", insns[0].text(), insns[0].hex_bytes());
+}
+
+}  // namespace pagelab::lab

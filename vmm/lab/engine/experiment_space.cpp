@@ -1,0 +1,146 @@
+#include "pagelab/lab/engine/experiment.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/probe_abi.h"
+
+namespace pagelab::lab {
+namespace {
+
+using paging::GuestPhys;
+using paging::Linear;
+using paging::PageSize;
+using paging::Pte;
+
+constexpr std::uint64_t Page = 4096;
+
+struct ProbeRange {
+  std::uint64_t base, limit;
+  std::uint64_t flags;
+  bool user_alias;  // also mapped, U=1, at the user alias (user_alias()) + base
+  const char* what;
+};
+
+// What the probe touches once CR3 points at the experiment's tables.
+constexpr ProbeRange probe_ranges[] = {
+    {PROBE_MAILBOX_GPA, PROBE_MAILBOX_GPA + Page, Pte::Writable, false, "the mailbox"},
+    {PROBE_STACK_TOP - Page, PROBE_STACK_TOP, Pte::Writable, false, "the probe's stack"},
+    {PROBE_LOAD_GPA, PROBE_LOAD_GPA + PROBE_MAX_SIZE, Pte::Writable, true, "the probe image"},
+    {PROBE_BATCH_GPA, PROBE_BATCH_LIMIT, Pte::Writable, true, "the batch area"},
+};
+
+// Where the CPL3 stub finds its code and the records: below 4 GiB where linear
+// addresses are 32-bit.
+std::uint64_t user_alias(paging::PagingMode mode) {
+  return mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5
+             ? PROBE_USER_ALIAS
+             : PROBE_USER_ALIAS32;
+}
+
+bool overlaps(std::uint64_t a, std::uint64_t alen, std::uint64_t b, std::uint64_t blen) {
+  return a < b + blen && b < a + alen;
+}
+
+}  // namespace
+
+ExperimentSpace::ExperimentSpace(paging::PhysicalMemory& memory, paging::PagingMode mode,
+                                 paging::CpuFeatures features)
+    : memory_(memory),
+      tables_(GuestPhys(ExperimentLayout::TablePoolBase),
+              GuestPhys(ExperimentLayout::TablePoolLimit)),
+      frames_(GuestPhys(ExperimentLayout::FramePoolBase),
+              GuestPhys(ExperimentLayout::FramePoolLimit)),
+      user_alias_(user_alias(mode)) {
+  if (mode == paging::PagingMode::None) {
+    throw std::invalid_argument(
+        "the experiment engine needs paging: use 32-bit, PAE, 4-level or 5-level paging");
+  }
+  builder_ = std::make_unique<paging::PageTableBuilder>(memory, tables_, mode, features);
+  for (const auto& r : probe_ranges) {
+    builder_->map(Linear(r.base), GuestPhys(r.base), r.limit - r.base, PageSize::Size4K, r.flags);
+    if (r.user_alias) {
+      builder_->map(Linear(user_alias_ + r.base), GuestPhys(r.base), r.limit - r.base,
+                    PageSize::Size4K, r.flags | Pte::User);
+    }
+  }
+  // The probe writes entries (OpWriteEntry) through this identity map of the table pool.
+  // 32-bit paging has no 2 MiB pages (and a 4 MiB one would cover the frame pool); PAE
+  // leaves XD clear, which is a reserved bit there once a scenario clears EFER.NXE.
+  const std::uint64_t pool = ExperimentLayout::TablePoolLimit - ExperimentLayout::TablePoolBase;
+  const bool long_mode = mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
+  builder_->map(Linear(ExperimentLayout::TablePoolBase), GuestPhys(ExperimentLayout::TablePoolBase),
+                pool, mode == paging::PagingMode::Bits32 ? PageSize::Size4K : PageSize::Size2M,
+                Pte::Writable | (long_mode && features.nx ? Pte::NoExecute : 0));
+}
+
+void ExperimentSpace::check_free(Linear va, std::uint64_t length) const {
+  const auto v = va.value();
+  for (const auto& r : probe_ranges) {
+    if (overlaps(v, length, r.base, r.limit - r.base) ||
+        (r.user_alias && overlaps(v, length, user_alias_ + r.base, r.limit - r.base))) {
+      throw std::invalid_argument(fmt::format(
+          "cannot map {:#x}..{:#x}: it overlaps {} the engine maps at {:#x}..{:#x}{}", v,
+          v + length, r.what, r.base, r.limit, r.user_alias ? " (and at its user alias)" : ""));
+    }
+  }
+  const std::uint64_t pool_len = ExperimentLayout::TablePoolLimit - ExperimentLayout::TablePoolBase;
+  if (overlaps(v, length, ExperimentLayout::TablePoolBase, pool_len)) {
+    throw std::invalid_argument(fmt::format(
+        "cannot map {:#x}..{:#x}: the engine identity-maps its page-table pool at {:#x}..{:#x}", v,
+        v + length, ExperimentLayout::TablePoolBase, ExperimentLayout::TablePoolLimit));
+  }
+}
+
+GuestPhys ExperimentSpace::map(Linear va, std::optional<GuestPhys> pa, std::uint64_t length,
+                               PageSize size, std::uint64_t leaf_flags) {
+  check_free(va, length);
+  GuestPhys first;
+  if (pa) {
+    first = *pa;
+  } else {
+    const auto bytes = paging::page_bytes(size);
+    while (frames_.next().value() % bytes != 0) frames_.allocate();  // align for huge pages
+    const auto count = (length + Page - 1) / Page;
+    first = frames_.next();
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const auto f = frames_.allocate();
+      for (std::uint64_t o = 0; o < Page; o += 8) memory_.write64(f + o, 0);
+    }
+  }
+  builder_->map(va, first, length, size, leaf_flags);
+  return first;
+}
+
+void ExperimentSpace::unmap(Linear va, std::uint64_t length) {
+  check_free(va, length);
+  builder_->unmap(va, length);
+}
+
+void ExperimentSpace::protect(Linear va, std::uint64_t length, std::uint64_t set_flags,
+                              std::uint64_t clear_flags) {
+  check_free(va, length);
+  builder_->protect(va, length, set_flags, clear_flags);
+}
+
+void ExperimentSpace::set_recursive(unsigned top_index) {
+  builder_->set_recursive(top_index);
+}
+
+GuestPhys ExperimentSpace::entry_address(Linear va, unsigned level) const {
+  return builder_->entry_address(va, level);
+}
+
+std::uint64_t ExperimentSpace::read_entry(Linear va, unsigned level) const {
+  return builder_->read_entry(va, level);
+}
+
+GuestPhys ExperimentSpace::allocate_frame() {
+  const auto f = frames_.allocate();
+  for (std::uint64_t o = 0; o < Page; o += 8) memory_.write64(f + o, 0);
+  return f;
+}
+
+}  // namespace pagelab::lab

@@ -1,0 +1,117 @@
+#include "judge/tlb_model.hpp"
+
+#include <stdexcept>
+
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/mode.hpp"
+
+namespace pagelab::lab {
+
+std::uint64_t OverlayMemory::read64(paging::GuestPhys address) const {
+  if (entry_bytes_ == sizeof(std::uint32_t)) {
+    return read32(address) | std::uint64_t{read32(address + sizeof(std::uint32_t))} << 32;
+  }
+  const auto it = overrides_.find(address.value());
+  return it == overrides_.end() ? base_.read64(address) : it->second;
+}
+
+std::uint32_t OverlayMemory::read32(paging::GuestPhys address) const {
+  if (entry_bytes_ == sizeof(std::uint32_t)) {
+    const auto it = overrides_.find(address.value());
+    return it == overrides_.end() ? base_.read32(address) : static_cast<std::uint32_t>(it->second);
+  }
+  return PhysicalMemory::read32(address);  // through read64 of the containing word
+}
+
+std::map<std::uint64_t, std::uint64_t> as_entries(
+    const std::map<std::uint64_t, std::uint64_t>& words, unsigned entry_bytes) {
+  if (entry_bytes != sizeof(std::uint32_t)) return words;
+  std::map<std::uint64_t, std::uint64_t> out;
+  for (const auto& [address, value] : words) {
+    out[address] = static_cast<std::uint32_t>(value);
+    out[address + sizeof(std::uint32_t)] = value >> 32;
+  }
+  return out;
+}
+
+void OverlayMemory::write64(paging::GuestPhys, std::uint64_t) {
+  throw std::logic_error("OverlayMemory is read-only");
+}
+
+namespace {
+
+// Entries with their XD bit cleared: what the cached rights mean once NXE is 0.
+class WithoutExecuteDisable : public paging::PhysicalMemory {
+ public:
+  explicit WithoutExecuteDisable(const paging::PhysicalMemory& base) : base_(base) {}
+  std::uint64_t read64(paging::GuestPhys address) const override {
+    return base_.read64(address) & ~paging::Pte::NoExecute;
+  }
+  std::uint32_t read32(paging::GuestPhys address) const override { return base_.read32(address); }
+  void write64(paging::GuestPhys, std::uint64_t) override {
+    throw std::logic_error("WithoutExecuteDisable is read-only");
+  }
+  std::uint64_t size() const override { return base_.size(); }
+
+ private:
+  const paging::PhysicalMemory& base_;
+};
+
+}  // namespace
+
+bool walk_bits_changed(const paging::CpuState& now, std::uint64_t cached_efer,
+                       std::uint64_t cached_cr4) {
+  return ((now.efer ^ cached_efer) & paging::Efer::Nxe) != 0 ||
+         ((now.cr4 ^ cached_cr4) & paging::Cr4::Pse) != 0;
+}
+
+paging::Walk walk_cached(const paging::PhysicalMemory& tables, const paging::CpuState& now,
+                         std::uint64_t cached_efer, std::uint64_t cached_cr4,
+                         const paging::Access& access) {
+  auto s = now;
+  s.efer = (now.efer & ~paging::Efer::Nxe) | (cached_efer & paging::Efer::Nxe);
+  s.cr4 = (now.cr4 & ~paging::Cr4::Pse) | (cached_cr4 & paging::Cr4::Pse);
+  if ((cached_efer & ~now.efer & paging::Efer::Nxe) != 0) {
+    return paging::walk(WithoutExecuteDisable(tables), s, access);
+  }
+  return paging::walk(tables, s, access);
+}
+
+void TlbModel::fill(const paging::Walk& walk, const paging::CpuState& state) {
+  const auto* t = std::get_if<paging::Translation>(&walk.outcome);
+  if (t == nullptr) return;
+  Cached c;
+  c.bytes = paging::page_bytes(t->page_size);
+  c.base = t->page_base.value();
+  c.global = (state.cr4 & paging::Cr4::Pge) != 0 && t->global;
+  c.efer = state.efer;
+  c.cr4 = state.cr4;
+  for (const auto& step : walk.steps) c.path[step.entry_address.value()] = step.value;
+  // A smaller or larger page cached earlier over the same addresses goes: one
+  // translation per address is enough for the model.
+  invalidate(t->page_base);
+  pages_[c.base] = std::move(c);
+}
+
+const TlbModel::Cached* TlbModel::lookup(paging::Linear address) const {
+  const auto a = address.value();
+  auto it = pages_.upper_bound(a);
+  if (it == pages_.begin()) return nullptr;
+  --it;
+  return a < it->second.base + it->second.bytes ? &it->second : nullptr;
+}
+
+void TlbModel::invalidate(paging::Linear address) {
+  while (const auto* c = lookup(address)) pages_.erase(c->base);
+}
+
+void TlbModel::flush_non_global() {
+  std::erase_if(pages_, [](const auto& kv) { return !kv.second.global; });
+}
+
+void TlbModel::flush_all() {
+  pages_.clear();
+}
+
+}  // namespace pagelab::lab

@@ -1,0 +1,272 @@
+#include "pagelab/lab/scenario/engine_machine.hpp"
+
+#include <fmt/core.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+
+#include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
+#include "pagelab/lab/machine/cpu_features.hpp"
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+
+namespace pagelab::lab::scenario {
+
+using namespace pagelab::paging;
+
+namespace {
+
+using EngineRegister = pagelab::lab::ControlRegister;
+constexpr std::uint32_t PageFaultVector = 14;
+constexpr std::uint32_t GeneralProtectionVector = 13;
+// Tables the scenario adds after the engine started come from the top of the engine's
+// table pool, which its own setup (a few dozen frames) never reaches.
+constexpr std::uint64_t LateTablesBytes = 256 << 10;
+
+const CpuidBit* cpuid_bit_named(const std::string& name) {
+  for (const auto& b : reported_cpuid_bits()) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+class EngineMachine : public Machine {
+ public:
+  explicit EngineMachine(const LabOptions& options) : lab_(options) {}
+
+  [[nodiscard]] std::string name() const override { return std::string(lab_.backend_name()); }
+  [[nodiscard]] CpuFeatures features() const override { return lab_.cpu().paging_features(); }
+
+  std::optional<std::string> precheck(const Scenario& scenario) override {
+    for (const auto& f : scenario.requires_features) {
+      // SMEP and SMAP are tried even when CPUID lacks them: some hypervisors enforce
+      // them anyway, and the engine reports a refused CR4 bit as the reason.
+      if (f == "SMEP" || f == "SMAP") continue;
+      const CpuidBit* b = cpuid_bit_named(f);
+      if (b != nullptr && !lab_.cpu().has(*b)) {
+        static constexpr const char* regs[] = {"EAX", "EBX", "ECX", "EDX"};
+        return fmt::format("the CPU does not offer {} (CPUID {:#x}.{}:{}[{}] is 0)", f, b->leaf,
+                           b->subleaf, regs[static_cast<int>(b->reg)], b->bit);
+      }
+    }
+    // Every paging mode is tried: a platform that refuses one (PVM: legacy paging) says
+    // so when the engine enters it, and that is the skip reason start() returns.
+    return std::nullopt;
+  }
+
+  std::optional<std::string> start(const Scenario& scenario, ScenarioModel& model) override {
+    EngineOptions options;
+    options.mode = model.mode();
+    // The control bits the setup asked for, relative to the engine's default state.
+    const CpuState base = make_cpu_state(options.mode, GuestPhys(0), features());
+    const CpuState& want = model.state();
+    options.cr0_set = want.cr0 & ~base.cr0;
+    options.cr0_clear = base.cr0 & ~want.cr0;
+    options.cr4_set = want.cr4 & ~base.cr4;
+    options.cr4_clear = base.cr4 & ~want.cr4 & ~Cr4::La57;
+    options.efer_set = want.efer & ~base.efer;
+    options.efer_clear = base.efer & ~want.efer;
+    rflags_ac_ = (want.rflags & Rflags::Ac) != 0;
+    try {
+      engine_ = std::make_unique<Engine>(lab_, options);
+      for (const auto& st : scenario.statements) {
+        if (std::holds_alternative<AccessStep>(st.action)) break;
+        build(st);
+      }
+      engine_->start();
+      // PKRU is not part of entering the mode: the first batch sets it.
+      if (want.pkru != 0) pending_.push_back(OpWriteControl{EngineRegister::Pkru, want.pkru});
+    } catch (const GuestStopped& e) {
+      return fmt::format("the guest stopped while entering the scenario's state: {}", e.kind());
+    } catch (const std::exception& e) {
+      return fmt::format("the platform refused the scenario's setup: {}", e.what());
+    }
+    CpuState state = engine_->cpu_state();
+    state.pkru = want.pkru;  // set by the first batch (above)
+    if (state.mode() == PagingMode::Pae) {
+      // Some platforms (QEMU TCG) set bit 5 of the PDPTEs they walk, which the SDM
+      // reserves there; the model starts from the PDPTEs the engine loaded instead.
+      for (unsigned i = 0; i < state.pdptes.size(); ++i) {
+        lab_.physical().write64(state.root() + i * sizeof(std::uint64_t), state.pdptes[i]);
+      }
+    }
+    const GuestPhys limit(ExperimentLayout::TablePoolLimit);
+    model = ScenarioModel(lab_.physical(), state, limit - LateTablesBytes, limit);
+    return std::nullopt;
+  }
+
+  std::optional<std::string> apply(const Statement& st, const BufferMemory& before,
+                                   const ScenarioModel& after) override {
+    std::visit(
+        [&](const auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, Invlpg>) {
+            pending_.push_back(OpInvlpg{a.va});
+          } else if constexpr (std::is_same_v<T, Flush>) {
+            pending_.push_back(OpWriteControl{EngineRegister::Cr3, engine_->cpu_state().cr3});
+          } else if constexpr (std::is_same_v<T, SetControl>) {
+            switch (a.reg) {
+              case scenario::ControlRegister::Cr0:
+                pending_.push_back(OpWriteControl{EngineRegister::Cr0, after.state().cr0});
+                break;
+              case scenario::ControlRegister::Cr4:
+                pending_.push_back(OpWriteControl{EngineRegister::Cr4, after.state().cr4});
+                break;
+              case scenario::ControlRegister::Efer:
+                pending_.push_back(OpWriteControl{EngineRegister::Efer, after.state().efer});
+                break;
+              case scenario::ControlRegister::Rflags:
+                rflags_ac_ = (after.state().rflags & Rflags::Ac) != 0;
+                break;
+              case scenario::ControlRegister::Pkru:
+                pending_.push_back(OpWriteControl{EngineRegister::Pkru, after.state().pkru});
+                break;
+            }
+          } else {
+            // Tables and data: replay every word the statement changed, as the guest's
+            // own store or (via host, poke) a foreign write.
+            const bool foreign = std::is_same_v<T, Poke> ||
+                                 (std::is_same_v<T, SetEntry> && writer_of(a) == Writer::Host);
+            // The probe stores whole entries: 4 bytes in 32-bit paging, where an 8-byte
+            // store would also rewrite the neighbouring entry.
+            const std::uint64_t width =
+                !foreign && after.mode() == PagingMode::Bits32 ? sizeof(std::uint32_t) : 8;
+            const auto& now = after.memory().bytes();
+            const auto& old = before.bytes();
+            for (std::uint64_t off = 0; off + width <= now.size(); off += width) {
+              if (std::memcmp(now.data() + off, old.data() + off, width) == 0) continue;
+              const GuestPhys at(off);
+              std::uint64_t v = 0;
+              std::memcpy(&v, now.data() + off, width);
+              if (foreign) {
+                pending_.push_back(OpForeignWrite{at, v});
+              } else {
+                pending_.push_back(OpWriteEntry{at, v});
+              }
+            }
+          }
+        },
+        st.action);
+    return std::nullopt;
+  }
+
+  std::variant<Observation, std::string> access(const AccessStep& step,
+                                                const ScenarioModel& model) override {
+    OpAccess op;
+    op.address = step.access.address;
+    op.type = step.access.type;
+    op.size = step.access.size;
+    op.privilege = step.access.privilege;
+    op.ac = step.ac || rflags_ac_;
+    op.write_value = step.write_value;
+    pending_.push_back(op);
+    std::vector<CheckedResult> results;
+    try {
+      results = engine_->run(pending_);
+    } catch (const GuestStopped& e) {
+      pending_.clear();
+      return fmt::format("the guest stopped: {}", e.kind());
+    }
+    pending_.clear();
+    if (results.empty()) return std::string("the engine returned no result");
+    for (std::size_t i = 0; i + 1 < results.size(); ++i) {
+      if (results[i].skipped) {
+        return fmt::format("{} was not run: {}", op_name(results[i].op), *results[i].skipped);
+      }
+      if (results[i].observed.status == ProbeStatus::Fault) {
+        return fmt::format("{} faulted on this platform: {} error code {:#x}",
+                           op_name(results[i].op), vector_name(results[i].observed.vector),
+                           results[i].observed.error_code);
+      }
+    }
+    const CheckedResult& r = results.back();
+    if (r.skipped) return *r.skipped;
+    Observation o;
+    o.value = r.observed.value;
+    o.vector = r.observed.vector;
+    o.error_code = static_cast<std::uint32_t>(r.observed.error_code);
+    o.cr2 = r.observed.cr2;
+    if (r.observed.status == ProbeStatus::Ok) {
+      o.kind = Observation::Kind::Ok;
+    } else if (r.observed.status == ProbeStatus::Fault && r.observed.vector == PageFaultVector) {
+      o.kind = Observation::Kind::PageFault;
+    } else if (r.observed.status == ProbeStatus::Fault &&
+               r.observed.vector == GeneralProtectionVector) {
+      o.kind = Observation::Kind::GeneralProtection;
+    } else {
+      o.kind = Observation::Kind::OtherFault;
+    }
+    o.agrees = r.agrees;
+    o.report = r.report;
+    o.deviation = r.deviation;
+    for (const auto& s : model.judge(step).walk.steps) {
+      if (model.mode() == PagingMode::Pae && s.level == 3) continue;
+      o.entries_after.emplace_back(s.entry_address.value(),
+                                   model.mode() == PagingMode::Bits32
+                                       ? lab_.physical().read32(s.entry_address)
+                                       : lab_.physical().read64(s.entry_address));
+    }
+    return o;
+  }
+
+ private:
+  template <typename T>
+  static Writer writer_of(const T& a) {
+    if constexpr (std::is_same_v<T, SetEntry>) {
+      return a.writer;
+    } else {
+      return Writer::Probe;
+    }
+  }
+
+  // Setup before the engine starts: host edits of the engine's space.
+  void build(const Statement& st) {
+    auto& space = engine_->space();
+    std::visit(
+        [&](const auto& a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, PlaceTable>) {
+            for (std::uint64_t off = 0; off < FrameAllocator::FrameSize; off += 8) {
+              lab_.physical().write64(a.at + off, 0);
+            }
+            space.builder().write_entry(a.va, a.level + 1,
+                                        a.at.value() | Pte::Present | Pte::Writable | Pte::User);
+          } else if constexpr (std::is_same_v<T, Map>) {
+            space.map(a.va, a.pa, a.length, a.page_size, a.flags);
+          } else if constexpr (std::is_same_v<T, Unmap>) {
+            space.unmap(a.va, a.length);
+          } else if constexpr (std::is_same_v<T, Protect>) {
+            space.protect(a.va, a.length, a.set, a.clear);
+          } else if constexpr (std::is_same_v<T, Recursive>) {
+            space.set_recursive(a.index);
+          } else if constexpr (std::is_same_v<T, SetEntry>) {
+            const std::uint64_t old = space.read_entry(a.va, a.level);
+            space.builder().write_entry(a.va, a.level,
+                                        a.value ? *a.value : (old & ~a.clear) | a.set);
+          } else if constexpr (std::is_same_v<T, Poke>) {
+            lab_.physical().write64(a.pa, a.value);
+          }
+          // mode, tables, controls: in the engine's options; invlpg/flush: nothing cached.
+        },
+        st.action);
+  }
+
+  Lab lab_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<Op> pending_;
+  bool rflags_ac_ = false;
+};
+
+}  // namespace
+
+std::optional<std::string> kvm_unavailable_reason() {
+  return kvm::System::unavailable_reason();
+}
+
+std::unique_ptr<Machine> make_engine_machine(const LabOptions& options) {
+  return std::make_unique<EngineMachine>(options);
+}
+
+}  // namespace pagelab::lab::scenario

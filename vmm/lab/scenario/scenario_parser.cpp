@@ -1,0 +1,499 @@
+// The hand-written parser of the scenario language. A line-oriented language needs no
+// grammar library: each line is split into words (with their columns, for errors) and
+// the first word picks the statement.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string_view>
+
+#include "pagelab/lab/scenario/scenario.hpp"
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/number.hpp"
+
+namespace pagelab::lab::scenario {
+
+using paging::bit;
+using paging::Pte;
+
+ScenarioError::ScenarioError(Location where, const std::string& message)
+    : std::runtime_error(
+          fmt::format("{}:{}:{}: {}", where.file, where.line, where.column, message)),
+      where_(std::move(where)),
+      message_(message) {}
+
+namespace {
+
+struct Word {
+  std::string text;
+  unsigned column;  // 1-based
+};
+
+std::vector<Word> split_words(std::string_view line) {
+  std::vector<Word> words;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] == ' ' || line[i] == '\t' || line[i] == '\r') {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
+    words.push_back({std::string(line.substr(start, i - start)), static_cast<unsigned>(start + 1)});
+  }
+  return words;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::optional<std::uint64_t> number_of(std::string_view text) {
+  return paging::parse_number(text);
+}
+
+// Leaf and entry flags by name. "bitN" names any bit, for reserved-bit experiments.
+std::optional<std::uint64_t> flag_of(const std::string& name) {
+  static const std::map<std::string, std::uint64_t> flags = {
+      {"p", Pte::Present},    {"w", Pte::Writable},  {"rw", Pte::Writable}, {"u", Pte::User},
+      {"us", Pte::User},      {"pwt", Pte::Pwt},     {"pcd", Pte::Pcd},     {"a", Pte::Accessed},
+      {"d", Pte::Dirty},      {"ps", Pte::PageSize}, {"pat", Pte::Pat},     {"g", Pte::Global},
+      {"nx", Pte::NoExecute}, {"xd", Pte::NoExecute}};
+  if (auto it = flags.find(name); it != flags.end()) return it->second;
+  if (name.size() > 3 && name.starts_with("bit")) {
+    auto n = number_of(std::string_view(name).substr(3));
+    if (n && *n < 64) return bit(static_cast<unsigned>(*n));
+  }
+  return std::nullopt;
+}
+
+class LineParser {
+ public:
+  LineParser(const std::string& file, unsigned line, std::vector<Word> words)
+      : file_(file), line_(line), words_(std::move(words)) {}
+
+  [[nodiscard]] bool done() const { return pos_ >= words_.size(); }
+  [[nodiscard]] Location here() const {
+    const unsigned col = done() ? end_column() : words_[pos_].column;
+    return {file_, line_, col};
+  }
+  [[noreturn]] void fail(const std::string& message) const { throw ScenarioError(here(), message); }
+  [[noreturn]] void fail_previous(const std::string& message) const {
+    throw ScenarioError({file_, line_, words_[pos_ - 1].column}, message);
+  }
+
+  std::string peek() const { return done() ? std::string() : lower(words_[pos_].text); }
+  std::string next(const std::string& what) {
+    if (done()) fail("expected " + what + " at the end of the line");
+    return words_[pos_++].text;
+  }
+  bool accept(const std::string& word) {
+    if (!done() && lower(words_[pos_].text) == word) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  void require(const std::string& word) {
+    if (!accept(word)) {
+      fail(done() ? "expected '" + word + "' at the end of the line"
+                  : "expected '" + word + "', found '" + words_[pos_].text + "'");
+    }
+  }
+  std::uint64_t number(const std::string& what) {
+    const std::string text = next(what);
+    auto n = number_of(text);
+    if (!n) fail_previous(what + ": '" + text + "' is not a number (use 0x.., 0b.. or decimal)");
+    return *n;
+  }
+  // A length: a number, optionally with a k/m/g suffix (powers of 1024).
+  std::uint64_t length(const std::string& what) {
+    std::string text = lower(next(what));
+    std::uint64_t scale = 1;
+    if (!text.empty() && !text.starts_with("0x")) {
+      const char last = text.back();
+      scale = last == 'k' ? 1ULL << 10 : last == 'm' ? 1ULL << 20 : last == 'g' ? 1ULL << 30 : 1;
+      if (scale != 1) text.pop_back();
+    }
+    auto n = number_of(text);
+    if (!n || *n == 0) fail_previous(what + ": '" + words_[pos_ - 1].text + "' is not a length");
+    return *n * scale;
+  }
+  // Parses `key=VALUE` from the current word; nullopt if the word is not `key=...`.
+  std::optional<std::uint64_t> keyed(const std::string& key) {
+    if (done()) return std::nullopt;
+    const std::string w = lower(words_[pos_].text);
+    if (!w.starts_with(key + "=")) return std::nullopt;
+    auto n = number_of(w.substr(key.size() + 1));
+    if (!n) fail(key + ": '" + words_[pos_].text.substr(key.size() + 1) + "' is not a number");
+    ++pos_;
+    return n;
+  }
+  unsigned level() {
+    static const std::map<std::string, unsigned> names = {
+        {"pt", 1}, {"pd", 2}, {"pdpt", 3}, {"pml4", 4}, {"pml5", 5}};
+    const std::string text = lower(next("a level (1-5 or PT, PD, PDPT, PML4, PML5)"));
+    if (auto it = names.find(text); it != names.end()) return it->second;
+    auto n = number_of(text);
+    if (!n || *n < 1 || *n > 5) {
+      fail_previous("'" + text + "' is not a level (1-5 or PT, PD, PDPT, PML4, PML5)");
+    }
+    return static_cast<unsigned>(*n);
+  }
+  void end() {
+    if (!done()) fail("unexpected '" + words_[pos_].text + "'");
+  }
+
+ private:
+  [[nodiscard]] unsigned end_column() const {
+    if (words_.empty()) return 1;
+    return words_.back().column + static_cast<unsigned>(words_.back().text.size());
+  }
+  std::string file_;
+  unsigned line_;
+  std::vector<Word> words_;
+  std::size_t pos_ = 0;
+};
+
+std::optional<paging::PageSize> page_size_of(const std::string& w) {
+  if (w == "4k") return paging::PageSize::Size4K;
+  if (w == "2m") return paging::PageSize::Size2M;
+  if (w == "4m") return paging::PageSize::Size4M;
+  if (w == "1g") return paging::PageSize::Size1G;
+  return std::nullopt;
+}
+
+// "+wp -pge": named bits of one control register.
+SetControl parse_control(LineParser& p, ControlRegister reg, std::vector<std::string>& features) {
+  using namespace paging;
+  static const std::map<std::string, std::uint64_t> cr0 = {{"wp", Cr0::Wp}};
+  static const std::map<std::string, std::uint64_t> cr4 = {{"pse", Cr4::Pse},
+                                                           {"pge", Cr4::Pge},
+                                                           {"smep", Cr4::Smep},
+                                                           {"smap", Cr4::Smap},
+                                                           {"pke", Cr4::Pke}};
+  static const std::map<std::string, std::uint64_t> efer = {{"nxe", Efer::Nxe}};
+  static const std::map<std::string, std::uint64_t> rflags = {{"ac", Rflags::Ac}};
+  const auto& names = reg == ControlRegister::Cr0    ? cr0
+                      : reg == ControlRegister::Cr4  ? cr4
+                      : reg == ControlRegister::Efer ? efer
+                                                     : rflags;
+  SetControl c{reg};
+  if (p.done()) p.fail("expected +BIT or -BIT");
+  while (!p.done()) {
+    const std::string w = p.peek();
+    const bool set = w.starts_with('+');
+    if (!set && !w.starts_with('-')) p.fail("expected +BIT or -BIT, found '" + w + "'");
+    auto it = names.find(w.substr(1));
+    if (it == names.end()) {
+      std::string known;
+      for (const auto& [name, mask] : names) known += (known.empty() ? "" : ", ") + name;
+      p.fail("unknown bit '" + w.substr(1) + "' (this register knows: " + known + ")");
+    }
+    (set ? c.set : c.clear) |= it->second;
+    if (set && it->second == Cr4::Smep) features.push_back("SMEP");
+    if (set && it->second == Cr4::Smap) features.push_back("SMAP");
+    if (set && it->second == Cr4::Pke) features.push_back("PKU");
+    p.next("bit");
+  }
+  return c;
+}
+
+// "+w -u" or "w u nx": entry flags; `signed_only` demands a sign on each.
+void parse_flags(LineParser& p, std::uint64_t& set, std::uint64_t& clear, bool signed_only) {
+  while (!p.done() && p.peek() != "via") {
+    if (auto key = p.keyed("pk")) {
+      if (*key >= 16) p.fail_previous("pk: a protection key is 0-15");
+      set = (set & ~Pte::ProtectionKey) | (*key << Pte::ProtectionKeyShift);
+      clear |= Pte::ProtectionKey & ~set;
+      continue;
+    }
+    std::string w = p.peek();
+    bool is_set = true;
+    if (w.starts_with('+') || w.starts_with('-')) {
+      is_set = w[0] == '+';
+      w = w.substr(1);
+    } else if (signed_only) {
+      p.fail("expected +FLAG or -FLAG, found '" + w + "'");
+    }
+    auto f = flag_of(w);
+    if (!f) {
+      p.fail("unknown flag '" + w + "' (known: p w u pwt pcd a d ps pat g nx bitN pk=N)");
+    }
+    (is_set ? set : clear) |= *f;
+    p.next("flag");
+  }
+}
+
+AccessStep parse_access(LineParser& p, paging::AccessType type) {
+  AccessStep a;
+  a.access.type = type;
+  a.access.size = 8;
+  a.access.address = paging::Linear(p.number("address"));
+  while (!p.done()) {
+    if (p.accept("size")) {
+      const auto n = p.number("size");
+      if (n != 1 && n != 2 && n != 4 && n != 8) p.fail_previous("size: 1, 2, 4 or 8 bytes");
+      a.access.size = static_cast<unsigned>(n);
+    } else if (p.accept("user")) {
+      a.access.privilege = paging::Privilege::User;
+    } else if (p.accept("supervisor") || p.accept("sup")) {
+      a.access.privilege = paging::Privilege::Supervisor;
+    } else if (p.accept("ac")) {
+      a.ac = true;
+    } else if (p.accept("value")) {
+      if (type != paging::AccessType::Write) p.fail_previous("only a write stores a value");
+      a.write_value = p.number("value");
+    } else {
+      p.fail("unexpected '" + p.peek() + "' (expected size N, user, supervisor, ac or value V)");
+    }
+  }
+  if (type == paging::AccessType::Fetch) a.access.size = 1;
+  return a;
+}
+
+Expectation parse_expect(LineParser& p, const AccessStep& access) {
+  const std::string kind = p.next("what to expect (ok, value, translate, pf, gp, ad)");
+  const std::string k = lower(kind);
+  if (k == "ok") return ExpectOk{};
+  if (k == "gp") return ExpectGp{};
+  if (k == "value") {
+    if (access.access.type != paging::AccessType::Read) {
+      p.fail_previous("'expect value' needs a read before it");
+    }
+    ExpectValue v;
+    const std::string text = p.next("a value");
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t bar = text.find('|', start);
+      auto n = number_of(text.substr(start, bar == std::string::npos ? bar : bar - start));
+      if (!n) p.fail_previous("value: '" + text + "' is not a number or A|B list");
+      v.values.push_back(*n);
+      if (bar == std::string::npos) break;
+      start = bar + 1;
+    }
+    if (p.accept("mask")) v.mask = p.number("mask");
+    return v;
+  }
+  if (k == "translate") {
+    ExpectTranslate t{};
+    const auto first = p.number("a physical address");
+    if (p.peek() == "=") {
+      if (first != access.access.address.value()) {
+        p.fail_previous(
+            fmt::format("translate: {:#x} is not the address of the access before it "
+                        "({:#x})",
+                        first, access.access.address.value()));
+      }
+      p.require("=");
+      t.physical = paging::GuestPhys(p.number("a physical address"));
+    } else {
+      t.physical = paging::GuestPhys(first);
+    }
+    return t;
+  }
+  if (k == "pf") {
+    ExpectPageFault pf{};
+    auto err = p.keyed("err");
+    if (!err) p.fail("expected err=CODE");
+    pf.error_code = static_cast<std::uint32_t>(*err);
+    pf.cr2 = p.keyed("cr2");
+    return pf;
+  }
+  if (k == "ad") {
+    ExpectAd ad{};
+    ad.level = p.level();
+    if (auto a = p.keyed("a")) {
+      if (*a > 1) p.fail_previous("a= takes 0 or 1");
+      ad.accessed = *a == 1;
+    }
+    if (auto d = p.keyed("d")) {
+      if (*d > 1) p.fail_previous("d= takes 0 or 1");
+      ad.dirty = *d == 1;
+    }
+    if (!ad.accessed && !ad.dirty) p.fail("expected a=0|1 and/or d=0|1");
+    return ad;
+  }
+  p.fail_previous("unknown expectation '" + kind + "' (ok, value, translate, pf, gp, ad)");
+}
+
+std::optional<paging::PagingMode> mode_of(const std::string& w) {
+  if (w == "4level") return paging::PagingMode::Level4;
+  if (w == "5level") return paging::PagingMode::Level5;
+  if (w == "pae") return paging::PagingMode::Pae;
+  if (w == "32bit") return paging::PagingMode::Bits32;
+  return std::nullopt;
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& file) {
+  Scenario s;
+  s.file = file;
+  std::istringstream in(text);
+  std::string raw;
+  unsigned line_no = 0;
+  bool setup_started = false;  // anything but mode/tables
+  while (std::getline(in, raw)) {
+    ++line_no;
+    std::string_view line = raw;
+    const std::size_t hash = line.find('#');
+    if (hash != std::string_view::npos) {
+      if (s.title.empty() && s.statements.empty() && line_no == 1) {
+        std::string_view t = line.substr(hash + 1);
+        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+        s.title = std::string(t);
+      }
+      line = line.substr(0, hash);
+    }
+    auto words = split_words(line);
+    if (words.empty()) continue;
+    std::string source;
+    for (const auto& w : words) source += (source.empty() ? "" : " ") + w.text;
+    LineParser p(file, line_no, std::move(words));
+    const Location where = p.here();
+    const std::string verb = lower(p.next("a statement"));
+
+    if (verb == "expect") {
+      AccessStep* last =
+          s.statements.empty() ? nullptr : std::get_if<AccessStep>(&s.statements.back().action);
+      if (last == nullptr) p.fail_previous("'expect' must follow a read, write or fetch");
+      Expect e{where, source, parse_expect(p, *last)};
+      p.end();
+      last->expects.push_back(std::move(e));
+      continue;
+    }
+
+    Action action = Flush{};
+    if (verb == "mode") {
+      const std::string w = lower(p.next("a mode (4level, 5level, pae, 32bit)"));
+      auto m = mode_of(w);
+      if (!m) p.fail_previous("unknown mode '" + w + "' (4level, 5level, pae, 32bit)");
+      if (setup_started) p.fail_previous("'mode' must come before every other statement");
+      if (*m == paging::PagingMode::Level5) s.requires_features.push_back("LA57");
+      action = SetMode{*m};
+    } else if (verb == "cr0" || verb == "cr4" || verb == "efer" || verb == "rflags") {
+      const ControlRegister reg = verb == "cr0"    ? ControlRegister::Cr0
+                                  : verb == "cr4"  ? ControlRegister::Cr4
+                                  : verb == "efer" ? ControlRegister::Efer
+                                                   : ControlRegister::Rflags;
+      action = parse_control(p, reg, s.requires_features);
+    } else if (verb == "pkru") {
+      const auto value = p.number("a PKRU value (2 bits per key: AD, WD)");
+      if (value > 0xFFFF'FFFF) p.fail_previous("pkru: the register has 32 bits");
+      s.requires_features.push_back("PKU");
+      action = SetControl{ControlRegister::Pkru, value, 0xFFFF'FFFF};
+    } else if (verb == "tables") {
+      if (setup_started) p.fail_previous("'tables' must come before every other statement");
+      const auto base = p.number("a physical address");
+      if (base % 4096 != 0) p.fail_previous("tables: the base must be 4 KiB aligned");
+      action = PlaceTables{paging::GuestPhys(base)};
+    } else if (verb == "table") {
+      PlaceTable t{};
+      t.va = paging::Linear(p.number("an address"));
+      t.level = p.level();
+      p.require("at");
+      const auto at = p.number("a physical address");
+      if (at % 4096 != 0) p.fail_previous("table: the address must be 4 KiB aligned");
+      t.at = paging::GuestPhys(at);
+      action = t;
+    } else if (verb == "map") {
+      Map m{};
+      m.va = paging::Linear(p.number("an address"));
+      m.pa = paging::GuestPhys(m.va.value());
+      if (p.accept("->")) m.pa = paging::GuestPhys(p.number("a physical address"));
+      m.length = p.length("a length");
+      m.page_size = paging::PageSize::Size4K;
+      if (auto size = page_size_of(p.peek())) {
+        m.page_size = *size;
+        p.next("page size");
+      }
+      if (m.page_size == paging::PageSize::Size1G) s.requires_features.push_back("1GB-pages");
+      std::uint64_t clear = 0;
+      parse_flags(p, m.flags, clear, false);
+      if ((clear & ~Pte::ProtectionKey) != 0)
+        p.fail("map takes flags to set; use 'protect' or 'set entry' to clear");
+      action = m;
+    } else if (verb == "unmap") {
+      Unmap u{};
+      u.va = paging::Linear(p.number("an address"));
+      u.length = p.length("a length");
+      action = u;
+    } else if (verb == "protect") {
+      Protect pr{};
+      pr.va = paging::Linear(p.number("an address"));
+      pr.length = p.length("a length");
+      if (p.done()) p.fail("expected +FLAG or -FLAG");
+      parse_flags(p, pr.set, pr.clear, true);
+      action = pr;
+    } else if (verb == "recursive") {
+      const auto index = p.number("a top-level index");
+      if (index > 511) p.fail_previous("recursive: an index is 0-511");
+      action = Recursive{static_cast<unsigned>(index)};
+    } else if (verb == "set") {
+      p.require("entry");
+      SetEntry e{};
+      e.va = paging::Linear(p.number("an address"));
+      e.level = p.level();
+      if (p.accept("=")) {
+        e.value = p.number("an entry value");
+      } else {
+        if (p.done() || p.peek() == "via") p.fail("expected +FLAG, -FLAG or = VALUE");
+        parse_flags(p, e.set, e.clear, true);
+      }
+      if (p.accept("via")) {
+        const std::string who = lower(p.next("probe or host"));
+        if (who == "probe") {
+          e.writer = Writer::Probe;
+        } else if (who == "host") {
+          e.writer = Writer::Host;
+        } else {
+          p.fail_previous("via: 'probe' (the guest at CPL0) or 'host'");
+        }
+      }
+      action = e;
+    } else if (verb == "invlpg") {
+      action = Invlpg{paging::Linear(p.number("an address"))};
+    } else if (verb == "flush") {
+      action = Flush{};
+    } else if (verb == "poke") {
+      Poke k{};
+      k.pa = paging::GuestPhys(p.number("a physical address"));
+      if (k.pa.value() % 8 != 0) p.fail_previous("poke: the address must be 8-byte aligned");
+      k.value = p.number("a value");
+      action = k;
+    } else if (verb == "read") {
+      action = parse_access(p, paging::AccessType::Read);
+    } else if (verb == "write") {
+      action = parse_access(p, paging::AccessType::Write);
+    } else if (verb == "fetch") {
+      action = parse_access(p, paging::AccessType::Fetch);
+    } else {
+      p.fail_previous("unknown statement '" + verb +
+                      "' (mode, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
+                      "recursive, set entry, invlpg, flush, poke, read, write, fetch, expect)");
+    }
+    p.end();
+    if (verb != "mode" && verb != "tables") setup_started = true;
+    s.statements.push_back({where, source, std::move(action)});
+  }
+  std::sort(s.requires_features.begin(), s.requires_features.end());
+  s.requires_features.erase(std::unique(s.requires_features.begin(), s.requires_features.end()),
+                            s.requires_features.end());
+  return s;
+}
+
+Scenario load_scenario(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ScenarioError({path, 0, 0}, "cannot open the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), path);
+}
+
+}  // namespace pagelab::lab::scenario

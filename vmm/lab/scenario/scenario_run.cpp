@@ -1,0 +1,346 @@
+#include "pagelab/lab/scenario/scenario_run.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "pagelab/lab/machine/probe_report.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+
+namespace pagelab::lab::scenario {
+
+using namespace pagelab::paging;
+
+namespace {
+
+std::string expectation_text(const Expectation& e) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, ExpectOk>) {
+          return "the access succeeds";
+        } else if constexpr (std::is_same_v<T, ExpectValue>) {
+          std::string v;
+          for (auto n : x.values) v += fmt::format("{}{:#x}", v.empty() ? "" : " or ", n);
+          if (x.mask != ~std::uint64_t{0}) v += fmt::format(" (mask {:#x})", x.mask);
+          return "value " + v;
+        } else if constexpr (std::is_same_v<T, ExpectTranslate>) {
+          return fmt::format("translation to {:#x}", x.physical.value());
+        } else if constexpr (std::is_same_v<T, ExpectPageFault>) {
+          return fmt::format("#PF error code {:#x} ({}){}", x.error_code,
+                             describe_error_code(x.error_code),
+                             x.cr2 ? fmt::format(" CR2={:#x}", *x.cr2) : "");
+        } else if constexpr (std::is_same_v<T, ExpectGp>) {
+          return "#GP";
+        } else {
+          std::string s = fmt::format("level {}", x.level);
+          if (x.accessed) s += fmt::format(" A={}", *x.accessed ? 1 : 0);
+          if (x.dirty) s += fmt::format(" D={}", *x.dirty ? 1 : 0);
+          return s;
+        }
+      },
+      e);
+}
+
+// Does an allowed outcome (with its read value) meet the expectation?
+bool meets(const Expectation& e, const AllowedOutcome& a) {
+  const auto* t = std::get_if<Translation>(&a.outcome);
+  const auto* pf = std::get_if<PageFault>(&a.outcome);
+  if (std::holds_alternative<ExpectOk>(e)) return t != nullptr;
+  if (const auto* v = std::get_if<ExpectValue>(&e)) {
+    return t != nullptr && std::any_of(v->values.begin(), v->values.end(), [&](std::uint64_t n) {
+             return (n & v->mask) == (a.value & v->mask);
+           });
+  }
+  if (const auto* x = std::get_if<ExpectTranslate>(&e)) {
+    return t != nullptr && t->physical == x->physical;
+  }
+  if (const auto* x = std::get_if<ExpectPageFault>(&e)) {
+    return pf != nullptr && pf->error_code == x->error_code &&
+           (!x->cr2 || pf->cr2.value() == *x->cr2);
+  }
+  if (std::holds_alternative<ExpectGp>(e)) {
+    return std::holds_alternative<GeneralProtection>(a.outcome);
+  }
+  return false;
+}
+
+// Does the CPU's observation meet the expectation? A translation's physical address is
+// not observable: the value read, and the backend's agreement with the oracle, stand in.
+bool meets(const Expectation& e, const Observation& o, const std::vector<AllowedOutcome>& allowed) {
+  using K = Observation::Kind;
+  if (std::holds_alternative<ExpectOk>(e)) return o.kind == K::Ok;
+  if (const auto* v = std::get_if<ExpectValue>(&e)) {
+    return o.kind == K::Ok && std::any_of(v->values.begin(), v->values.end(), [&](auto n) {
+             return (n & v->mask) == (o.value & v->mask);
+           });
+  }
+  if (std::holds_alternative<ExpectTranslate>(e)) {
+    if (o.kind != K::Ok || !o.agrees) return false;
+    return std::any_of(allowed.begin(), allowed.end(),
+                       [&](const AllowedOutcome& a) { return meets(e, a); });
+  }
+  if (const auto* x = std::get_if<ExpectPageFault>(&e)) {
+    return o.kind == K::PageFault && o.error_code == x->error_code && (!x->cr2 || o.cr2 == *x->cr2);
+  }
+  if (std::holds_alternative<ExpectGp>(e)) return o.kind == K::GeneralProtection;
+  return false;
+}
+
+std::string allowed_text(const AllowedOutcome& a, const AccessStep& step) {
+  std::string s = paging::describe(a.outcome);
+  if (std::holds_alternative<Translation>(a.outcome) && step.access.type == AccessType::Read) {
+    s += fmt::format(" value {:#x}", a.value);
+  }
+  if (a.stale) s += " [stale: not yet invalidated]";
+  return s;
+}
+
+std::string access_text(const AccessStep& step) {
+  const char* type = step.access.type == AccessType::Read    ? "read"
+                     : step.access.type == AccessType::Write ? "write"
+                                                             : "fetch";
+  std::string s = fmt::format("{} {:#x}", type, step.access.address.value());
+  if (step.access.type != AccessType::Fetch) s += fmt::format(" size {}", step.access.size);
+  s += step.access.privilege == Privilege::User ? " user" : " sup";
+  if (step.ac) s += " ac";
+  if (step.access.type == AccessType::Write) s += fmt::format(" value {:#x}", step.write_value);
+  return s;
+}
+
+std::string walk_text(const std::vector<WalkStep>& steps, PagingMode mode) {
+  std::string s;
+  const int digits = static_cast<int>(entry_bytes(mode) * 2);
+  for (const auto& st : steps) {
+    s += fmt::format("      {:<5} [{:>3}] @ {:#x} = 0x{:0{}x}  {}\n", st.intel_name, st.index,
+                     st.entry_address.value(), st.value, digits, st.meaning);
+  }
+  return s;
+}
+
+Outcome outcome_of(const Observation& o, const std::vector<AllowedOutcome>& allowed) {
+  // The model continues from the allowed outcome the CPU matched; else the fresh walk.
+  for (const auto& a : allowed) {
+    const bool same_kind =
+        (o.kind == Observation::Kind::Ok && std::holds_alternative<Translation>(a.outcome)) ||
+        (o.kind == Observation::Kind::PageFault && std::holds_alternative<PageFault>(a.outcome)) ||
+        (o.kind == Observation::Kind::GeneralProtection &&
+         std::holds_alternative<GeneralProtection>(a.outcome));
+    if (same_kind) return a.outcome;
+  }
+  return allowed.front().outcome;
+}
+
+void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel& model,
+              const std::optional<Observation>& observed, CheckResult& c) {
+  const auto allowed = model.ad_allowed(x.level);
+  if (!allowed.reached) {
+    c.passed = false;
+    c.contradicts_architecture = true;
+    c.diff =
+        fmt::format("    the walk did not reach level {} ({})", x.level, intel_level_name(x.level));
+    return;
+  }
+  auto has = [](const std::vector<bool>& options, bool v) {
+    return std::find(options.begin(), options.end(), v) != options.end();
+  };
+  auto options_text = [](const std::vector<bool>& options) {
+    return options.size() == 2 ? std::string("0 or 1") : std::string(options[0] ? "1" : "0");
+  };
+  std::string diff;
+  if (x.accessed && !has(allowed.accessed, *x.accessed)) {
+    c.contradicts_architecture = true;
+    diff += fmt::format("    A: expected {}, the architecture allows {}\n", *x.accessed ? 1 : 0,
+                        options_text(allowed.accessed));
+  }
+  if (x.dirty && !has(allowed.dirty, *x.dirty)) {
+    c.contradicts_architecture = true;
+    diff += fmt::format("    D: expected {}, the architecture allows {}\n", *x.dirty ? 1 : 0,
+                        options_text(allowed.dirty));
+  }
+  if (observed) {
+    for (const auto& [address, value] : observed->entries_after) {
+      if (address != allowed.entry_address) continue;
+      const bool a = (value & Pte::Accessed) != 0, d = (value & Pte::Dirty) != 0;
+      if ((x.accessed && *x.accessed != a) || (x.dirty && *x.dirty != d)) {
+        diff += fmt::format("    expected: {}\n    observed: A={} D={} (entry @ {:#x} = {:#x})\n",
+                            expectation_text(e.what), a ? 1 : 0, d ? 1 : 0, address, value);
+      }
+    }
+  }
+  if (!diff.empty()) {
+    c.passed = false;
+    c.diff = diff;
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::Passed:
+      return "passed";
+    case Verdict::Failed:
+      return "failed";
+    case Verdict::Skipped:
+      return "skipped";
+  }
+  return "?";
+}
+
+std::string describe(const Observation& o) {
+  switch (o.kind) {
+    case Observation::Kind::Ok:
+      return fmt::format("ok value {:#x}", o.value);
+    case Observation::Kind::PageFault:
+      return fmt::format("#PF error code {:#x} ({}) CR2={:#x}", o.error_code,
+                         describe_error_code(o.error_code), o.cr2);
+    case Observation::Kind::GeneralProtection:
+      return fmt::format("#GP({:#x})", o.error_code);
+    case Observation::Kind::OtherFault:
+      break;
+  }
+  return fmt::format("{} error code {:#x}", vector_name(o.vector), o.error_code);
+}
+
+unsigned ScenarioResult::count(Verdict v) const {
+  return static_cast<unsigned>(std::count_if(
+      accesses.begin(), accesses.end(), [&](const AccessResult& a) { return a.verdict == v; }));
+}
+
+unsigned ScenarioResult::known_deviations() const {
+  return static_cast<unsigned>(
+      std::count_if(accesses.begin(), accesses.end(),
+                    [](const AccessResult& a) { return !a.deviation.empty(); }));
+}
+
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known) {
+  ScenarioResult result;
+  result.file = scenario.file;
+  result.title = scenario.title;
+  result.backend = machine != nullptr ? machine->name() : "oracle";
+  std::optional<std::string> skip;
+  if (machine != nullptr) skip = machine->precheck(scenario);
+  ScenarioModel model(machine != nullptr && !skip ? machine->features() : full_features());
+  if (skip) result.reason = *skip;
+
+  bool started = false;
+  for (const auto& st : scenario.statements) {
+    const auto* step = std::get_if<AccessStep>(&st.action);
+    if (step == nullptr) {
+      if (started && machine != nullptr && !skip) {
+        const BufferMemory before = model.memory();
+        model.apply(st);
+        skip = machine->apply(st, before, model);
+      } else {
+        model.apply(st);
+      }
+      continue;
+    }
+    if (!started) {
+      model.ensure_built();
+      started = true;
+      if (machine != nullptr && !skip) {
+        skip = machine->start(scenario, model);
+        if (skip) result.reason = *skip;
+      }
+    }
+    AccessResult r;
+    r.where = st.where;
+    r.text = access_text(*step);
+    const AccessJudgement judgement = model.judge(*step);
+    for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, *step));
+    r.walk = judgement.walk.steps;
+    r.fault_reason = judgement.walk.fault_reason;
+
+    std::optional<Observation> observed;
+    if (machine != nullptr && !skip) {
+      auto got = machine->access(*step, model);
+      if (auto* why = std::get_if<std::string>(&got)) {
+        r.verdict = Verdict::Skipped;
+        r.reason = *why;
+      } else {
+        observed = std::get<Observation>(got);
+        r.observed =
+            observed->kind == Observation::Kind::Ok && step->access.type != AccessType::Read
+                ? std::string("ok")
+                : describe(*observed);
+        r.backend_report = observed->report;
+        r.disagrees = !observed->agrees;
+        const bool listed = observed->deviation &&
+                            std::any_of(known.begin(), known.end(), [&](const AccessDeviation& d) {
+                              return d.id == *observed->deviation;
+                            });
+        if (!observed->agrees && listed) {
+          // A known platform deviation: the case cannot be judged here (DESIGN.md:
+          // skipped with the reason, never passed, never a mysterious failure).
+          r.verdict = Verdict::Skipped;
+          r.deviation = *observed->deviation;
+          r.reason = "known platform deviation " + r.deviation + ": the CPU did '" + r.observed +
+                     "', outside what the architecture allows";
+        } else if (!observed->agrees && observed->deviation) {
+          r.verdict = Verdict::Failed;
+          r.reason = "the CPU disagrees with the oracle (deviation " + *observed->deviation +
+                     " is not in the list of known deviations)";
+        } else if (!observed->agrees) {
+          r.verdict = Verdict::Failed;
+          r.reason = "the CPU disagrees with the oracle";
+        }
+      }
+    } else if (skip) {
+      r.verdict = Verdict::Skipped;
+      r.reason = *skip;
+    }
+    model.commit(*step, judgement,
+                 observed ? outcome_of(*observed, judgement.allowed) : judgement.walk.outcome);
+
+    for (const auto& e : step->expects) {
+      CheckResult c;
+      c.where = e.where;
+      c.text = e.text;
+      if (const auto* ad = std::get_if<ExpectAd>(&e.what)) {
+        check_ad(*ad, e, model, observed, c);
+      } else {
+        const bool architecture_ok =
+            std::any_of(judgement.allowed.begin(), judgement.allowed.end(),
+                        [&](const AllowedOutcome& a) { return meets(e.what, a); });
+        const bool cpu_ok = !observed || meets(e.what, *observed, judgement.allowed);
+        c.passed = architecture_ok && cpu_ok;
+        c.contradicts_architecture = !architecture_ok;
+        if (!c.passed) {
+          c.diff = fmt::format("    expected: {}\n", expectation_text(e.what));
+          if (observed) c.diff += fmt::format("    observed: {}\n", describe(*observed));
+          for (const auto& a : judgement.allowed) {
+            c.diff += fmt::format("    oracle:   {}\n", allowed_text(a, *step));
+          }
+          if (!judgement.walk.fault_reason.empty()) {
+            c.diff += fmt::format("    because:  {}\n", judgement.walk.fault_reason);
+          }
+          c.diff += "    walk:\n" + walk_text(judgement.walk.steps, model.mode());
+        }
+      }
+      if (!c.passed && (r.verdict != Verdict::Skipped || c.contradicts_architecture)) {
+        r.verdict = Verdict::Failed;
+        if (r.reason.empty()) {
+          r.reason = c.contradicts_architecture
+                         ? "an expectation contradicts the architecture (scenario bug)"
+                         : "an expectation was not met";
+        }
+      }
+      r.checks.push_back(std::move(c));
+    }
+    result.accesses.push_back(std::move(r));
+  }
+  if (result.count(Verdict::Failed) > 0) {
+    result.verdict = Verdict::Failed;
+  } else if (skip || (!result.accesses.empty() &&
+                      result.count(Verdict::Skipped) == result.accesses.size())) {
+    result.verdict = Verdict::Skipped;
+    if (result.reason.empty() && skip) result.reason = *skip;
+  }
+  return result;
+}
+
+}  // namespace pagelab::lab::scenario
