@@ -136,7 +136,7 @@ TEST(ScenarioOracle, AccessedAndDirtyFollowTheArchitecture) {
   model.apply(s.statements[0]);
   const auto& write = std::get<AccessStep>(s.statements[1].action);
   auto j = model.judge(write);
-  model.commit(write, j, j.walk.outcome);
+  model.commit(write, j, nullptr);
   EXPECT_EQ(model.ad_allowed(1).dirty, std::vector<bool>{true});
   EXPECT_EQ(model.ad_allowed(1).accessed, std::vector<bool>{true});
   EXPECT_EQ(model.ad_allowed(2).dirty, std::vector<bool>{false});  // never on a table entry
@@ -154,8 +154,8 @@ TEST(ScenarioOracle, FaultLeavesTheLeafAccessedBitAlone) {
   model.apply(s.statements[0]);
   const auto& read = std::get<AccessStep>(s.statements[1].action);
   auto j = model.judge(read);
-  ASSERT_TRUE(std::holds_alternative<paging::PageFault>(j.walk.outcome));
-  model.commit(read, j, j.walk.outcome);
+  ASSERT_TRUE(std::holds_alternative<paging::PageFault>(j.fresh.outcome));
+  model.commit(read, j, nullptr);
   EXPECT_EQ(model.ad_allowed(1).accessed, std::vector<bool>{false});
   // Upper levels were used before the fault: their A may be set (SDM §4.8).
   EXPECT_EQ(model.ad_allowed(2).accessed, (std::vector<bool>{false, true}));

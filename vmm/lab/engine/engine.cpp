@@ -6,6 +6,7 @@
 
 #include "engine/batch_records.hpp"
 #include "engine/engine_impl.hpp"
+#include "judge/cached_walk.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/lab/machine/disassembler.hpp"
@@ -36,10 +37,6 @@ bool is_foreign(const Op& op) {
   return std::holds_alternative<OpForeignWrite>(op);
 }
 
-std::uint64_t size_mask(unsigned size) {
-  return size >= 8 ? ~std::uint64_t{0} : paging::bit(8 * size) - 1;
-}
-
 // Plantable: not the probe, its batch area or the page tables.
 bool plantable(std::uint64_t gpa) {
   if (gpa < PROBE_BATCH_LIMIT) return false;
@@ -59,12 +56,15 @@ paging::Access to_access(const OpAccess& a) {
 
 }  // namespace
 
-Engine::Impl::Impl(Lab& l) : lab(l), model(l.physical().size()) {
+Engine::Impl::Impl(Lab& l)
+    : lab(l),
+      model(l.physical().size()),
+      // AMD's APM has no PDPTE registers: legacy PAE walks may read the PDPT in memory.
+      judge(model, paging::CpuState{}, {.pdpt_walked = l.cpu().vendor() == "AuthenticAMD"}) {
   const auto& cpu = lab.cpu();
   has_invpcid = cpu.has(cpuid::Invpcid);
   has_pku = cpu.has(cpuid::Pku);
   platform = platform_tag(lab);
-  pdpt_walked = cpu.vendor() == "AuthenticAMD";
 }
 
 unsigned Engine::Impl::code_bits() const {
@@ -81,30 +81,6 @@ void Engine::Impl::write_entry(paging::PhysicalMemory& m, GuestPhys a, std::uint
   } else {
     m.write64(a, v);
   }
-}
-
-std::array<std::uint64_t, 4> Engine::Impl::pdptes_in_memory(const paging::CpuState& s) const {
-  std::array<std::uint64_t, 4> out{};
-  const auto base = s.root();
-  for (unsigned i = 0; i < PdpteCount; ++i)
-    out[i] = pdpte_as_loaded(model.read64(base + i * sizeof(std::uint64_t)));
-  return out;
-}
-
-std::uint64_t Engine::Impl::pdpte_as_loaded(std::uint64_t value) const {
-  return platform_sets_pdpte_accessed ? value & ~Pte::Accessed : value;
-}
-
-std::optional<paging::GeneralProtection> Engine::Impl::load_pdptes(
-    const paging::PhysicalMemory& memory, paging::CpuState& s) const {
-  if (!platform_sets_pdpte_accessed) return paging::load_pdptes(memory, s);
-  std::map<std::uint64_t, std::uint64_t> cleared;
-  for (unsigned i = 0; i < PdpteCount; ++i) {
-    const auto at = s.root() + i * sizeof(std::uint64_t);
-    cleared[at.value()] = pdpte_as_loaded(memory.read64(at));
-  }
-  const OverlayMemory view(memory, cleared);
-  return paging::load_pdptes(view, s);
 }
 
 void Engine::Impl::note(const std::string& text) {
@@ -205,8 +181,7 @@ void Engine::start() {
         "starting the experiment: CR4 reads {:#x} after writing {:#x}: the CPU refused bits {:#x}",
         r.cr4, cr4, r.cr4 ^ cr4));
   }
-  auto& s = impl_->state;
-  s = paging::CpuState{};
+  paging::CpuState s;
   s.cr0 = r.cr0;
   s.cr3 = r.cr3;
   s.cr4 = r.cr4;
@@ -226,15 +201,19 @@ void Engine::start() {
     for (unsigned i = 0; i < PdpteCount; ++i) {
       const auto v = lab_.physical().read64(s.root() + i * sizeof(std::uint64_t));
       if ((v & Pte::Present) != 0 && (v & Pte::Accessed) != 0) {
-        impl_->platform_sets_pdpte_accessed = true;
+        auto o = impl_->judge.options();
+        o.pdpte_accessed_ignored = true;
+        impl_->judge.set_options(o);
         impl_->note(
             "PAE: the platform set bit 5 (A) of a PDPTE in memory, a bit SDM table 4-8 reserves "
             "in PAE PDPTEs; the engine reads PDPTEs without it");
       }
     }
-    impl_->load_pdptes(lab_.physical(), s);
+    // The judge's model is RAM at the first batch; the PDPTEs come from RAM now.
+    impl_->sync_model();
+    impl_->judge.load_pdptes(s);
   }
-  impl_->tlb.flush_all();
+  impl_->judge.reset(s);
   if ((s.cr4 & (Cr4::Smep | Cr4::Smap)) != 0 && !(features.smep || features.smap)) {
     impl_->note("CR4.SMEP/SMAP accepted although CPUID does not report SMEP/SMAP");
   }
@@ -287,7 +266,7 @@ void Engine::start_legacy(const paging::CpuFeatures& features) {
 }
 
 paging::CpuState Engine::cpu_state() const {
-  return impl_->state;
+  return impl_->state();
 }
 
 void Engine::override_oracle_memory(GuestPhys address, std::uint64_t value) {
@@ -313,11 +292,8 @@ std::vector<CheckedResult> Engine::run(std::span<const Op> batch) {
   while (i < batch.size()) {
     if (is_foreign(batch[i])) {
       const auto& f = std::get<OpForeignWrite>(batch[i]);
-      auto& mem = lab_.physical();
-      if (!impl_->foreign_old.contains(f.address.value())) {
-        impl_->foreign_old[f.address.value()] = mem.read64(f.address);
-      }
-      mem.write64(f.address, f.value);
+      lab_.physical().write64(f.address, f.value);
+      impl_->judge.foreign_write(f.address, f.value);
       CheckedResult r;
       r.op = batch[i];
       out.push_back(std::move(r));
@@ -354,7 +330,7 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
   if (check) sync_model();
   // Fetches need an instruction at the target; the oracle says where that is.
   std::map<std::uint64_t, std::uint64_t> sim_entries;  // entries of this mode's width
-  auto sim_state = state;
+  auto sim_state = state();
   bool sim_cr3_written = false;
   for (const auto& op : ops) {
     CheckedResult r;
@@ -375,10 +351,10 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
       sim_entries[we->entry.value()] = we->value;
     } else if (const auto* a = std::get_if<OpAccess>(&op);
                a && a->type == paging::AccessType::Fetch) {
-      const OverlayMemory view(
+      const judge::OverlayMemory view(
           check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
           entry_bytes());
-      if (sim_cr3_written && mode == paging::PagingMode::Pae) load_pdptes(view, sim_state);
+      if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
       const auto w = paging::walk(view, sim_state, to_access(*a));
       if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
         if (plantable(t->physical.value())) {
@@ -432,39 +408,28 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
 
 void Engine::Impl::apply_control(CheckedResult& r) {
   const auto& w = std::get<OpWriteControl>(r.op);
-  if (w.reg == ControlRegister::Cr3 && state.mode() == paging::PagingMode::Pae) {
+  if (w.reg == ControlRegister::Cr3 && state().mode() == paging::PagingMode::Pae) {
     reload_pdptes(r);
     return;
   }
   if (r.observed.status != ProbeStatus::Ok) return;  // a refused write changes nothing
-  const auto before = state;
   switch (w.reg) {
     case ControlRegister::Cr0:
-      if (((state.cr0 ^ w.value) & Cr0::Pg) != 0) tlb.flush_all();
-      state.cr0 = w.value;
+      judge.write_cr0(w.value);
       break;
     case ControlRegister::Cr3:
-      // With CR4.PCIDE and bit 63 set, MOV CR3 keeps the TLB (SDM §4.10.4.1).
-      if ((state.cr4 & Cr4::Pcide) == 0 || (w.value & Cr3::NoFlush) == 0) tlb.flush_non_global();
-      state.cr3 = w.value & ~Cr3::NoFlush;
+      judge.write_cr3(w.value);
       break;
     case ControlRegister::Cr4:
-      if (((state.cr4 ^ w.value) & Cr4::Pge) != 0) tlb.flush_all();
-      state.cr4 = w.value;
+      judge.write_cr4(w.value);
       break;
     case ControlRegister::Efer:
-      state.efer = w.value;
+      judge.write_efer(w.value);
       break;
     case ControlRegister::Pkru:
-      state.pkru = static_cast<std::uint32_t>(w.value);
+      judge.write_pkru(static_cast<std::uint32_t>(w.value));
       break;
   }
-  // SDM §4.4.1: with PAE paging in use afterwards, MOV to CR0 or CR4 that changes CD,
-  // NW, PG, PAE, PGE, PSE or SMEP loads the PDPTE registers from CR3.
-  const bool reloads =
-      ((before.cr0 ^ state.cr0) & (Cr0::Cd | Cr0::Nw | Cr0::Pg)) != 0 ||
-      ((before.cr4 ^ state.cr4) & (Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep)) != 0;
-  if (state.mode() == paging::PagingMode::Pae && reloads) load_pdptes(model, state);
 }
 
 // MOV CR3 in PAE paging loads the PDPTE registers (SDM §4.4.1); a present PDPTE with a
@@ -474,37 +439,33 @@ void Engine::Impl::apply_control(CheckedResult& r) {
 void Engine::Impl::reload_pdptes(CheckedResult& r) {
   const auto& w = std::get<OpWriteControl>(r.op);
   const auto& ob = r.observed;
-  auto next = state;
+  auto next = state();
   next.cr3 = w.value & ~Cr3::NoFlush;
-  const auto gp = load_pdptes(model, next);
+  const auto gp = judge.load_pdptes(next);
   if (!gp) {
     if (ob.status != ProbeStatus::Ok) return;  // a refused write changes nothing
-    tlb.flush_non_global();
-    state = next;
+    judge.write_cr3(w.value);
     return;
   }
   if (ob.status == ProbeStatus::Fault && ob.vector == VectorGp && ob.error_code == 0) return;
-  if (ob.status == ProbeStatus::Ok && pdpt_walked) {
-    tlb.flush_non_global();
-    next.pdptes = pdptes_in_memory(next);
-    state = next;
+  if (ob.status == ProbeStatus::Ok && judge.options().pdpt_walked) {
+    judge.write_cr3_walked(w.value);
     return;
   }
   r.agrees = false;
   r.report = fmt::format(
       "MOV CR3 {:#x} in PAE paging: {}\nallowed: #GP(0), the PDPTE registers unchanged (SDM "
       "§4.4.1){}\nobserved: {}",
-      w.value, gp->reason, pdpt_walked ? ", or (AMD) success" : "", observed_text(r.op, ob));
+      w.value, gp->reason, judge.options().pdpt_walked ? ", or (AMD) success" : "",
+      observed_text(r.op, ob));
 }
 
 void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   std::map<std::uint64_t, std::pair<bool, std::size_t>> entries;  // GPA -> (leaf, last result)
   std::set<std::uint64_t> uncertain;
-  memo.clear();
   for (std::size_t i = 0; i < results.size(); ++i) {
     auto& r = results[i];
     if (r.skipped) continue;
-    if (!std::holds_alternative<OpAccess>(r.op)) memo.clear();
     std::visit(
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
@@ -512,8 +473,7 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
             check_access(r, entries, uncertain, i);
           } else if constexpr (std::is_same_v<T, OpWriteEntry>) {
             if (r.observed.status == ProbeStatus::Ok) {
-              write_entry(model, o.entry, o.value);
-              foreign_old.erase(o.entry.value() - o.entry.value() % sizeof(std::uint64_t));
+              judge.write_entry(o.entry, o.value);
             } else {
               r.agrees = false;
               r.report = fmt::format(
@@ -525,18 +485,14 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
           } else if constexpr (std::is_same_v<T, OpWriteControl>) {
             apply_control(r);
           } else if constexpr (std::is_same_v<T, OpInvlpg>) {
-            tlb.invalidate(o.address);
+            judge.invlpg(o.address);
           } else if constexpr (std::is_same_v<T, OpInvpcid>) {
-            if (o.type == 0)
-              tlb.invalidate(o.address);
-            else if (o.type == 2)
-              tlb.flush_all();
-            else
-              tlb.flush_non_global();
+            judge.invpcid(o.type, o.address);
           } else if constexpr (std::is_same_v<T, OpTogglePge>) {
-            tlb.flush_all();
+            judge.toggle_pge();
           } else if constexpr (std::is_same_v<T, OpReadControl>) {
             const auto& ob = r.observed;
+            const auto& state = this->state();
             const auto efer_mask = ~Efer::Sce;
             if (ob.cr0 != state.cr0 || ob.cr3 != state.cr3 || ob.cr4 != state.cr4 ||
                 (ob.efer & efer_mask) != (state.efer & efer_mask)) {
@@ -592,152 +548,83 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   }
 }
 
-// Outcome of `walk` (computed for an address in the same 4 KiB page) for `va`.
-paging::Outcome Engine::Impl::outcome_for(const paging::Walk& w, std::uint64_t walked_va,
-                                          Linear va) {
-  auto o = w.outcome;
-  if (auto* t = std::get_if<paging::Translation>(&o)) {
-    t->physical = GuestPhys(t->physical.value() - (walked_va % Page) + (va.value() % Page));
-  } else if (auto* pf = std::get_if<paging::PageFault>(&o)) {
-    pf->cr2 = va;
-  }
-  return o;
+namespace {
+
+judge::Observed observed_of(const OpResult& r) {
+  judge::Observed ob;
+  ob.kind = r.status == ProbeStatus::Ok ? judge::Observed::Kind::Ok : judge::Observed::Kind::Fault;
+  ob.vector = r.vector;
+  ob.error_code = r.error_code;
+  ob.cr2 = r.cr2;
+  ob.value = r.value;
+  return ob;
 }
+
+}  // namespace
 
 void Engine::Impl::check_access(CheckedResult& r,
                                 std::map<std::uint64_t, std::pair<bool, std::size_t>>& entries,
                                 std::set<std::uint64_t>& uncertain, std::size_t index) {
   const auto& a = std::get<OpAccess>(r.op);
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
-  auto s = state;
-  s.rflags = paging::Rflags::Fixed1 | (ac ? paging::Rflags::Ac : 0);
   const auto acc = to_access(a);
-  // Walks of one page differ only in the offset while no entry or register changed
-  // (A/D bits do not change outcomes); the memo is cleared at every other operation.
-  const auto key = (a.address.value() >> 12) << 4 | static_cast<std::uint64_t>(a.type) << 2 |
-                   (a.privilege == paging::Privilege::User ? 2u : 0u) | (ac ? 1u : 0u);
-  auto it = memo.find(key);
-  if (it == memo.end())
-    it = memo.emplace(key, Memo{a.address.value(), paging::walk(model, s, acc)}).first;
-  const auto& fresh = it->second.walk;
-  std::vector<paging::Outcome> outcomes{outcome_for(fresh, it->second.va, a.address)};
-  std::optional<paging::Walk> stale;
-  if (const auto* c = tlb.lookup(a.address)) {
-    constexpr auto ad = Pte::Accessed | Pte::Dirty;
-    const bool changed = walk_bits_changed(s, c->efer, c->cr4) ||
-                         std::any_of(c->path.begin(), c->path.end(), [&](const auto& kv) {
-                           return ((read_entry(model, GuestPhys(kv.first)) ^ kv.second) & ~ad) != 0;
-                         });
-    if (changed) {
-      const OverlayMemory old(model, c->path, entry_bytes());
-      stale = walk_cached(old, s, c->efer, c->cr4, acc);
-      if (!(stale->outcome == outcomes[0])) outcomes.push_back(stale->outcome);
-    }
-  }
-  // PAE on AMD: a walk may read a PDPTE changed in memory since the last MOV CR3.
-  std::optional<paging::Walk> pdpt;
-  if (mode == paging::PagingMode::Pae && pdpt_walked) {
-    auto ms = s;
-    ms.pdptes = pdptes_in_memory(s);
-    if (ms.pdptes != s.pdptes) {
-      pdpt = paging::walk(model, ms, acc);
-      const auto o = outcome_for(*pdpt, a.address.value(), a.address);
-      if (std::none_of(outcomes.begin(), outcomes.end(), [&](const auto& x) { return x == o; }))
-        outcomes.push_back(o);
-    }
-  }
-  for (const auto& st : fresh.steps) entries[st.entry_address.value()] = {st.leaf, index};
-  if (stale) {
-    for (const auto& st : stale->steps) entries[st.entry_address.value()] = {st.leaf, index};
-  }
-  if (pdpt) {
-    for (const auto& st : pdpt->steps) entries[st.entry_address.value()] = {st.leaf, index};
-  }
-  r.allowed = outcomes;
-  const auto& ob = r.observed;
-  auto matches = [&](const paging::Outcome& o) {
-    if (const auto* t = std::get_if<paging::Translation>(&o)) {
-      if (ob.status != ProbeStatus::Ok) return false;
-      if (a.type != paging::AccessType::Read) return true;
-      std::uint64_t expect = 0;
-      const auto pa = t->physical.value();
-      // No RAM there (e.g. a PSE-36 page above 4 GiB): what such a read returns is the
-      // platform's choice, not the architecture's; the translation succeeding is checked.
-      if (pa + a.size > model.bytes().size()) return true;
-      std::memcpy(&expect, model.bytes().data() + pa, a.size);
-      return (ob.value & size_mask(a.size)) == expect;
-    }
-    if (ob.status != ProbeStatus::Fault) return false;
-    if (const auto* pf = std::get_if<paging::PageFault>(&o)) {
-      return ob.vector == VectorPf && ob.error_code == pf->error_code && ob.cr2 == pf->cr2.value();
-    }
-    const auto& gp = std::get<paging::GeneralProtection>(o);
-    return ob.vector == VectorGp && ob.error_code == gp.error_code;
-  };
-  std::size_t matched = outcomes.size();
-  for (std::size_t k = 0; k < outcomes.size(); ++k) {
-    if (matches(outcomes[k])) {
-      matched = k;
-      break;
-    }
-  }
+  const auto j = judge.judge(acc, ac);
+  r.allowed.clear();
+  for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
+  const auto ob = observed_of(r.observed);
+  // A disagreement may be a known platform deviation; one of them (a host write the
+  // platform never sees) needs the tables as they were before the host's writes.
   std::optional<paging::Walk> foreign;
-  if (matched == outcomes.size()) {
-    bool before_foreign = false;
-    if (!foreign_old.empty()) {
-      const auto old_entries = as_entries(foreign_old, entry_bytes());
-      const OverlayMemory before(model, old_entries, entry_bytes());
-      foreign = paging::walk(before, s, acc);
-      before_foreign = matches(foreign->outcome);
+  bool before_foreign = false;
+  const bool allowed =
+      std::any_of(j.allowed.begin(), j.allowed.end(),
+                  [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+  if (!allowed && judge.has_foreign_writes()) {
+    foreign = judge.walk_before_foreign_writes(acc, ac);
+    judge::Allowed old{foreign->outcome, 0, false, true};
+    if (const auto* t = std::get_if<paging::Translation>(&old.outcome);
+        t != nullptr && a.type == paging::AccessType::Read) {
+      old.value_known = t->physical.value() + a.size <= model.size();
+      if (old.value_known) old.value = judge::read_bytes(model, t->physical, a.size);
     }
-    const AccessCase c{platform, a, ob, r.allowed, before_foreign};
-    if (const auto* d = find_access_deviation(c, known_access_deviations())) {
-      r.deviation = d->id;
-      note(fmt::format("{}: {}", d->id, d->description));
-    }
+    before_foreign = judge.matches(old, acc, ob);
   }
-  if (matched > 0) {  // stale, foreign or nothing: A/D of this path cannot be predicted
-    for (const auto& st : fresh.steps) uncertain.insert(st.entry_address.value());
-    if (stale)
-      for (const auto& st : stale->steps) uncertain.insert(st.entry_address.value());
-    if (pdpt)
-      for (const auto& st : pdpt->steps) uncertain.insert(st.entry_address.value());
+  const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
+  const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  for (const auto& e : v.entries) {
+    entries[e.address] = {e.leaf, index};
+    if (!v.ad_predictable) uncertain.insert(e.address);
   }
-  // Move the model forward with what happened (or with the fresh walk if nothing fits).
-  const auto& effective = matched < outcomes.size() ? outcomes[matched] : outcomes[0];
-  if (const auto* t = std::get_if<paging::Translation>(&effective);
-      t != nullptr && ob.status == ProbeStatus::Ok) {
-    for (const auto& [entry, bitsset] : t->ad_updates)
-      write_entry(model, entry, read_entry(model, entry) | bitsset);
-    if (a.type == paging::AccessType::Write &&
-        t->physical.value() + a.size <= model.bytes().size()) {
-      std::memcpy(model.bytes().data() + t->physical.value(), &a.write_value, a.size);
-    }
-    if (matched == 0) tlb.fill(fresh, state);
-  } else if (ob.status == ProbeStatus::Fault && ob.vector == VectorPf) {
-    tlb.invalidate(a.address);  // a #PF drops what the TLB held for the address (SDM §4.10.4.2)
+  if (v.agrees()) return;
+  const AccessCase c{platform, a, r.observed, r.allowed, before_foreign};
+  if (const auto* d = find_access_deviation(c, known_access_deviations())) {
+    r.deviation = d->id;
+    note(fmt::format("{}: {}", d->id, d->description));
   }
-  if (matched < outcomes.size()) return;
   r.agrees = false;
+  r.report = report + r.report;
+}
+
+std::string Engine::Impl::disagreement_text(const CheckedResult& r, const judge::Judgement& j,
+                                            const std::optional<paging::Walk>& foreign) const {
+  const auto& ob = r.observed;
   std::string text =
       fmt::format("{}\nobserved: {}\nallowed:\n", r.summary(), observed_text(r.op, ob));
-  for (const auto& o : r.allowed) text += fmt::format("  - {}\n", paging::describe(o));
-  text += fmt::format("walk (fresh, over the tables in memory):\n{}",
-                      walk_text(paging::walk(model, s, acc)));
-  if (stale)
-    text += fmt::format("walk (stale, over the entries the TLB may hold):\n{}", walk_text(*stale));
-  if (pdpt)
+  for (const auto& o : j.allowed) text += fmt::format("  - {}\n", paging::describe(o.outcome));
+  text += fmt::format("walk (fresh, over the tables in memory):\n{}", walk_text(j.fresh));
+  for (const auto& w : j.others) {
     text +=
-        fmt::format("walk (over the PDPTEs in memory, not the registers):\n{}", walk_text(*pdpt));
+        fmt::format("walk (over entries a translation cache may still hold):\n{}", walk_text(w));
+  }
   if (foreign)
     text += fmt::format("walk (before the host's foreign writes):\n{}", walk_text(*foreign));
   if (ob.status == ProbeStatus::Fault)
     text += fmt::format("instruction at RIP {:#x}: {}\n", ob.rip, instruction_at(ob.rip));
-  r.report = text + r.report;
+  return text;
 }
 
 std::string Engine::Impl::instruction_at(std::uint64_t rip) const {
-  auto s = state;
+  auto s = state();
   paging::Access acc;
   acc.address = Linear(rip);
   acc.type = paging::AccessType::Fetch;

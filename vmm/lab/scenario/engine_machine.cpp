@@ -201,7 +201,8 @@ class EngineMachine : public Machine {
     o.agrees = r.agrees;
     o.report = r.report;
     o.deviation = r.deviation;
-    for (const auto& s : model.judge(step).walk.steps) {
+    // The entries the fresh walk reads, as the CPU left them (for `expect ad`).
+    for (const auto& s : paging::walk(model.memory(), model.state_for(step), step.access).steps) {
       if (model.mode() == PagingMode::Pae && s.level == 3) continue;
       o.entries_after.emplace_back(s.entry_address.value(),
                                    model.mode() == PagingMode::Bits32

@@ -119,17 +119,15 @@ std::string walk_text(const std::vector<WalkStep>& steps, PagingMode mode) {
   return s;
 }
 
-Outcome outcome_of(const Observation& o, const std::vector<AllowedOutcome>& allowed) {
-  // The model continues from the allowed outcome the CPU matched; else the fresh walk.
-  for (const auto& a : allowed) {
-    const bool same_kind =
-        (o.kind == Observation::Kind::Ok && std::holds_alternative<Translation>(a.outcome)) ||
-        (o.kind == Observation::Kind::PageFault && std::holds_alternative<PageFault>(a.outcome)) ||
-        (o.kind == Observation::Kind::GeneralProtection &&
-         std::holds_alternative<GeneralProtection>(a.outcome));
-    if (same_kind) return a.outcome;
-  }
-  return allowed.front().outcome;
+judge::Observed observed_of(const Observation& o) {
+  judge::Observed ob;
+  ob.kind =
+      o.kind == Observation::Kind::Ok ? judge::Observed::Kind::Ok : judge::Observed::Kind::Fault;
+  ob.vector = o.vector;
+  ob.error_code = o.error_code;
+  ob.cr2 = o.cr2;
+  ob.value = o.value;
+  return ob;
 }
 
 void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel& model,
@@ -252,8 +250,8 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     r.text = access_text(*step);
     const AccessJudgement judgement = model.judge(*step);
     for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, *step));
-    r.walk = judgement.walk.steps;
-    r.fault_reason = judgement.walk.fault_reason;
+    r.walk = judgement.fresh.steps;
+    r.fault_reason = judgement.fresh.fault_reason;
 
     std::optional<Observation> observed;
     if (machine != nullptr && !skip) {
@@ -293,8 +291,12 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
       r.verdict = Verdict::Skipped;
       r.reason = *skip;
     }
-    model.commit(*step, judgement,
-                 observed ? outcome_of(*observed, judgement.allowed) : judgement.walk.outcome);
+    if (observed) {
+      const auto ob = observed_of(*observed);
+      model.commit(*step, judgement, &ob);
+    } else {
+      model.commit(*step, judgement, nullptr);
+    }
 
     for (const auto& e : step->expects) {
       CheckResult c;
@@ -315,10 +317,10 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
           for (const auto& a : judgement.allowed) {
             c.diff += fmt::format("    oracle:   {}\n", allowed_text(a, *step));
           }
-          if (!judgement.walk.fault_reason.empty()) {
-            c.diff += fmt::format("    because:  {}\n", judgement.walk.fault_reason);
+          if (!judgement.fresh.fault_reason.empty()) {
+            c.diff += fmt::format("    because:  {}\n", judgement.fresh.fault_reason);
           }
-          c.diff += "    walk:\n" + walk_text(judgement.walk.steps, model.mode());
+          c.diff += "    walk:\n" + walk_text(judgement.fresh.steps, model.mode());
         }
       }
       if (!c.passed && (r.verdict != Verdict::Skipped || c.contradicts_architecture)) {

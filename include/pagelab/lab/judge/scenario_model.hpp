@@ -1,13 +1,15 @@
 #pragma once
-// The architectural model of a scenario: guest-physical memory with the page tables the
-// statements build, the control state, and the history since the last invalidation, so
-// that every access gets the set of outcomes the architecture allows (stale
-// translations included while an entry changed without INVLPG / MOV CR3).
+// A scenario's program applied to a model machine: guest-physical memory with the page
+// tables the statements build, and the one judge (judge.hpp) that holds the control
+// state and the translation caches' history, so that every access gets the set of
+// outcomes the architecture allows (stale translations included while an entry changed
+// without INVLPG / MOV CR3).
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "pagelab/lab/judge/judge.hpp"
 #include "pagelab/lab/scenario/scenario.hpp"
 #include "pagelab/paging/cpu_state.hpp"
 #include "pagelab/paging/frame_allocator.hpp"
@@ -26,17 +28,9 @@ inline constexpr std::uint64_t DefaultMemoryBytes = 16 << 20;
 // A CPU with every paging feature, for judging scenarios without a CPU.
 paging::CpuFeatures full_features();
 
-// One outcome the architecture allows, with the value a read would return.
-struct AllowedOutcome {
-  paging::Outcome outcome;
-  std::uint64_t value = 0;  // reads that translate: the bytes at the physical address
-  bool stale = false;       // from a translation the CPU may still cache
-};
-
-struct AccessJudgement {
-  paging::Walk walk;  // the walk over the tables as they are now
-  std::vector<AllowedOutcome> allowed;
-};
+// A scenario's accesses are judged by the one judge (judge.hpp).
+using AllowedOutcome = judge::Allowed;
+using AccessJudgement = judge::Judgement;
 
 class ScenarioModel {
  public:
@@ -52,11 +46,11 @@ class ScenarioModel {
   void apply(const Statement& statement);
   // What the architecture allows for this access now.
   [[nodiscard]] AccessJudgement judge(const AccessStep& step) const;
-  // Records that the access happened with `outcome`: A/D bits, the written data, and
-  // that translations may now be cached. Remembers each level's entry before and
-  // after, for `expect ad`.
-  void commit(const AccessStep& step, const AccessJudgement& judgement,
-              const paging::Outcome& outcome);
+  // Records that the access happened as `observed` says (nullptr: no CPU, the fresh
+  // outcome): A/D bits, the written data, and what may now be cached. Remembers each
+  // level's entry before and after, for `expect ad`.
+  judge::AccessVerdict commit(const AccessStep& step, const AccessJudgement& judgement,
+                              const judge::Observed* observed);
 
   // A/D bits `level` may have after the last committed access: each a set of {0,1}.
   struct AdAllowed {
@@ -79,39 +73,24 @@ class ScenarioModel {
   [[nodiscard]] paging::GuestPhys entry_address(paging::Linear va, unsigned level) const;
 
  private:
-  // Before the tables or the bits a walk depends on change (walk_cached()).
-  void before_table_change();
   void write_data(paging::GuestPhys pa, unsigned size, std::uint64_t value);
+  [[nodiscard]] judge::Judge& the_judge();
 
   paging::CpuFeatures features_;
-  // On the heap: the builder holds a reference that must survive moving the model.
+  // On the heap: the builder and the judge hold references that must survive moving
+  // the model.
   std::unique_ptr<paging::BufferMemory> memory_;
   paging::PagingMode mode_ = paging::PagingMode::Level4;
   paging::GuestPhys tables_base_{DefaultTablesBase};
   std::unique_ptr<paging::FrameAllocator> frames_;
   std::unique_ptr<paging::PageTableBuilder> builder_;
+  // The control state until the tables are built; then the judge's.
   paging::CpuState state_;
-  // Tables as they were before each change made since something was last accessed:
-  // translations from any of them may still be cached until invalidated.
-  struct Generation {
-    std::unique_ptr<paging::SparseMemory> tables;
-    std::uint64_t efer = 0, cr4 = 0;  // what its translations were walked under
-    bool global_only = false;         // after MOV CR3 only global translations survive
-    std::vector<paging::Linear> invalidated;
-  };
-  std::vector<Generation> stale_;
-  bool accessed_since_snapshot_ = false;
+  std::unique_ptr<judge::Judge> judge_;
   bool any_access_ = false;
-  // The last access's walk: entry values before and the A/D that may have been set.
-  struct LevelRecord {
-    unsigned level;
-    std::uint64_t address, before;
-    std::uint64_t must_set = 0, may_set = 0;
-  };
-  std::vector<LevelRecord> last_;
+  std::vector<judge::EntryEffect> last_;  // the last access's entries
 };
 
-// Reads `size` bytes little-endian at `pa`.
-std::uint64_t read_bytes(const paging::PhysicalMemory& memory, paging::GuestPhys pa, unsigned size);
+using judge::read_bytes;
 
 }  // namespace pagelab::lab::scenario

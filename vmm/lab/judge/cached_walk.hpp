@@ -1,9 +1,6 @@
 #pragma once
-// What the TLB may still hold: for every page the probe reached successfully, the
-// paging-structure entries its walk used, as they were then. A stale translation is
-// the walk over those remembered entries; invalidations drop them as the SDM
-// (§4.10.4) requires. Conservative on purpose: it forgets only what the architecture
-// says must be forgotten, so "stale" is allowed wherever a CPU may legally show it.
+// Walks over remembered paging-structure entries: what a TLB or paging-structure-cache
+// item answers now (translation_cache.hpp keeps the items; the judge walks them).
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,7 +10,7 @@
 #include "pagelab/paging/physical_memory.hpp"
 #include "pagelab/paging/walker.hpp"
 
-namespace pagelab::lab {
+namespace pagelab::lab::judge {
 
 // A PhysicalMemory that shows `overrides` over `base` (read-only). The overrides are
 // paging-structure entries of `entry_bytes` (4 in 32-bit paging, else 8), keyed by
@@ -54,24 +51,5 @@ bool walk_bits_changed(const paging::CpuState& now, std::uint64_t cached_efer,
 std::map<std::uint64_t, std::uint64_t> as_entries(
     const std::map<std::uint64_t, std::uint64_t>& words, unsigned entry_bytes);
 
-class TlbModel {
- public:
-  struct Cached {
-    std::uint64_t base = 0, bytes = 0;
-    bool global = false;
-    std::map<std::uint64_t, std::uint64_t> path;  // entry GPA -> value when cached
-    std::uint64_t efer = 0, cr4 = 0;              // the state it was walked under
-  };
-  // Remembers the translation `walk` produced under `state` (it must have succeeded).
-  void fill(const paging::Walk& walk, const paging::CpuState& state);
-  [[nodiscard]] const Cached* lookup(paging::Linear address) const;
-  void invalidate(paging::Linear address);  // INVLPG, INVPCID type 0, a #PF
-  void flush_non_global();                  // MOV CR3
-  void flush_all();                         // CR4.PGE change
-  [[nodiscard]] std::size_t size() const { return pages_.size(); }
 
- private:
-  std::map<std::uint64_t, Cached> pages_;  // by page base
-};
-
-}  // namespace pagelab::lab
+}  // namespace pagelab::lab::judge

@@ -1,0 +1,148 @@
+#pragma once
+// The one judge (DESIGN.md, "One case pipeline"): the model of what the architecture
+// allows, used by every front-end. It holds the page tables and data in (a model of)
+// guest-physical memory, the control state, and the translation caches' history since
+// the last invalidation (translation_cache.hpp), and for each access answers with the
+// set of allowed outcomes; given what a CPU did, it says whether that is allowed and
+// moves the model forward (A/D bits, written data, what may now be cached).
+//
+// The judge only decides. Front-ends (the engine's batches, scenarios, the matrix, the
+// fuzzer) feed it their program in order and explain only what they print.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "pagelab/lab/judge/translation_cache.hpp"
+#include "pagelab/paging/address.hpp"
+#include "pagelab/paging/cpu_state.hpp"
+#include "pagelab/paging/physical_memory.hpp"
+#include "pagelab/paging/walker.hpp"
+
+namespace pagelab::lab::judge {
+
+// `size` bytes little-endian at `pa` (any alignment), read and written through the
+// aligned 64-bit words that hold them.
+std::uint64_t read_bytes(const paging::PhysicalMemory& memory, paging::GuestPhys pa, unsigned size);
+void write_bytes(paging::PhysicalMemory& memory, paging::GuestPhys pa, unsigned size,
+                 std::uint64_t value);
+
+// What a CPU did for one access, whatever ran it.
+struct Observed {
+  enum class Kind { Ok, Fault } kind = Kind::Ok;
+  std::uint32_t vector = 0;
+  std::uint64_t error_code = 0, cr2 = 0;
+  std::uint64_t value = 0;  // a read that succeeded
+};
+
+// One outcome the architecture allows, with the value a read would return.
+struct Allowed {
+  paging::Outcome outcome;
+  std::uint64_t value = 0;  // reads that translate to guest RAM
+  bool stale = false;       // from a translation the CPU may still cache
+  bool value_known = true;  // false when the page is not guest RAM (e.g. above 4 GiB)
+};
+
+struct Judgement {
+  paging::Walk fresh;                // over the tables as they are now
+  std::vector<Allowed> allowed;      // the fresh outcome first
+  std::vector<paging::Walk> others;  // the walks behind allowed[1..], same order
+};
+
+// What an access did to one paging-structure entry: its value before, the A/D bits
+// the access must have set and those it may have set.
+struct EntryEffect {
+  unsigned level = 0;
+  std::uint64_t address = 0, before = 0;
+  std::uint64_t must_set = 0, may_set = 0;
+  bool leaf = false;
+};
+
+struct AccessVerdict {
+  static constexpr std::size_t None = static_cast<std::size_t>(-1);
+  std::size_t matched = None;  // index into Judgement::allowed, None: disallowed
+  [[nodiscard]] bool agrees() const { return matched != None; }
+  // The entries the access used (every walk considered), and whether the A/D bits the
+  // CPU left there can be predicted (not after a stale or unexplained outcome).
+  std::vector<EntryEffect> entries;
+  bool ad_predictable = true;
+};
+
+struct JudgeOptions {
+  // AMD's APM keeps no PDPTE registers in legacy PAE: a walk may read a PDPTE changed
+  // in memory since the last MOV CR3.
+  bool pdpt_walked = false;
+  // A platform (QEMU TCG) that sets bit 5 (A) of the PAE PDPTEs it walks, a bit SDM
+  // table 4-8 reserves there: PDPTEs are loaded without it.
+  bool pdpte_accessed_ignored = false;
+};
+
+class Judge {
+ public:
+  // `memory` is the model of guest-physical memory the judge reads and moves forward
+  // (owned by the caller, which may also write to it between operations).
+  Judge(paging::PhysicalMemory& memory, const paging::CpuState& state, JudgeOptions options = {});
+
+  [[nodiscard]] const paging::CpuState& state() const { return state_; }
+  [[nodiscard]] const JudgeOptions& options() const { return options_; }
+  void set_options(const JudgeOptions& options) { options_ = options; }
+  [[nodiscard]] paging::PhysicalMemory& memory() const { return memory_; }
+  [[nodiscard]] const TranslationCache& caches() const { return caches_; }
+  // Adopts a state as loaded from scratch (a mode entered, a CPU's registers read):
+  // nothing cached.
+  void reset(const paging::CpuState& state);
+
+  // Control writes, with the invalidations SDM §4.10.4.1 attaches to each.
+  // MOV CR3: flushes all but global translations unless CR4.PCIDE and bit 63; in PAE
+  // paging loads the PDPTE registers, or returns #GP(0) and changes nothing.
+  std::optional<paging::GeneralProtection> write_cr3(std::uint64_t value);
+  // MOV CR3 in PAE paging that succeeded although a PDPTE has reserved bits: allowed
+  // where PDPTEs are walked, not loaded (options().pdpt_walked).
+  void write_cr3_walked(std::uint64_t value);
+  // What MOV CR3 / CR0 / CR4 loads into the PDPTE registers of `state` (walker.hpp),
+  // as this platform loads them.
+  std::optional<paging::GeneralProtection> load_pdptes(paging::CpuState& state) const;
+  [[nodiscard]] std::array<std::uint64_t, 4> pdptes_in_memory(const paging::CpuState& state) const;
+  void write_cr0(std::uint64_t value);   // PG changing flushes everything
+  void write_cr4(std::uint64_t value);   // PGE changing flushes everything (PSE: nothing)
+  void write_efer(std::uint64_t value);  // WRMSR invalidates nothing
+  void write_pkru(std::uint32_t value);  // WRPKRU invalidates nothing
+  void invlpg(paging::Linear va);
+  void invpcid(unsigned type, paging::Linear va);
+  void toggle_pge();
+  // The guest or the host stored `value` in a paging-structure entry (no invalidation).
+  void write_entry(paging::GuestPhys at, std::uint64_t value);
+  // A host-side write the CPU was not told about; remembered, so that a platform that
+  // keeps using the old entry can be named (access_deviations.hpp).
+  void foreign_write(paging::GuestPhys at, std::uint64_t value);
+  [[nodiscard]] bool has_foreign_writes() const { return !foreign_old_.empty(); }
+
+  // What the architecture allows for `access` now (RFLAGS.AC from `ac`).
+  [[nodiscard]] Judgement judge(const paging::Access& access, bool ac) const;
+  // Records that the access happened with `observed` (nullptr: no CPU; the model takes
+  // the fresh outcome): which allowed outcome it matched, A/D bits, the written data,
+  // what may now be cached, and what a #PF invalidated.
+  AccessVerdict commit(const paging::Access& access, bool ac, std::uint64_t write_value,
+                       const Judgement& judgement, const Observed* observed);
+  // Does `observed` match `allowed` (the value of a read included)?
+  [[nodiscard]] bool matches(const Allowed& allowed, const paging::Access& access,
+                             const Observed& observed) const;
+  // The outcome the tables had before the host's foreign writes, if any.
+  [[nodiscard]] std::optional<paging::Walk> walk_before_foreign_writes(const paging::Access& access,
+                                                                       bool ac) const;
+
+  [[nodiscard]] paging::CpuState state_for(bool ac) const;
+  [[nodiscard]] std::uint64_t read_entry(paging::GuestPhys at) const;
+
+ private:
+  void pae_reload_if_needed(const paging::CpuState& before);
+  [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
+
+  paging::PhysicalMemory& memory_;
+  paging::CpuState state_;
+  JudgeOptions options_;
+  TranslationCache caches_;
+  std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
+};
+
+}  // namespace pagelab::lab::judge

@@ -1,0 +1,83 @@
+#pragma once
+// What a CPU may still hold in its translation caches (SDM vol. 3A §4.10): the TLB
+// (whole translations, per page) and the paging-structure caches (the upper entries of
+// a walk, per region of the linear address space they map). Each cached item is the
+// paging-structure entries its walk read, as they were then, with the control bits the
+// walk depended on (EFER.NXE, CR4.PSE: SDM §4.10.4.1, changing them invalidates
+// nothing). A stale outcome is a walk over those remembered entries.
+//
+// The model is conservative in one direction only: it forgets exactly what the
+// architecture says must be forgotten, so an outcome is refused only when no CPU could
+// legally show it. It holds a set per page and per region, not one item, because after
+// an entry changed without invalidation a CPU may have used the old translation or
+// walked the new one, and an observer cannot tell which it kept. Items are compared
+// without their A/D bits, so the sets stay as small as the number of distinct
+// translations: history does not grow with the number of accesses.
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "pagelab/paging/address.hpp"
+#include "pagelab/paging/cpu_state.hpp"
+#include "pagelab/paging/mode.hpp"
+#include "pagelab/paging/walker.hpp"
+
+namespace pagelab::lab::judge {
+
+// One remembered entry of a walk.
+struct CachedEntry {
+  std::uint64_t address = 0;  // guest-physical; for a PAE PDPTE register, its origin
+  std::uint64_t value = 0;
+  unsigned level = 0;
+  bool operator==(const CachedEntry&) const = default;
+};
+
+// The entries one walk read from the top level down to `levels` entries, and the
+// walk-deciding control bits then in force.
+struct CachedPath {
+  std::array<CachedEntry, 5> entries{};
+  unsigned count = 0;
+  std::uint64_t efer = 0, cr4 = 0;        // only Efer::Nxe and Cr4::Pse are kept
+  std::array<std::uint64_t, 4> pdptes{};  // PAE: the PDPTE registers of that walk
+  bool global = false;                    // a TLB item for a global page (CR4.PGE, G)
+  bool operator==(const CachedPath&) const = default;
+};
+
+class TranslationCache {
+ public:
+  explicit TranslationCache(paging::PagingMode mode = paging::PagingMode::Level4) : mode_(mode) {}
+  void set_mode(paging::PagingMode mode);
+
+  // Remembers what a walk for `va` may have left behind: every upper entry that was
+  // present and well-formed (paging-structure caches), and the whole path when it
+  // translated (TLB).
+  void fill(const paging::Walk& walk, const paging::CpuState& state, paging::Linear va);
+  // INVLPG / INVPCID type 0: the TLB items for the page and every paging-structure
+  // cache item (SDM §4.10.4.1: "regardless of the linear addresses").
+  void invalidate_page(paging::Linear va);
+  // A #PF invalidates what would be used to translate the faulting address
+  // (SDM §4.10.4.2).
+  void invalidate_for_fault(paging::Linear va);
+  // MOV CR3 (without PCID no-flush), INVPCID types 1 and 3: all but global TLB items.
+  void flush_non_global();
+  // CR4.PGE or CR0.PG changing, INVPCID type 2: everything.
+  void flush_all();
+
+  // Every cached path that could translate `va` now, TLB items first.
+  void candidates(paging::Linear va, std::vector<const CachedPath*>& out) const;
+  [[nodiscard]] std::size_t size() const;
+
+ private:
+  using Bucket = std::vector<CachedPath>;
+  static void insert(Bucket& bucket, CachedPath path);
+  // TLB key: the page base with its size in the low bits (page bases are 4 KiB aligned).
+  static std::uint64_t tlb_key(std::uint64_t base, paging::PageSize size);
+  [[nodiscard]] std::uint64_t region_key(paging::Linear va, unsigned level) const;
+
+  paging::PagingMode mode_;
+  std::unordered_map<std::uint64_t, Bucket> tlb_;
+  std::unordered_map<std::uint64_t, Bucket> structures_;  // by level and region
+};
+
+}  // namespace pagelab::lab::judge

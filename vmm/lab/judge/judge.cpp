@@ -1,0 +1,339 @@
+#include "pagelab/lab/judge/judge.hpp"
+
+#include <algorithm>
+
+#include "judge/cached_walk.hpp"
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+
+namespace pagelab::lab::judge {
+
+using paging::Cr0;
+using paging::Cr3;
+using paging::Cr4;
+using paging::GuestPhys;
+using paging::Linear;
+using paging::Pte;
+
+namespace {
+
+constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
+constexpr unsigned PdpteCount = 4;
+constexpr unsigned MaxReadBytes = 8;
+
+std::uint64_t size_mask(unsigned size) {
+  return size >= MaxReadBytes ? ~std::uint64_t{0} : paging::bit(8 * size) - 1;
+}
+
+// Two outcomes a CPU cannot tell apart: the same fault, or a translation to the same
+// place with the same rights (the entries' A/D bits behind it do not matter).
+bool same_outcome(const paging::Outcome& a, const paging::Outcome& b) {
+  const auto* ta = std::get_if<paging::Translation>(&a);
+  const auto* tb = std::get_if<paging::Translation>(&b);
+  if (ta == nullptr || tb == nullptr) return a == b;
+  return ta->physical == tb->physical && ta->page_size == tb->page_size &&
+         ta->writable == tb->writable && ta->user == tb->user &&
+         ta->executable == tb->executable && ta->protection_key == tb->protection_key;
+}
+
+}  // namespace
+
+std::uint64_t read_bytes(const paging::PhysicalMemory& memory, GuestPhys pa, unsigned size) {
+  std::uint64_t value = 0;
+  for (unsigned i = 0; i < size; ++i) {
+    const std::uint64_t a = pa.value() + i;
+    const std::uint64_t word = memory.read64(GuestPhys(a & ~std::uint64_t{7}));
+    value |= ((word >> ((a & 7) * 8)) & 0xff) << (i * 8);
+  }
+  return value;
+}
+
+void write_bytes(paging::PhysicalMemory& memory, GuestPhys pa, unsigned size, std::uint64_t value) {
+  for (unsigned i = 0; i < size; ++i) {
+    const std::uint64_t a = pa.value() + i;
+    const GuestPhys word_at(a & ~std::uint64_t{7});
+    const unsigned shift = static_cast<unsigned>((a & 7) * 8);
+    std::uint64_t word = memory.read64(word_at);
+    word = (word & ~(std::uint64_t{0xff} << shift)) | (((value >> (i * 8)) & 0xff) << shift);
+    memory.write64(word_at, word);
+  }
+}
+
+Judge::Judge(paging::PhysicalMemory& memory, const paging::CpuState& state, JudgeOptions options)
+    : memory_(memory), state_(state), options_(options), caches_(state.mode()) {}
+
+void Judge::reset(const paging::CpuState& state) {
+  state_ = state;
+  caches_.set_mode(state.mode());
+  caches_.flush_all();
+  foreign_old_.clear();
+}
+
+paging::CpuState Judge::state_for(bool ac) const {
+  auto s = state_;
+  s.rflags = (s.rflags & ~paging::Rflags::Ac) | (ac ? paging::Rflags::Ac : 0);
+  return s;
+}
+
+std::uint64_t Judge::read_entry(GuestPhys at) const {
+  return paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t) ? memory_.read32(at)
+                                                                     : memory_.read64(at);
+}
+
+void Judge::write_entry(GuestPhys at, std::uint64_t value) {
+  if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
+    memory_.write32(at, static_cast<std::uint32_t>(value));
+  } else {
+    memory_.write64(at, value);
+  }
+  // The guest's own store makes the entry what the CPU sees, foreign or not before.
+  foreign_old_.erase(at.value() - at.value() % sizeof(std::uint64_t));
+}
+
+void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
+  foreign_old_.try_emplace(at.value(), memory_.read64(at));
+  memory_.write64(at, value);
+}
+
+std::array<std::uint64_t, 4> Judge::pdptes_in_memory(const paging::CpuState& state) const {
+  std::array<std::uint64_t, 4> out{};
+  for (unsigned i = 0; i < PdpteCount; ++i) {
+    out[i] = memory_.read64(state.root() + i * sizeof(std::uint64_t));
+    if (options_.pdpte_accessed_ignored) out[i] &= ~Pte::Accessed;
+  }
+  return out;
+}
+
+std::optional<paging::GeneralProtection> Judge::load_pdptes(paging::CpuState& state) const {
+  if (!options_.pdpte_accessed_ignored) return paging::load_pdptes(memory_, state);
+  std::map<std::uint64_t, std::uint64_t> cleared;
+  const auto loaded = pdptes_in_memory(state);
+  for (unsigned i = 0; i < PdpteCount; ++i) {
+    cleared[(state.root() + i * sizeof(std::uint64_t)).value()] = loaded[i];
+  }
+  const OverlayMemory view(memory_, cleared);
+  return paging::load_pdptes(view, state);
+}
+
+void Judge::write_cr3_walked(std::uint64_t value) {
+  caches_.flush_non_global();
+  state_.cr3 = value & ~Cr3::NoFlush;
+  state_.pdptes = pdptes_in_memory(state_);
+}
+
+std::optional<paging::GeneralProtection> Judge::write_cr3(std::uint64_t value) {
+  auto next = state_;
+  next.cr3 = value & ~Cr3::NoFlush;
+  if (next.mode() == paging::PagingMode::Pae) {
+    if (auto gp = load_pdptes(next)) return gp;
+  }
+  // With CR4.PCIDE and bit 63 set, MOV CR3 keeps the TLB (SDM §4.10.4.1).
+  if ((state_.cr4 & Cr4::Pcide) == 0 || (value & Cr3::NoFlush) == 0) caches_.flush_non_global();
+  state_ = next;
+  return std::nullopt;
+}
+
+void Judge::pae_reload_if_needed(const paging::CpuState& before) {
+  // SDM §4.4.1: with PAE paging in use afterwards, MOV to CR0 or CR4 that changes CD,
+  // NW, PG, PAE, PGE, PSE or SMEP loads the PDPTE registers from CR3.
+  const bool reloads =
+      ((before.cr0 ^ state_.cr0) & (Cr0::Cd | Cr0::Nw | Cr0::Pg)) != 0 ||
+      ((before.cr4 ^ state_.cr4) & (Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep)) != 0;
+  if (state_.mode() == paging::PagingMode::Pae && reloads) load_pdptes(state_);
+}
+
+void Judge::write_cr0(std::uint64_t value) {
+  const auto before = state_;
+  if (((state_.cr0 ^ value) & Cr0::Pg) != 0) caches_.flush_all();
+  state_.cr0 = value;
+  caches_.set_mode(state_.mode());
+  pae_reload_if_needed(before);
+}
+
+void Judge::write_cr4(std::uint64_t value) {
+  const auto before = state_;
+  if (((state_.cr4 ^ value) & Cr4::Pge) != 0) caches_.flush_all();
+  state_.cr4 = value;
+  caches_.set_mode(state_.mode());
+  pae_reload_if_needed(before);
+}
+
+void Judge::write_efer(std::uint64_t value) {
+  state_.efer = value;
+  caches_.set_mode(state_.mode());
+}
+
+void Judge::write_pkru(std::uint32_t value) {
+  state_.pkru = value;
+}
+
+void Judge::invlpg(Linear va) {
+  caches_.invalidate_page(va);
+}
+
+void Judge::invpcid(unsigned type, Linear va) {
+  // Types: 0 individual address, 1 single context, 2 all contexts with globals,
+  // 3 all contexts without globals (SDM vol. 2A, INVPCID). Without PCIDs in use every
+  // translation is PCID 0's.
+  if (type == 0) {
+    caches_.invalidate_page(va);
+  } else if (type == 2) {
+    caches_.flush_all();
+  } else {
+    caches_.flush_non_global();
+  }
+}
+
+void Judge::toggle_pge() {
+  caches_.flush_all();
+}
+
+std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const {
+  known = pa.value() + size <= memory_.size();
+  return known ? read_bytes(memory_, pa, size) : 0;
+}
+
+Judgement Judge::judge(const paging::Access& access, bool ac) const {
+  const auto s = state_for(ac);
+  Judgement j;
+  j.fresh = paging::walk(memory_, s, access);
+  auto add = [&](const paging::Outcome& o, bool stale, const paging::Walk* behind) {
+    if (std::any_of(j.allowed.begin(), j.allowed.end(),
+                    [&](const Allowed& a) { return same_outcome(a.outcome, o); })) {
+      return;
+    }
+    Allowed a{o, 0, stale, true};
+    if (const auto* t = std::get_if<paging::Translation>(&o);
+        t != nullptr && access.type == paging::AccessType::Read) {
+      a.value = read_value(t->physical, access.size, a.value_known);
+    }
+    j.allowed.push_back(a);
+    if (behind != nullptr) j.others.push_back(*behind);
+  };
+  add(j.fresh.outcome, false, nullptr);
+
+  // What the translation caches may still answer (SDM §4.10.2–4.10.3).
+  std::vector<const CachedPath*> cached;
+  caches_.candidates(access.address, cached);
+  const bool pae = s.mode() == paging::PagingMode::Pae;
+  for (const auto* p : cached) {
+    std::map<std::uint64_t, std::uint64_t> remembered;
+    for (unsigned i = 0; i < p->count; ++i) {
+      if (pae && p->entries[i].level == 3) continue;  // a register: p->pdptes
+      remembered[p->entries[i].address] = p->entries[i].value;
+    }
+    auto cs = s;
+    if (pae) cs.pdptes = p->pdptes;
+    const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
+    const auto w = walk_cached(view, cs, p->efer, p->cr4, access);
+    add(w.outcome, true, &w);
+  }
+  // AMD, legacy PAE: a walk may read the PDPTEs in memory rather than the registers.
+  if (pae && options_.pdpt_walked) {
+    auto ms = s;
+    ms.pdptes = pdptes_in_memory(s);
+    if (ms.pdptes != s.pdptes) {
+      const auto w = paging::walk(memory_, ms, access);
+      add(w.outcome, false, &w);
+    }
+  }
+  return j;
+}
+
+bool Judge::matches(const Allowed& allowed, const paging::Access& access,
+                    const Observed& ob) const {
+  if (const auto* t = std::get_if<paging::Translation>(&allowed.outcome)) {
+    if (ob.kind != Observed::Kind::Ok) return false;
+    if (access.type != paging::AccessType::Read) return true;
+    // No RAM there (e.g. a PSE-36 page above 4 GiB): what such a read returns is the
+    // platform's choice, not the architecture's; the translation succeeding is checked.
+    if (!allowed.value_known) return true;
+    (void)t;
+    return (ob.value & size_mask(access.size)) == allowed.value;
+  }
+  if (ob.kind != Observed::Kind::Fault) return false;
+  if (const auto* pf = std::get_if<paging::PageFault>(&allowed.outcome)) {
+    return ob.vector == VectorPf && ob.error_code == pf->error_code && ob.cr2 == pf->cr2.value();
+  }
+  const auto& gp = std::get<paging::GeneralProtection>(allowed.outcome);
+  return ob.vector == VectorGp && ob.error_code == gp.error_code;
+}
+
+std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Access& access,
+                                                              bool ac) const {
+  if (foreign_old_.empty()) return std::nullopt;
+  const auto entries = as_entries(foreign_old_, paging::entry_bytes(state_.mode()));
+  const OverlayMemory before(memory_, entries, paging::entry_bytes(state_.mode()));
+  return paging::walk(before, state_for(ac), access);
+}
+
+AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,
+                            const Judgement& judgement, const Observed* observed) {
+  AccessVerdict v;
+  if (observed == nullptr) {
+    v.matched = 0;
+  } else {
+    for (std::size_t k = 0; k < judgement.allowed.size(); ++k) {
+      if (matches(judgement.allowed[k], access, *observed)) {
+        v.matched = k;
+        break;
+      }
+    }
+  }
+  // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted.
+  v.ad_predictable = v.matched == 0;
+  const bool pae = state_.mode() == paging::PagingMode::Pae;
+  auto record = [&](const paging::Walk& w) {
+    for (const auto& st : w.steps) {
+      if (pae && st.level == 3) continue;  // a register, no A/D
+      const auto at = st.entry_address.value();
+      if (std::any_of(v.entries.begin(), v.entries.end(),
+                      [&](const EntryEffect& e) { return e.address == at; })) {
+        continue;
+      }
+      v.entries.push_back({st.level, at, read_entry(GuestPhys(at)), 0, 0, st.leaf});
+    }
+  };
+  record(judgement.fresh);
+  for (const auto& w : judgement.others) record(w);
+  auto effect = [&](std::uint64_t at) -> EntryEffect* {
+    for (auto& e : v.entries) {
+      if (e.address == at) return &e;
+    }
+    return nullptr;
+  };
+
+  const std::size_t k = v.agrees() ? v.matched : 0;
+  const auto& effective = judgement.allowed[k].outcome;
+  const bool succeeded = observed == nullptr
+                             ? std::holds_alternative<paging::Translation>(effective)
+                             : observed->kind == Observed::Kind::Ok;
+  const auto* t = std::get_if<paging::Translation>(&effective);
+  if (t != nullptr && succeeded) {
+    for (const auto& [entry, bits] : t->ad_updates) {
+      const auto now = read_entry(entry);
+      if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
+        memory_.write32(entry, static_cast<std::uint32_t>(now | bits));
+      } else {
+        memory_.write64(entry, now | bits);
+      }
+      if (auto* e = effect(entry.value())) (v.ad_predictable ? e->must_set : e->may_set) |= bits;
+    }
+    if (access.type == paging::AccessType::Write &&
+        t->physical.value() + access.size <= memory_.size()) {
+      write_bytes(memory_, t->physical, access.size, write_value);
+    }
+    caches_.fill(judgement.fresh, state_for(ac), access.address);
+  } else if (const auto* pf = std::get_if<paging::PageFault>(&effective); pf != nullptr) {
+    for (const auto& [entry, bits] : pf->may_set_accessed) {
+      if (auto* e = effect(entry.value())) e->may_set |= bits;
+    }
+  }
+  if (observed != nullptr ? observed->kind == Observed::Kind::Fault && observed->vector == VectorPf
+                          : std::holds_alternative<paging::PageFault>(effective)) {
+    caches_.invalidate_for_fault(access.address);
+  }
+  return v;
+}
+
+}  // namespace pagelab::lab::judge

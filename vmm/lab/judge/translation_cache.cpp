@@ -1,0 +1,129 @@
+#include "pagelab/lab/judge/translation_cache.hpp"
+
+#include <algorithm>
+#include <variant>
+
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+
+namespace pagelab::lab::judge {
+
+using paging::Cr4;
+using paging::Efer;
+using paging::PageSize;
+using paging::Pte;
+
+namespace {
+
+constexpr std::uint64_t AccessedDirty = Pte::Accessed | Pte::Dirty;
+constexpr std::array<PageSize, 4> AllSizes{PageSize::Size4K, PageSize::Size2M, PageSize::Size4M,
+                                           PageSize::Size1G};
+constexpr unsigned LevelKeyShift = 60;
+
+CachedPath path_of(const paging::Walk& walk, const paging::CpuState& state, unsigned count) {
+  CachedPath p;
+  p.count = count;
+  for (unsigned i = 0; i < count; ++i) {
+    const auto& st = walk.steps[i];
+    // A/D bits change nothing a walk decides: two paths that differ only there are one.
+    p.entries[i] = {st.entry_address.value(), st.value & ~AccessedDirty, st.level};
+  }
+  p.efer = state.efer & Efer::Nxe;
+  p.cr4 = state.cr4 & Cr4::Pse;
+  if (state.mode() == paging::PagingMode::Pae) p.pdptes = state.pdptes;
+  return p;
+}
+
+}  // namespace
+
+void TranslationCache::set_mode(paging::PagingMode mode) {
+  if (mode != mode_) flush_all();
+  mode_ = mode;
+}
+
+std::uint64_t TranslationCache::tlb_key(std::uint64_t base, PageSize size) {
+  return base | static_cast<std::uint64_t>(size);
+}
+
+std::uint64_t TranslationCache::region_key(paging::Linear va, unsigned level) const {
+  return std::uint64_t{level} << LevelKeyShift | va.value() >> paging::level_bits(mode_, level).lo;
+}
+
+void TranslationCache::insert(Bucket& bucket, CachedPath path) {
+  if (std::find(bucket.begin(), bucket.end(), path) == bucket.end()) {
+    bucket.push_back(path);
+  }
+}
+
+void TranslationCache::fill(const paging::Walk& walk, const paging::CpuState& state,
+                            paging::Linear va) {
+  const bool pae = mode_ == paging::PagingMode::Pae;
+  // Upper entries that were present and well-formed may sit in the paging-structure
+  // caches (SDM §4.10.3.1): every step but the last one of a faulting walk, every
+  // non-leaf step of a translation. PAE's PDPTEs are registers, not cache items.
+  const auto* t = std::get_if<paging::Translation>(&walk.outcome);
+  const unsigned usable = t != nullptr ? static_cast<unsigned>(walk.steps.size())
+                                       : static_cast<unsigned>(walk.steps.size()) - 1;
+  for (unsigned i = 0; i < usable && i < walk.steps.size(); ++i) {
+    const auto& st = walk.steps[i];
+    if (st.leaf || (pae && st.level == 3)) continue;
+    insert(structures_[region_key(va, st.level)], path_of(walk, state, i + 1));
+  }
+  if (t == nullptr) return;
+  auto p = path_of(walk, state, static_cast<unsigned>(walk.steps.size()));
+  p.global = t->global;
+  insert(tlb_[tlb_key(t->page_base.value(), t->page_size)], p);
+}
+
+void TranslationCache::invalidate_page(paging::Linear va) {
+  for (const auto size : AllSizes) {
+    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+  }
+  structures_.clear();
+}
+
+void TranslationCache::invalidate_for_fault(paging::Linear va) {
+  for (const auto size : AllSizes) {
+    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+  }
+  for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
+    structures_.erase(region_key(va, level));
+  }
+}
+
+void TranslationCache::flush_non_global() {
+  structures_.clear();
+  for (auto it = tlb_.begin(); it != tlb_.end();) {
+    std::erase_if(it->second, [](const CachedPath& p) { return !p.global; });
+    it = it->second.empty() ? tlb_.erase(it) : std::next(it);
+  }
+}
+
+void TranslationCache::flush_all() {
+  tlb_.clear();
+  structures_.clear();
+}
+
+void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPath*>& out) const {
+  out.clear();
+  if (tlb_.empty() && structures_.empty()) return;
+  for (const auto size : AllSizes) {
+    const auto it = tlb_.find(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    if (it == tlb_.end()) continue;
+    for (const auto& p : it->second) out.push_back(&p);
+  }
+  for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
+    const auto it = structures_.find(region_key(va, level));
+    if (it == structures_.end()) continue;
+    for (const auto& p : it->second) out.push_back(&p);
+  }
+}
+
+std::size_t TranslationCache::size() const {
+  std::size_t n = 0;
+  for (const auto& [k, b] : tlb_) n += b.size();
+  for (const auto& [k, b] : structures_) n += b.size();
+  return n;
+}
+
+}  // namespace pagelab::lab::judge
