@@ -140,6 +140,25 @@ TEST_F(ScenarioQemu, ModeExamplesRunInEveryMode) {
   }
 }
 
+TEST_F(ScenarioQemu, ProbeWritesEntriesAfterEferNxeIsCleared) {
+  // The probe stores entries through its identity map of the table pool; an XD bit
+  // there would be a reserved bit once EFER.NXE is 0, and every store would fault.
+  for (const char* mode : {"4level", "5level"}) {
+    const auto r = run(parse_scenario(std::string("mode ") + mode + R"(
+map 0x4000_0000 -> 0x20_0000 4k w
+poke 0x20_0000 0x77
+efer -nxe
+set entry 0x4000_0000 PT -w via probe
+invlpg 0x4000_0000
+read 0x4000_0000
+expect value 0x77
+)",
+                                      "t.pgl"));
+    ASSERT_EQ(r.accesses.size(), 1u) << mode;
+    EXPECT_EQ(r.accesses[0].verdict, Verdict::Passed) << mode << "\n" << format_report(r, true);
+  }
+}
+
 TEST(TourExamples, BuiltInScenariosHoldWithTheOracle) {
   // The tour embeds its scenarios; they must hold with the oracle alone too.
   const auto examples = run_tour_examples({}, true);

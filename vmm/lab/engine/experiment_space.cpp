@@ -67,13 +67,13 @@ ExperimentSpace::ExperimentSpace(paging::PhysicalMemory& memory, paging::PagingM
     }
   }
   // The probe writes entries (OpWriteEntry) through this identity map of the table pool.
-  // 32-bit paging has no 2 MiB pages (and a 4 MiB one would cover the frame pool); PAE
-  // leaves XD clear, which is a reserved bit there once a scenario clears EFER.NXE.
+  // 32-bit paging has no 2 MiB pages (and a 4 MiB one would cover the frame pool). XD
+  // stays clear in every mode: it is a reserved bit once a program clears EFER.NXE, and
+  // the probe's own stores to the tables would then fault.
   const std::uint64_t pool = ExperimentLayout::TablePoolLimit - ExperimentLayout::TablePoolBase;
-  const bool long_mode = mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
   builder_->map(Linear(ExperimentLayout::TablePoolBase), GuestPhys(ExperimentLayout::TablePoolBase),
                 pool, mode == paging::PagingMode::Bits32 ? PageSize::Size4K : PageSize::Size2M,
-                Pte::Writable | (long_mode && features.nx ? Pte::NoExecute : 0));
+                Pte::Writable);
 }
 
 void ExperimentSpace::check_free(Linear va, std::uint64_t length) const {
