@@ -47,8 +47,7 @@ class ScriptedMachine : public sc::Machine {
   std::optional<std::string> start(const sc::Scenario&, sc::ScenarioModel&) override {
     return std::nullopt;
   }
-  std::optional<std::string> apply(const sc::Statement&, const paging::BufferMemory&,
-                                   const sc::ScenarioModel&) override {
+  std::optional<std::string> apply(const sc::Statement&, const sc::ScenarioModel&) override {
     return std::nullopt;
   }
   std::variant<sc::Observation, std::string> access(const sc::AccessStep&,

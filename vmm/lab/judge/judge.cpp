@@ -32,8 +32,8 @@ bool same_outcome(const paging::Outcome& a, const paging::Outcome& b) {
   const auto* tb = std::get_if<paging::Translation>(&b);
   if (ta == nullptr || tb == nullptr) return a == b;
   return ta->physical == tb->physical && ta->page_size == tb->page_size &&
-         ta->writable == tb->writable && ta->user == tb->user &&
-         ta->executable == tb->executable && ta->protection_key == tb->protection_key;
+         ta->writable == tb->writable && ta->user == tb->user && ta->executable == tb->executable &&
+         ta->protection_key == tb->protection_key;
 }
 
 }  // namespace

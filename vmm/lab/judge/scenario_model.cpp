@@ -20,13 +20,62 @@ CpuFeatures full_features() {
   return f;
 }
 
+// Every store a statement makes goes through here, so that a CPU behind the model can
+// replay exactly those stores (no copy or diff of the whole memory).
+class ScenarioModel::ChangeLog : public PhysicalMemory {
+ public:
+  explicit ChangeLog(BufferMemory& memory) : memory_(memory) {}
+  std::uint64_t read64(GuestPhys a) const override { return memory_.read64(a); }
+  std::uint32_t read32(GuestPhys a) const override { return memory_.read32(a); }
+  void write64(GuestPhys a, std::uint64_t v) override {
+    note(a, sizeof(std::uint64_t));
+    memory_.write64(a, v);
+  }
+  void write32(GuestPhys a, std::uint32_t v) override {
+    note(a, sizeof(std::uint32_t));
+    memory_.write32(a, v);
+  }
+  std::uint64_t size() const override { return memory_.size(); }
+
+  void begin() { before_.clear(); }
+  std::vector<MemoryChange> changes() const {
+    std::vector<MemoryChange> out;
+    for (const auto& [address, old] : before_) {
+      const GuestPhys at(address);
+      const auto now = old.bytes == sizeof(std::uint32_t) ? memory_.read32(at) : memory_.read64(at);
+      if (now != old.value) out.push_back({at, old.bytes, now});
+    }
+    return out;
+  }
+
+ private:
+  struct Old {
+    unsigned bytes;
+    std::uint64_t value;
+  };
+  void note(GuestPhys a, unsigned bytes) {
+    if (before_.contains(a.value())) return;
+    before_[a.value()] = {bytes,
+                          bytes == sizeof(std::uint32_t) ? memory_.read32(a) : memory_.read64(a)};
+  }
+  BufferMemory& memory_;
+  std::map<std::uint64_t, Old> before_;
+};
+
 ScenarioModel::ScenarioModel(CpuFeatures features, std::uint64_t memory_bytes)
-    : features_(features), memory_(std::make_unique<BufferMemory>(memory_bytes)) {}
+    : features_(features),
+      memory_(std::make_unique<BufferMemory>(memory_bytes)),
+      log_(std::make_unique<ChangeLog>(*memory_)) {}
+
+ScenarioModel::~ScenarioModel() = default;
+ScenarioModel::ScenarioModel(ScenarioModel&&) noexcept = default;
+ScenarioModel& ScenarioModel::operator=(ScenarioModel&&) noexcept = default;
 
 ScenarioModel::ScenarioModel(const PhysicalMemory& ram, const CpuState& state,
                              GuestPhys tables_from, GuestPhys tables_limit)
     : features_(state.features),
       memory_(std::make_unique<BufferMemory>(ram.size())),
+      log_(std::make_unique<ChangeLog>(*memory_)),
       mode_(state.mode()),
       state_(state) {
   for (std::uint64_t a = 0; a + 8 <= ram.size(); a += 8) {
@@ -34,7 +83,7 @@ ScenarioModel::ScenarioModel(const PhysicalMemory& ram, const CpuState& state,
   }
   tables_base_ = tables_from;
   frames_ = std::make_unique<FrameAllocator>(tables_from, tables_limit);
-  builder_ = std::make_unique<PageTableBuilder>(*memory_, *frames_, mode_, features_, state.root());
+  builder_ = std::make_unique<PageTableBuilder>(*log_, *frames_, mode_, features_, state.root());
   judge_ = std::make_unique<judge::Judge>(*memory_, state_);
 }
 
@@ -43,7 +92,7 @@ void ScenarioModel::ensure_built() {
   frames_ = std::make_unique<FrameAllocator>(tables_base_, tables_base_ + TablesArea);
   CpuFeatures f = features_;
   if (mode_ == PagingMode::Level5) f.linear_bits = 57;
-  builder_ = std::make_unique<PageTableBuilder>(*memory_, *frames_, mode_, f);
+  builder_ = std::make_unique<PageTableBuilder>(*log_, *frames_, mode_, f);
   const std::uint64_t rflags = state_.rflags;
   state_ = make_cpu_state(mode_, builder_->root(), f);
   state_.rflags |= rflags;
@@ -70,6 +119,8 @@ void ScenarioModel::write_data(GuestPhys pa, unsigned size, std::uint64_t value)
 
 void ScenarioModel::apply(const Statement& statement) {
   auto refuse = [&](const std::string& why) { throw ScenarioError(statement.where, why); };
+  log_->begin();
+  changes_.clear();
   try {
     std::visit(
         [&](const auto& a) {
@@ -113,7 +164,7 @@ void ScenarioModel::apply(const Statement& statement) {
                               a.level));
             }
             for (std::uint64_t off = 0; off < FrameAllocator::FrameSize; off += 8) {
-              memory_->write64(a.at + off, 0);
+              log_->write64(a.at + off, 0);
             }
             builder_->write_entry(a.va, a.level + 1,
                                   a.at.value() | Pte::Present | Pte::Writable | Pte::User);
@@ -140,7 +191,7 @@ void ScenarioModel::apply(const Statement& statement) {
             if (auto gp = j.write_cr3(j.state().cr3)) refuse("MOV CR3: " + gp->reason);
           } else if constexpr (std::is_same_v<T, Poke>) {
             ensure_built();
-            memory_->write64(a.pa, a.value);
+            log_->write64(a.pa, a.value);
           } else {
             refuse("internal: an access reached ScenarioModel::apply");
           }
@@ -158,6 +209,7 @@ void ScenarioModel::apply(const Statement& statement) {
       state_ = judge_->state();
       state_.rflags = rflags;
     }
+    changes_ = log_->changes();
   } catch (const std::invalid_argument& e) {
     refuse(e.what());
   } catch (const std::out_of_range& e) {

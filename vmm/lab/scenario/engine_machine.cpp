@@ -97,8 +97,7 @@ class EngineMachine : public Machine {
     return std::nullopt;
   }
 
-  std::optional<std::string> apply(const Statement& st, const BufferMemory& before,
-                                   const ScenarioModel& after) override {
+  std::optional<std::string> apply(const Statement& st, const ScenarioModel& after) override {
     std::visit(
         [&](const auto& a) {
           using T = std::decay_t<decltype(a)>;
@@ -125,25 +124,22 @@ class EngineMachine : public Machine {
                 break;
             }
           } else {
-            // Tables and data: replay every word the statement changed, as the guest's
-            // own store or (via host, poke) a foreign write.
+            // Tables and data: replay every store the statement made, as the guest's own
+            // store or (via host, poke) a foreign write.
             const bool foreign = std::is_same_v<T, Poke> ||
                                  (std::is_same_v<T, SetEntry> && writer_of(a) == Writer::Host);
             // The probe stores whole entries: 4 bytes in 32-bit paging, where an 8-byte
             // store would also rewrite the neighbouring entry.
-            const std::uint64_t width =
-                !foreign && after.mode() == PagingMode::Bits32 ? sizeof(std::uint32_t) : 8;
-            const auto& now = after.memory().bytes();
-            const auto& old = before.bytes();
-            for (std::uint64_t off = 0; off + width <= now.size(); off += width) {
-              if (std::memcmp(now.data() + off, old.data() + off, width) == 0) continue;
-              const GuestPhys at(off);
-              std::uint64_t v = 0;
-              std::memcpy(&v, now.data() + off, width);
+            const bool four_byte = after.mode() == PagingMode::Bits32;
+            for (const auto& c : after.last_changes()) {
               if (foreign) {
-                pending_.push_back(OpForeignWrite{at, v});
+                const GuestPhys word(c.address.value() & ~std::uint64_t{7});
+                pending_.push_back(OpForeignWrite{word, after.memory().read64(word)});
+              } else if (four_byte && c.bytes == sizeof(std::uint64_t)) {
+                pending_.push_back(OpWriteEntry{c.address, static_cast<std::uint32_t>(c.value)});
+                pending_.push_back(OpWriteEntry{c.address + 4, c.value >> 32});
               } else {
-                pending_.push_back(OpWriteEntry{at, v});
+                pending_.push_back(OpWriteEntry{c.address, c.value});
               }
             }
           }

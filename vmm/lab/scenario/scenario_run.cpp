@@ -229,9 +229,8 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     const auto* step = std::get_if<AccessStep>(&st.action);
     if (step == nullptr) {
       if (started && machine != nullptr && !skip) {
-        const BufferMemory before = model.memory();
         model.apply(st);
-        skip = machine->apply(st, before, model);
+        skip = machine->apply(st, model);
       } else {
         model.apply(st);
       }

@@ -32,10 +32,21 @@ paging::CpuFeatures full_features();
 using AllowedOutcome = judge::Allowed;
 using AccessJudgement = judge::Judgement;
 
+// A store a statement made to guest-physical memory (a table entry, a cleared table,
+// poked data), with the value the memory holds afterwards.
+struct MemoryChange {
+  paging::GuestPhys address;
+  unsigned bytes = 8;  // 4 or 8
+  std::uint64_t value = 0;
+};
+
 class ScenarioModel {
  public:
   explicit ScenarioModel(paging::CpuFeatures features = full_features(),
                          std::uint64_t memory_bytes = DefaultMemoryBytes);
+  ~ScenarioModel();
+  ScenarioModel(ScenarioModel&&) noexcept;
+  ScenarioModel& operator=(ScenarioModel&&) noexcept;
   // Adopts tables someone else built (a CPU's): a copy of `ram`, the hierarchy at
   // state.root(), and new tables from [tables_from, tables_limit).
   ScenarioModel(const paging::PhysicalMemory& ram, const paging::CpuState& state,
@@ -44,6 +55,8 @@ class ScenarioModel {
   // Applies a statement that is not an access. Throws ScenarioError at the statement
   // when the architecture or the builder refuses it (e.g. a misaligned map).
   void apply(const Statement& statement);
+  // What the last apply() stored, in address order: only the words it changed.
+  [[nodiscard]] const std::vector<MemoryChange>& last_changes() const { return changes_; }
   // What the architecture allows for this access now.
   [[nodiscard]] AccessJudgement judge(const AccessStep& step) const;
   // Records that the access happened as `observed` says (nullptr: no CPU, the fresh
@@ -80,6 +93,9 @@ class ScenarioModel {
   // On the heap: the builder and the judge hold references that must survive moving
   // the model.
   std::unique_ptr<paging::BufferMemory> memory_;
+  class ChangeLog;  // the builder's and the statements' view of memory_: records stores
+  std::unique_ptr<ChangeLog> log_;
+  std::vector<MemoryChange> changes_;
   paging::PagingMode mode_ = paging::PagingMode::Level4;
   paging::GuestPhys tables_base_{DefaultTablesBase};
   std::unique_ptr<paging::FrameAllocator> frames_;

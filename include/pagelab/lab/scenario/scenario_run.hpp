@@ -51,10 +51,9 @@ class Machine {
   // the scenario when the platform cannot run it. May replace `model` (e.g. with one
   // whose tables sit where the CPU's are).
   virtual std::optional<std::string> start(const Scenario& scenario, ScenarioModel& model) = 0;
-  // Mirrors a later non-access statement; `before` is the model's memory before it.
+  // Mirrors a later non-access statement, which made `after.last_changes()` to memory.
   // Returns a reason to skip the rest of the scenario.
   virtual std::optional<std::string> apply(const Statement& statement,
-                                           const paging::BufferMemory& before,
                                            const ScenarioModel& after) = 0;
   // Performs the access. A string is a reason to skip it.
   virtual std::variant<Observation, std::string> access(const AccessStep& step,
