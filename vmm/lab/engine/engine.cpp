@@ -6,6 +6,7 @@
 
 #include "engine/batch_records.hpp"
 #include "engine/engine_impl.hpp"
+#include "engine/host_writes.hpp"
 #include "judge/cached_walk.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
@@ -88,17 +89,38 @@ void Engine::Impl::note(const std::string& text) {
 }
 
 void Engine::Impl::sync_model() {
+  auto& host = *host_writes;
   auto& ram = lab.ram();
   if (ram.base().value() != 0) throw std::logic_error("the engine expects guest RAM at GPA 0");
-  std::memcpy(model.bytes().data(), ram.host(ram.base(), ram.size()), ram.size());
+  auto* bytes = model.bytes().data();
+  const auto* real = ram.host(ram.base(), ram.size());
+  if (full_sync) {
+    std::memcpy(bytes, real, ram.size());
+    host.take();
+    full_sync = false;
+  } else {
+    // Everything else the model already moved forward op by op, as the CPU did.
+    for (const auto page : host.take()) {
+      const auto at = page * HostWrites::Page;
+      if (at + HostWrites::Page <= ram.size()) std::memcpy(bytes + at, real + at, HostWrites::Page);
+    }
+    for (const auto word : resync) {
+      if (word + sizeof(std::uint64_t) <= ram.size()) {
+        std::memcpy(bytes + word, real + word, sizeof(std::uint64_t));
+      }
+    }
+  }
+  resync.clear();
   for (const auto& [a, v] : lies) model.write64(GuestPhys(a), v);
 }
 
 Engine::Engine(Lab& lab, const EngineOptions& options)
     : lab_(lab),
       options_(options),
-      space_(lab.physical(), options.mode, lab.cpu().paging_features()),
+      host_writes_(std::make_unique<HostWrites>(lab.physical())),
+      space_(*host_writes_, options.mode, lab.cpu().paging_features()),
       impl_(std::make_unique<Impl>(lab)) {
+  impl_->host_writes = host_writes_.get();
   impl_->mode = options.mode;
 }
 
@@ -210,10 +232,12 @@ void Engine::start() {
       }
     }
     // The judge's model is RAM at the first batch; the PDPTEs come from RAM now.
+    impl_->full_sync = true;
     impl_->sync_model();
     impl_->judge.load_pdptes(s);
   }
   impl_->judge.reset(s);
+  impl_->full_sync = true;
   if ((s.cr4 & (Cr4::Smep | Cr4::Smap)) != 0 && !(features.smep || features.smap)) {
     impl_->note("CR4.SMEP/SMAP accepted although CPUID does not report SMEP/SMAP");
   }
@@ -271,6 +295,7 @@ paging::CpuState Engine::cpu_state() const {
 
 void Engine::override_oracle_memory(GuestPhys address, std::uint64_t value) {
   impl_->lies[address.value()] = value;
+  impl_->full_sync = true;
 }
 
 std::vector<std::string> Engine::ad_violations() const {
@@ -508,6 +533,8 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   }
   // A/D read-back: every entry a walk used, compared with what the accesses imply.
   auto& real = lab.physical();
+  // The next batch starts from what the CPU really left in these words.
+  for (const auto& [addr, info] : entries) resync.insert(addr & ~std::uint64_t{7});
   for (const auto& [addr, info] : entries) {
     if (uncertain.contains(addr)) continue;
     const auto [leaf, last] = info;
@@ -591,6 +618,17 @@ void Engine::Impl::check_access(CheckedResult& r,
   }
   const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  if (a.type == paging::AccessType::Write) {
+    // Where the data went is the CPU's choice among the allowed translations.
+    for (const auto& x : j.allowed) {
+      if (const auto* t = std::get_if<paging::Translation>(&x.outcome)) {
+        const auto pa = t->physical.value();
+        for (auto w = pa & ~std::uint64_t{7}; w < pa + a.size; w += sizeof(std::uint64_t)) {
+          resync.insert(w);
+        }
+      }
+    }
+  }
   for (const auto& e : v.entries) {
     entries[e.address] = {e.leaf, index};
     if (!v.ad_predictable) uncertain.insert(e.address);

@@ -15,6 +15,8 @@
 
 namespace pagelab::lab {
 
+class HostWrites;
+
 struct Engine::Impl {
   explicit Impl(Lab& lab);
 
@@ -39,7 +41,12 @@ struct Engine::Impl {
                                          paging::GuestPhys a) const;
   void write_entry(paging::PhysicalMemory& m, paging::GuestPhys a, std::uint64_t v) const;
   void note(const std::string& text);
+  // Brings the model up to RAM before a checked batch: all of it after start(), then
+  // only the pages the host wrote and the words the last batch's accesses touched.
   void sync_model();
+  HostWrites* host_writes = nullptr;
+  bool full_sync = true;
+  std::set<std::uint64_t> resync;  // 8-byte words to copy from RAM at the next sync
   void run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);
   void check_chunk(std::span<CheckedResult> results);
   void check_access(CheckedResult& r,

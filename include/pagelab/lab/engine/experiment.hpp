@@ -145,6 +145,8 @@ class ExperimentSpace {
   std::unique_ptr<paging::PageTableBuilder> builder_;
 };
 
+class HostWrites;
+
 class Engine {
  public:
   explicit Engine(Lab& lab, const EngineOptions& options = {});
@@ -179,6 +181,8 @@ class Engine {
  private:
   Lab& lab_;
   EngineOptions options_;
+  // Before space_: the space writes guest RAM through it.
+  std::unique_ptr<HostWrites> host_writes_;
   ExperimentSpace space_;
   bool started_ = false;
   void start_legacy(const paging::CpuFeatures& features);
