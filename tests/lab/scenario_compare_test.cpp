@@ -50,16 +50,24 @@ class ScriptedMachine : public sc::Machine {
   std::optional<std::string> apply(const sc::Statement&, const sc::ScenarioModel&) override {
     return std::nullopt;
   }
-  std::variant<sc::Observation, std::string> access(const sc::AccessStep&,
-                                                    const sc::ScenarioModel&) override {
-    if (next_ >= script_.size()) return std::string("script exhausted");
-    return script_[next_++];
+  void queue(const sc::AccessStep&, const sc::ScenarioModel&) override { ++queued_; }
+  std::vector<std::variant<sc::Observation, std::string>> flush(const sc::ScenarioModel&,
+                                                                bool) override {
+    std::vector<std::variant<sc::Observation, std::string>> out;
+    for (; queued_ > 0; --queued_) {
+      if (next_ >= script_.size()) {
+        out.emplace_back(std::string("script exhausted"));
+      } else {
+        out.emplace_back(script_[next_++]);
+      }
+    }
+    return out;
   }
 
  private:
   std::string name_;
   std::vector<sc::Observation> script_;
-  std::size_t next_ = 0;
+  std::size_t next_ = 0, queued_ = 0;
 };
 
 sc::Observation page_fault(std::uint32_t error_code, std::uint64_t cr2, bool agrees,

@@ -327,8 +327,7 @@ std::vector<CheckedResult> Engine::run(std::span<const Op> batch) {
     }
     std::size_t j = i;
     while (j < batch.size() && !is_foreign(batch[j]) && j - i < batch_capacity()) ++j;
-    impl_->run_chunk(batch.subspan(i, j - i), out, true);
-    i = j;
+    i += impl_->run_chunk(batch.subspan(i, j - i), out, true);
   }
   return out;
 }
@@ -337,9 +336,9 @@ std::vector<OpResult> Engine::run_unchecked(std::span<const Op> batch) {
   if (!started_) throw std::logic_error("Engine::run_unchecked before Engine::start");
   std::vector<CheckedResult> out;
   out.reserve(batch.size());
-  for (std::size_t i = 0; i < batch.size(); i += batch_capacity()) {
+  for (std::size_t i = 0; i < batch.size();) {
     const auto n = std::min(batch_capacity(), batch.size() - i);
-    impl_->run_chunk(batch.subspan(i, n), out, false);
+    i += impl_->run_chunk(batch.subspan(i, n), out, false);
   }
   std::vector<OpResult> results;
   results.reserve(out.size());
@@ -347,7 +346,8 @@ std::vector<OpResult> Engine::run_unchecked(std::span<const Op> batch) {
   return results;
 }
 
-void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check) {
+std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out,
+                                    bool check) {
   const auto first = out.size();
   std::vector<std::size_t> sent;  // index into out of each record
   std::vector<batch::Record> records;
@@ -357,6 +357,21 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
   std::map<std::uint64_t, std::uint64_t> sim_entries;  // entries of this mode's width
   auto sim_state = state();
   bool sim_cr3_written = false;
+  auto sim_walk = [&](const OpAccess& a) {
+    const judge::OverlayMemory view(
+        check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
+        entry_bytes());
+    if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
+    return paging::walk(view, sim_state, to_access(a));
+  };
+  // The planted instruction must not be what an earlier access of the same batch reads
+  // or overwrites: the chunk then ends before the fetch (the batch runs on in the next).
+  const bool any_fetch = std::any_of(ops.begin(), ops.end(), [](const Op& op) {
+    const auto* a = std::get_if<OpAccess>(&op);
+    return a != nullptr && a->type == paging::AccessType::Fetch;
+  });
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> touched;  // [from, to) of earlier accesses
+  std::size_t consumed = 0;
   for (const auto& op : ops) {
     CheckedResult r;
     r.op = op;
@@ -375,13 +390,19 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {
       sim_entries[we->entry.value()] = we->value;
     } else if (const auto* a = std::get_if<OpAccess>(&op);
-               a && a->type == paging::AccessType::Fetch) {
-      const judge::OverlayMemory view(
-          check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
-          entry_bytes());
-      if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
-      const auto w = paging::walk(view, sim_state, to_access(*a));
+               a && a->type != paging::AccessType::Fetch && any_fetch) {
+      const auto w = sim_walk(*a);
       if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
+        touched.emplace_back(t->physical.value(), t->physical.value() + a->size);
+      }
+    } else if (a && a->type == paging::AccessType::Fetch) {
+      const auto w = sim_walk(*a);
+      if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
+        const auto pa = t->physical.value();
+        const bool clash = std::any_of(touched.begin(), touched.end(), [&](const auto& range) {
+          return range.first < pa + 2 && pa < range.second;
+        });
+        if (clash && consumed > 0) break;
         if (plantable(t->physical.value())) {
           auto* p = lab.ram().host(t->physical, 2);
           p[0] = BATCH_FETCH_RETURN_0;
@@ -406,6 +427,7 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
       r.observed.status = ProbeStatus::BadCommand;
     }
     out.push_back(std::move(r));
+    ++consumed;
   }
   if (!records.empty()) {
     auto* area = lab.ram().host(GuestPhys(PROBE_BATCH_GPA), records.size() * PROBE_BATCH_RECORD);
@@ -429,6 +451,7 @@ void Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<CheckedResult>
     }
   }
   if (check) check_chunk(std::span(out).subspan(first));
+  return consumed;
 }
 
 void Engine::Impl::apply_control(CheckedResult& r) {
@@ -595,7 +618,7 @@ void Engine::Impl::check_access(CheckedResult& r,
   const auto& a = std::get<OpAccess>(r.op);
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
   const auto acc = to_access(a);
-  const auto j = judge.judge(acc, ac);
+  auto j = judge.judge(acc, ac);
   r.allowed.clear();
   for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
   const auto ob = observed_of(r.observed);
@@ -633,6 +656,8 @@ void Engine::Impl::check_access(CheckedResult& r,
     entries[e.address] = {e.leaf, index};
     if (!v.ad_predictable) uncertain.insert(e.address);
   }
+  r.entries = v.entries;
+  r.judgement = std::move(j);
   if (v.agrees()) return;
   const AccessCase c{platform, a, r.observed, r.allowed, before_foreign};
   if (const auto* d = find_access_deviation(c, known_access_deviations())) {

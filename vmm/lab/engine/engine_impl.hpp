@@ -47,7 +47,9 @@ struct Engine::Impl {
   HostWrites* host_writes = nullptr;
   bool full_sync = true;
   std::set<std::uint64_t> resync;  // 8-byte words to copy from RAM at the next sync
-  void run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);
+  // Runs a prefix of `ops` as one batch; returns how many it ran (it stops before a
+  // fetch whose planted instruction an earlier access of the batch touches).
+  std::size_t run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);
   void check_chunk(std::span<CheckedResult> results);
   void check_access(CheckedResult& r,
                     std::map<std::uint64_t, std::pair<bool, std::size_t>>& entries,

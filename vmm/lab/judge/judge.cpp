@@ -240,6 +240,18 @@ Judgement Judge::judge(const paging::Access& access, bool ac) const {
   return j;
 }
 
+Judgement Judge::judge_fresh(const paging::Access& access, bool ac) const {
+  Judgement j;
+  j.fresh = paging::walk(memory_, state_for(ac), access);
+  Allowed a{j.fresh.outcome, 0, false, true};
+  if (const auto* t = std::get_if<paging::Translation>(&a.outcome);
+      t != nullptr && access.type == paging::AccessType::Read) {
+    a.value = read_value(t->physical, access.size, a.value_known);
+  }
+  j.allowed.push_back(a);
+  return j;
+}
+
 bool Judge::matches(const Allowed& allowed, const paging::Access& access,
                     const Observed& ob) const {
   if (const auto* t = std::get_if<paging::Translation>(&allowed.outcome)) {

@@ -239,9 +239,19 @@ judge::AccessVerdict ScenarioModel::commit(const AccessStep& step, const AccessJ
   return v;
 }
 
+void ScenarioModel::advance(const AccessStep& step) {
+  const bool ac = (state_for(step).rflags & Rflags::Ac) != 0;
+  commit(step, judge_->judge_fresh(step.access, ac), nullptr);
+}
+
 ScenarioModel::AdAllowed ScenarioModel::ad_allowed(unsigned level) const {
+  return ad_allowed(last_, level);
+}
+
+ScenarioModel::AdAllowed ScenarioModel::ad_allowed(const std::vector<judge::EntryEffect>& entries,
+                                                   unsigned level) {
   AdAllowed out;
-  for (const auto& r : last_) {
+  for (const auto& r : entries) {
     if (r.level != level) continue;
     out.reached = true;
     out.entry_address = r.address;

@@ -98,6 +98,7 @@ class EngineMachine : public Machine {
   }
 
   std::optional<std::string> apply(const Statement& st, const ScenarioModel& after) override {
+    if (stopped_) return stopped_;
     std::visit(
         [&](const auto& a) {
           using T = std::decay_t<decltype(a)>;
@@ -148,8 +149,9 @@ class EngineMachine : public Machine {
     return std::nullopt;
   }
 
-  std::variant<Observation, std::string> access(const AccessStep& step,
-                                                const ScenarioModel& model) override {
+  [[nodiscard]] bool judges() const override { return true; }
+
+  void queue(const AccessStep& step, const ScenarioModel&) override {
     OpAccess op;
     op.address = step.access.address;
     op.type = step.access.type;
@@ -158,27 +160,67 @@ class EngineMachine : public Machine {
     op.ac = step.ac || rflags_ac_;
     op.write_value = step.write_value;
     pending_.push_back(op);
+  }
+
+  std::vector<std::variant<Observation, std::string>> flush(const ScenarioModel& model,
+                                                            bool read_back) override {
+    std::vector<std::variant<Observation, std::string>> out;
+    auto lose_all = [&] {
+      for (const auto& op : pending_) {
+        if (std::holds_alternative<OpAccess>(op)) out.emplace_back(*stopped_);
+      }
+      pending_.clear();
+      return out;
+    };
+    if (stopped_) return lose_all();
     std::vector<CheckedResult> results;
     try {
       results = engine_->run(pending_);
     } catch (const GuestStopped& e) {
-      pending_.clear();
-      return fmt::format("the guest stopped: {}", e.kind());
+      // Every access of the batch is lost with the guest; the rest of the scenario is
+      // skipped at once (apply() says so) instead of paying a watchdog per access.
+      stopped_ = fmt::format("the guest stopped: {}", e.kind());
+      return lose_all();
     }
     pending_.clear();
-    if (results.empty()) return std::string("the engine returned no result");
-    for (std::size_t i = 0; i + 1 < results.size(); ++i) {
-      if (results[i].skipped) {
-        return fmt::format("{} was not run: {}", op_name(results[i].op), *results[i].skipped);
+    std::optional<std::string> failed_before;  // an operation before the access failed
+    const CheckedResult* last_access = nullptr;
+    for (const auto& r : results) {
+      if (!std::holds_alternative<OpAccess>(r.op)) {
+        if (r.skipped) {
+          failed_before = fmt::format("{} was not run: {}", op_name(r.op), *r.skipped);
+        } else if (r.observed.status == ProbeStatus::Fault) {
+          failed_before =
+              fmt::format("{} faulted on this platform: {} error code {:#x}", op_name(r.op),
+                          vector_name(r.observed.vector), r.observed.error_code);
+        }
+        continue;
       }
-      if (results[i].observed.status == ProbeStatus::Fault) {
-        return fmt::format("{} faulted on this platform: {} error code {:#x}",
-                           op_name(results[i].op), vector_name(results[i].observed.vector),
-                           results[i].observed.error_code);
+      last_access = &r;
+      if (failed_before) {
+        out.emplace_back(*std::exchange(failed_before, std::nullopt));
+      } else if (r.skipped) {
+        out.emplace_back(*r.skipped);
+      } else {
+        out.emplace_back(observation_of(r));
       }
     }
-    const CheckedResult& r = results.back();
-    if (r.skipped) return *r.skipped;
+    if (read_back && last_access != nullptr && !out.empty()) {
+      if (auto* o = std::get_if<Observation>(&out.back())) {
+        // The entries the access used, as the CPU left them (for `expect ad`).
+        for (const auto& e : last_access->entries) {
+          const GuestPhys at(e.address);
+          o->entries_after.emplace_back(e.address, model.mode() == PagingMode::Bits32
+                                                       ? lab_.physical().read32(at)
+                                                       : lab_.physical().read64(at));
+        }
+      }
+    }
+    return out;
+  }
+
+ private:
+  static Observation observation_of(const CheckedResult& r) {
     Observation o;
     o.value = r.observed.value;
     o.vector = r.observed.vector;
@@ -197,18 +239,11 @@ class EngineMachine : public Machine {
     o.agrees = r.agrees;
     o.report = r.report;
     o.deviation = r.deviation;
-    // The entries the fresh walk reads, as the CPU left them (for `expect ad`).
-    for (const auto& s : paging::walk(model.memory(), model.state_for(step), step.access).steps) {
-      if (model.mode() == PagingMode::Pae && s.level == 3) continue;
-      o.entries_after.emplace_back(s.entry_address.value(),
-                                   model.mode() == PagingMode::Bits32
-                                       ? lab_.physical().read32(s.entry_address)
-                                       : lab_.physical().read64(s.entry_address));
-    }
+    o.judgement = r.judgement;
+    o.entries = r.entries;
     return o;
   }
 
- private:
   template <typename T>
   static Writer writer_of(const T& a) {
     if constexpr (std::is_same_v<T, SetEntry>) {
@@ -254,6 +289,7 @@ class EngineMachine : public Machine {
   std::unique_ptr<Engine> engine_;
   std::vector<Op> pending_;
   bool rflags_ac_ = false;
+  std::optional<std::string> stopped_;  // the guest stopped: why
 };
 
 }  // namespace

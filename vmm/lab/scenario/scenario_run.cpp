@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <functional>
 #include <type_traits>
 
 #include "pagelab/lab/machine/probe_report.hpp"
@@ -130,9 +131,8 @@ judge::Observed observed_of(const Observation& o) {
   return ob;
 }
 
-void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel& model,
+void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel::AdAllowed& allowed,
               const std::optional<Observation>& observed, CheckResult& c) {
-  const auto allowed = model.ad_allowed(x.level);
   if (!allowed.reached) {
     c.passed = false;
     c.contradicts_architecture = true;
@@ -213,6 +213,87 @@ unsigned ScenarioResult::known_deviations() const {
                     [](const AccessResult& a) { return !a.deviation.empty(); }));
 }
 
+namespace {
+
+// Judges one access from its judgement and (with a CPU) its observation: the verdict,
+// and every `expect` line against both.
+void finish_access(AccessResult& r, const AccessStep& step, const AccessJudgement& judgement,
+                   const std::function<ScenarioModel::AdAllowed(unsigned)>& ad_allowed,
+                   const std::optional<Observation>& observed, PagingMode mode,
+                   const std::vector<AccessDeviation>& known) {
+  for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, step));
+  r.walk = judgement.fresh.steps;
+  r.fault_reason = judgement.fresh.fault_reason;
+  if (observed) {
+    r.observed = observed->kind == Observation::Kind::Ok && step.access.type != AccessType::Read
+                     ? std::string("ok")
+                     : describe(*observed);
+    r.backend_report = observed->report;
+    r.disagrees = !observed->agrees;
+    const bool listed = observed->deviation &&
+                        std::any_of(known.begin(), known.end(), [&](const AccessDeviation& d) {
+                          return d.id == *observed->deviation;
+                        });
+    if (!observed->agrees && listed) {
+      // A known platform deviation: the case cannot be judged here (DESIGN.md:
+      // skipped with the reason, never passed, never a mysterious failure).
+      r.verdict = Verdict::Skipped;
+      r.deviation = *observed->deviation;
+      r.reason = "known platform deviation " + r.deviation + ": the CPU did '" + r.observed +
+                 "', outside what the architecture allows";
+    } else if (!observed->agrees && observed->deviation) {
+      r.verdict = Verdict::Failed;
+      r.reason = "the CPU disagrees with the oracle (deviation " + *observed->deviation +
+                 " is not in the list of known deviations)";
+    } else if (!observed->agrees) {
+      r.verdict = Verdict::Failed;
+      r.reason = "the CPU disagrees with the oracle";
+    }
+  }
+  for (const auto& e : step.expects) {
+    CheckResult c;
+    c.where = e.where;
+    c.text = e.text;
+    if (const auto* ad = std::get_if<ExpectAd>(&e.what)) {
+      check_ad(*ad, e, ad_allowed(ad->level), observed, c);
+    } else {
+      const bool architecture_ok =
+          std::any_of(judgement.allowed.begin(), judgement.allowed.end(),
+                      [&](const AllowedOutcome& a) { return meets(e.what, a); });
+      const bool cpu_ok = !observed || meets(e.what, *observed, judgement.allowed);
+      c.passed = architecture_ok && cpu_ok;
+      c.contradicts_architecture = !architecture_ok;
+      if (!c.passed) {
+        c.diff = fmt::format("    expected: {}\n", expectation_text(e.what));
+        if (observed) c.diff += fmt::format("    observed: {}\n", describe(*observed));
+        for (const auto& a : judgement.allowed) {
+          c.diff += fmt::format("    oracle:   {}\n", allowed_text(a, step));
+        }
+        if (!judgement.fresh.fault_reason.empty()) {
+          c.diff += fmt::format("    because:  {}\n", judgement.fresh.fault_reason);
+        }
+        c.diff += "    walk:\n" + walk_text(judgement.fresh.steps, mode);
+      }
+    }
+    if (!c.passed && (r.verdict != Verdict::Skipped || c.contradicts_architecture)) {
+      r.verdict = Verdict::Failed;
+      if (r.reason.empty()) {
+        r.reason = c.contradicts_architecture
+                       ? "an expectation contradicts the architecture (scenario bug)"
+                       : "an expectation was not met";
+      }
+    }
+    r.checks.push_back(std::move(c));
+  }
+}
+
+bool has_ad_expectation(const AccessStep& step) {
+  return std::any_of(step.expects.begin(), step.expects.end(),
+                     [](const Expect& e) { return std::holds_alternative<ExpectAd>(e.what); });
+}
+
+}  // namespace
+
 ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
                             const std::vector<AccessDeviation>& known) {
   ScenarioResult result;
@@ -224,16 +305,53 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
   ScenarioModel model(machine != nullptr && !skip ? machine->features() : full_features());
   if (skip) result.reason = *skip;
 
+  // With a CPU whose engine judges, accesses go in batches: queued until an access
+  // whose A/D bits an `expect ad` line reads, or the end; the model only moves forward
+  // as a walking CPU would, and the engine's judge (fed the real observations) decides.
+  struct Queued {
+    std::size_t result;
+    const AccessStep* step;
+  };
+  std::vector<Queued> queued;
+  auto flush = [&](bool read_back) {
+    if (queued.empty()) return;
+    auto got = machine->flush(model, read_back);
+    for (std::size_t k = 0; k < queued.size(); ++k) {
+      auto& r = result.accesses[queued[k].result];
+      const auto& step = *queued[k].step;
+      std::optional<Observation> observed;
+      if (k >= got.size()) {
+        r.verdict = Verdict::Skipped;
+        r.reason = "the backend returned no result for this access";
+      } else if (auto* why = std::get_if<std::string>(&got[k])) {
+        r.verdict = Verdict::Skipped;
+        r.reason = *why;
+      } else {
+        observed = std::get<Observation>(got[k]);
+      }
+      if (observed && observed->judgement) {
+        const auto entries = observed->entries;
+        finish_access(
+            r, step, *observed->judgement,
+            [&](unsigned level) { return ScenarioModel::ad_allowed(entries, level); }, observed,
+            model.mode(), known);
+      } else {
+        // The engine never ran the access: it is skipped; the model says what was allowed.
+        auto j = model.judge(step);
+        finish_access(
+            r, step, j, [&](unsigned level) { return model.ad_allowed(level); }, std::nullopt,
+            model.mode(), known);
+      }
+    }
+    queued.clear();
+  };
+
   bool started = false;
   for (const auto& st : scenario.statements) {
     const auto* step = std::get_if<AccessStep>(&st.action);
     if (step == nullptr) {
-      if (started && machine != nullptr && !skip) {
-        model.apply(st);
-        skip = machine->apply(st, model);
-      } else {
-        model.apply(st);
-      }
+      model.apply(st);
+      if (started && machine != nullptr && !skip) skip = machine->apply(st, model);
       continue;
     }
     if (!started) {
@@ -247,93 +365,53 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     AccessResult r;
     r.where = st.where;
     r.text = access_text(*step);
-    const AccessJudgement judgement = model.judge(*step);
-    for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, *step));
-    r.walk = judgement.fresh.steps;
-    r.fault_reason = judgement.fresh.fault_reason;
-
-    std::optional<Observation> observed;
+    if (machine != nullptr && !skip && machine->judges()) {
+      result.accesses.push_back(std::move(r));
+      queued.push_back({result.accesses.size() - 1, step});
+      machine->queue(*step, model);
+      model.advance(*step);
+      if (has_ad_expectation(*step)) flush(true);
+      continue;
+    }
     if (machine != nullptr && !skip) {
-      auto got = machine->access(*step, model);
-      if (auto* why = std::get_if<std::string>(&got)) {
+      // A machine that only reports what the CPU did: the model judges, one at a time.
+      const AccessJudgement judgement = model.judge(*step);
+      machine->queue(*step, model);
+      auto got = machine->flush(model, true);
+      std::optional<Observation> observed;
+      if (got.empty()) {
+        r.verdict = Verdict::Skipped;
+        r.reason = "the backend returned no result for this access";
+      } else if (auto* why = std::get_if<std::string>(&got[0])) {
         r.verdict = Verdict::Skipped;
         r.reason = *why;
       } else {
-        observed = std::get<Observation>(got);
-        r.observed =
-            observed->kind == Observation::Kind::Ok && step->access.type != AccessType::Read
-                ? std::string("ok")
-                : describe(*observed);
-        r.backend_report = observed->report;
-        r.disagrees = !observed->agrees;
-        const bool listed = observed->deviation &&
-                            std::any_of(known.begin(), known.end(), [&](const AccessDeviation& d) {
-                              return d.id == *observed->deviation;
-                            });
-        if (!observed->agrees && listed) {
-          // A known platform deviation: the case cannot be judged here (DESIGN.md:
-          // skipped with the reason, never passed, never a mysterious failure).
-          r.verdict = Verdict::Skipped;
-          r.deviation = *observed->deviation;
-          r.reason = "known platform deviation " + r.deviation + ": the CPU did '" + r.observed +
-                     "', outside what the architecture allows";
-        } else if (!observed->agrees && observed->deviation) {
-          r.verdict = Verdict::Failed;
-          r.reason = "the CPU disagrees with the oracle (deviation " + *observed->deviation +
-                     " is not in the list of known deviations)";
-        } else if (!observed->agrees) {
-          r.verdict = Verdict::Failed;
-          r.reason = "the CPU disagrees with the oracle";
-        }
+        observed = std::get<Observation>(got[0]);
       }
-    } else if (skip) {
+      if (observed) {
+        const auto ob = observed_of(*observed);
+        model.commit(*step, judgement, &ob);
+      } else {
+        model.commit(*step, judgement, nullptr);
+      }
+      finish_access(
+          r, *step, judgement, [&](unsigned level) { return model.ad_allowed(level); }, observed,
+          model.mode(), known);
+      result.accesses.push_back(std::move(r));
+      continue;
+    }
+    if (skip) {
       r.verdict = Verdict::Skipped;
       r.reason = *skip;
     }
-    if (observed) {
-      const auto ob = observed_of(*observed);
-      model.commit(*step, judgement, &ob);
-    } else {
-      model.commit(*step, judgement, nullptr);
-    }
-
-    for (const auto& e : step->expects) {
-      CheckResult c;
-      c.where = e.where;
-      c.text = e.text;
-      if (const auto* ad = std::get_if<ExpectAd>(&e.what)) {
-        check_ad(*ad, e, model, observed, c);
-      } else {
-        const bool architecture_ok =
-            std::any_of(judgement.allowed.begin(), judgement.allowed.end(),
-                        [&](const AllowedOutcome& a) { return meets(e.what, a); });
-        const bool cpu_ok = !observed || meets(e.what, *observed, judgement.allowed);
-        c.passed = architecture_ok && cpu_ok;
-        c.contradicts_architecture = !architecture_ok;
-        if (!c.passed) {
-          c.diff = fmt::format("    expected: {}\n", expectation_text(e.what));
-          if (observed) c.diff += fmt::format("    observed: {}\n", describe(*observed));
-          for (const auto& a : judgement.allowed) {
-            c.diff += fmt::format("    oracle:   {}\n", allowed_text(a, *step));
-          }
-          if (!judgement.fresh.fault_reason.empty()) {
-            c.diff += fmt::format("    because:  {}\n", judgement.fresh.fault_reason);
-          }
-          c.diff += "    walk:\n" + walk_text(judgement.fresh.steps, model.mode());
-        }
-      }
-      if (!c.passed && (r.verdict != Verdict::Skipped || c.contradicts_architecture)) {
-        r.verdict = Verdict::Failed;
-        if (r.reason.empty()) {
-          r.reason = c.contradicts_architecture
-                         ? "an expectation contradicts the architecture (scenario bug)"
-                         : "an expectation was not met";
-        }
-      }
-      r.checks.push_back(std::move(c));
-    }
+    const AccessJudgement judgement = model.judge(*step);
+    model.commit(*step, judgement, nullptr);
+    finish_access(
+        r, *step, judgement, [&](unsigned level) { return model.ad_allowed(level); }, std::nullopt,
+        model.mode(), known);
     result.accesses.push_back(std::move(r));
   }
+  flush(false);
   if (result.count(Verdict::Failed) > 0) {
     result.verdict = Verdict::Failed;
   } else if (skip || (!result.accesses.empty() &&

@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "pagelab/lab/judge/judge.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/lab/machine/probe_report.hpp"
 #include "pagelab/paging/address.hpp"
@@ -79,6 +80,10 @@ struct CheckedResult {
   OpResult observed;
   // Accesses only: what the architecture allows (fresh walk first, then stale ones).
   std::vector<paging::Outcome> allowed;
+  // Accesses only: the judge's whole answer (allowed outcomes with the values reads
+  // would return, the walks behind them) and what the access did to each entry.
+  std::optional<judge::Judgement> judgement;
+  std::vector<judge::EntryEffect> entries;
   bool agrees = true;
   // When !agrees (or a deviation): the access, the walks level by level, the allowed
   // set, what was observed and the instruction at the faulting RIP.

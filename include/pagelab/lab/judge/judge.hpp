@@ -119,6 +119,8 @@ class Judge {
 
   // What the architecture allows for `access` now (RFLAGS.AC from `ac`).
   [[nodiscard]] Judgement judge(const paging::Access& access, bool ac) const;
+  // Only the fresh walk: enough to move a model forward as a CPU that walks would.
+  [[nodiscard]] Judgement judge_fresh(const paging::Access& access, bool ac) const;
   // Records that the access happened with `observed` (nullptr: no CPU; the model takes
   // the fresh outcome): which allowed outcome it matched, A/D bits, the written data,
   // what may now be cached, and what a #PF invalidated.

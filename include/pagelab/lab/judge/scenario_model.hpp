@@ -65,6 +65,10 @@ class ScenarioModel {
   judge::AccessVerdict commit(const AccessStep& step, const AccessJudgement& judgement,
                               const judge::Observed* observed);
 
+  // Moves the model past an access as a CPU that walks the tables would (A/D, data),
+  // without judging it: when a CPU runs the scenario, its engine's judge does that.
+  void advance(const AccessStep& step);
+
   // A/D bits `level` may have after the last committed access: each a set of {0,1}.
   struct AdAllowed {
     bool reached = false;  // the walk read an entry at this level
@@ -72,6 +76,9 @@ class ScenarioModel {
     std::uint64_t entry_address = 0;
   };
   [[nodiscard]] AdAllowed ad_allowed(unsigned level) const;
+  // The same from what an access did to its entries (judge::AccessVerdict::entries).
+  [[nodiscard]] static AdAllowed ad_allowed(const std::vector<judge::EntryEffect>& entries,
+                                            unsigned level);
 
   [[nodiscard]] const paging::CpuState& state() const { return state_; }
   // The state for one access (RFLAGS.AC per access).

@@ -31,8 +31,14 @@ struct Observation {
   bool agrees = true;
   std::string report;                    // the backend's readable account when !agrees
   std::optional<std::string> deviation;  // a named platform deviation explains it
-  // A/D bits read back from the entries after the access, by entry address.
+  // A/D bits read back from the entries after the access, by entry address (only for
+  // an access with an `expect ad` line: the batch ends there).
   std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_after;
+  // The backend's judge (the one judge, fed the backend's observations): what the
+  // architecture allowed and what the access did to each entry. Absent: the scenario's
+  // model judges.
+  std::optional<judge::Judgement> judgement;
+  std::vector<judge::EntryEffect> entries;
 };
 std::string describe(const Observation& observation);
 
@@ -55,9 +61,17 @@ class Machine {
   // Returns a reason to skip the rest of the scenario.
   virtual std::optional<std::string> apply(const Statement& statement,
                                            const ScenarioModel& after) = 0;
-  // Performs the access. A string is a reason to skip it.
-  virtual std::variant<Observation, std::string> access(const AccessStep& step,
-                                                        const ScenarioModel& model) = 0;
+  // True when flush() brings the judge's verdict (Observation::judgement): the runner
+  // then batches accesses. Otherwise the scenario's model judges, one access at a time.
+  [[nodiscard]] virtual bool judges() const { return false; }
+  // Queues the access; it runs at the next flush(), with everything queued since the
+  // last, in one batch.
+  virtual void queue(const AccessStep& step, const ScenarioModel& model) = 0;
+  // Runs what was queued: one result per queued access, in order; a string is a reason
+  // to skip that access. `read_back` asks for the entries of the last access as the
+  // CPU left them (Observation::entries_after).
+  virtual std::vector<std::variant<Observation, std::string>> flush(const ScenarioModel& model,
+                                                                    bool read_back) = 0;
 };
 
 struct CheckResult {
