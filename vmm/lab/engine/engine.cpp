@@ -631,7 +631,7 @@ void Engine::Impl::check_access(CheckedResult& r,
                   [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
   if (!allowed && judge.has_foreign_writes()) {
     foreign = judge.walk_before_foreign_writes(acc, ac);
-    judge::Allowed old{foreign->outcome, 0, false, true};
+    judge::Allowed old(foreign->outcome, false);
     if (const auto* t = std::get_if<paging::Translation>(&old.outcome);
         t != nullptr && a.type == paging::AccessType::Read) {
       old.value_known = t->physical.value() + a.size <= model.size();
@@ -654,7 +654,9 @@ void Engine::Impl::check_access(CheckedResult& r,
   }
   for (const auto& e : v.entries) {
     entries[e.address] = {e.leaf, index};
-    if (!v.ad_predictable) uncertain.insert(e.address);
+    // A leaf whose A/D bits the access may or may not set (a page-crossing access that
+    // faulted on the other page) cannot be checked exactly either.
+    if (!v.ad_predictable || (e.leaf && e.may_set != 0)) uncertain.insert(e.address);
   }
   r.entries = v.entries;
   r.judgement = std::move(j);

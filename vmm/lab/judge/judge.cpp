@@ -20,6 +20,7 @@ namespace {
 constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
 constexpr unsigned PdpteCount = 4;
 constexpr unsigned MaxReadBytes = 8;
+constexpr std::uint64_t Page = 4096;
 
 std::uint64_t size_mask(unsigned size) {
   return size >= MaxReadBytes ? ~std::uint64_t{0} : paging::bit(8 * size) - 1;
@@ -193,25 +194,10 @@ std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const 
   return known ? read_bytes(memory_, pa, size) : 0;
 }
 
-Judgement Judge::judge(const paging::Access& access, bool ac) const {
-  const auto s = state_for(ac);
-  Judgement j;
-  j.fresh = paging::walk(memory_, s, access);
-  auto add = [&](const paging::Outcome& o, bool stale, const paging::Walk* behind) {
-    if (std::any_of(j.allowed.begin(), j.allowed.end(),
-                    [&](const Allowed& a) { return same_outcome(a.outcome, o); })) {
-      return;
-    }
-    Allowed a{o, 0, stale, true};
-    if (const auto* t = std::get_if<paging::Translation>(&o);
-        t != nullptr && access.type == paging::AccessType::Read) {
-      a.value = read_value(t->physical, access.size, a.value_known);
-    }
-    j.allowed.push_back(a);
-    if (behind != nullptr) j.others.push_back(*behind);
-  };
-  add(j.fresh.outcome, false, nullptr);
-
+std::vector<paging::Walk> Judge::page_walks(const paging::CpuState& s,
+                                            const paging::Access& access) const {
+  std::vector<paging::Walk> walks;
+  walks.push_back(paging::walk(memory_, s, access));
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   std::vector<const CachedPath*> cached;
   caches_.candidates(access.address, cached);
@@ -225,25 +211,98 @@ Judgement Judge::judge(const paging::Access& access, bool ac) const {
     auto cs = s;
     if (pae) cs.pdptes = p->pdptes;
     const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
-    const auto w = walk_cached(view, cs, p->efer, p->cr4, access);
-    add(w.outcome, true, &w);
+    walks.push_back(walk_cached(view, cs, p->efer, p->cr4, access));
   }
   // AMD, legacy PAE: a walk may read the PDPTEs in memory rather than the registers.
   if (pae && options_.pdpt_walked) {
     auto ms = s;
     ms.pdptes = pdptes_in_memory(s);
-    if (ms.pdptes != s.pdptes) {
-      const auto w = paging::walk(memory_, ms, access);
-      add(w.outcome, false, &w);
+    if (ms.pdptes != s.pdptes) walks.push_back(paging::walk(memory_, ms, access));
+  }
+  return walks;
+}
+
+Judgement Judge::judge(const paging::Access& access, bool ac) const {
+  const auto s = state_for(ac);
+  Judgement j;
+  auto add = [&](const Allowed& a, bool stale, const paging::Walk* behind) {
+    if (std::any_of(j.allowed.begin(), j.allowed.end(),
+                    [&](const Allowed& x) { return same_outcome(x.outcome, a.outcome); })) {
+      return;
+    }
+    j.allowed.push_back(a);
+    j.allowed.back().stale = stale;
+    if (behind != nullptr) j.others.push_back(*behind);
+  };
+  const bool data = access.type != paging::AccessType::Fetch;
+  const auto offset = access.address.value() % Page;
+  auto walks = page_walks(s, access);
+  j.fresh = walks.front();
+  if (!data || offset + access.size <= Page) {
+    for (std::size_t k = 0; k < walks.size(); ++k) {
+      Allowed a(walks[k].outcome, k > 0);
+      if (const auto* t = std::get_if<paging::Translation>(&a.outcome);
+          t != nullptr && access.type == paging::AccessType::Read) {
+        a.value = read_value(t->physical, access.size, a.value_known);
+      }
+      add(a, k > 0, k > 0 ? &walks[k] : nullptr);
+    }
+    return j;
+  }
+  // The access crosses into the next page: both pages are translated and checked; it
+  // succeeds only when both do, and the fault reported (CR2 at the faulting page's
+  // first byte for the second page) may be either page's when both fault: the order
+  // is the implementation's (SDM §4.7).
+  auto second = access;
+  second.address = Linear(access.address.value() - offset + Page);
+  const auto first_bytes = static_cast<unsigned>(Page - offset);
+  second.size = access.size - first_bytes;
+  const auto seconds = page_walks(s, second);
+  j.fresh_second = seconds.front();
+  for (std::size_t k1 = 0; k1 < walks.size(); ++k1) {
+    for (std::size_t k2 = 0; k2 < seconds.size(); ++k2) {
+      const bool stale = k1 > 0 || k2 > 0;
+      const auto* t1 = std::get_if<paging::Translation>(&walks[k1].outcome);
+      const auto* t2 = std::get_if<paging::Translation>(&seconds[k2].outcome);
+      // A fault on one page: the other page's translation may have been used already,
+      // so its A (and, for a write, D) bits may be set.
+      auto fault_of = [](const paging::Walk& w, const paging::Translation* other) {
+        auto o = w.outcome;
+        if (auto* pf = std::get_if<paging::PageFault>(&o); pf != nullptr && other != nullptr) {
+          pf->may_set_accessed.insert(pf->may_set_accessed.end(), other->ad_updates.begin(),
+                                      other->ad_updates.end());
+        }
+        return o;
+      };
+      if (t1 == nullptr) add(Allowed(fault_of(walks[k1], t2), stale), stale, &walks[k1]);
+      if (t2 == nullptr) add(Allowed(fault_of(seconds[k2], t1), stale), stale, &seconds[k2]);
+      if (t1 == nullptr || t2 == nullptr) continue;
+      auto both = *t1;
+      both.ad_updates.insert(both.ad_updates.end(), t2->ad_updates.begin(), t2->ad_updates.end());
+      Allowed a(both, stale);
+      a.split_at = first_bytes;
+      a.second_physical = t2->physical;
+      if (access.type == paging::AccessType::Read) {
+        bool known2 = true;
+        a.value = read_value(t1->physical, first_bytes, a.value_known) |
+                  read_value(t2->physical, second.size, known2) << (8 * first_bytes);
+        a.value_known = a.value_known && known2;
+      }
+      add(a, stale, &seconds[k2]);
     }
   }
+  // The fresh outcome first, as for any access.
+  const auto fresh =
+      std::find_if(j.allowed.begin(), j.allowed.end(), [](const Allowed& a) { return !a.stale; });
+  if (fresh != j.allowed.end() && fresh != j.allowed.begin())
+    std::rotate(j.allowed.begin(), fresh, fresh + 1);
   return j;
 }
 
 Judgement Judge::judge_fresh(const paging::Access& access, bool ac) const {
   Judgement j;
   j.fresh = paging::walk(memory_, state_for(ac), access);
-  Allowed a{j.fresh.outcome, 0, false, true};
+  Allowed a(j.fresh.outcome, false);
   if (const auto* t = std::get_if<paging::Translation>(&a.outcome);
       t != nullptr && access.type == paging::AccessType::Read) {
     a.value = read_value(t->physical, access.size, a.value_known);
@@ -307,6 +366,7 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     }
   };
   record(judgement.fresh);
+  if (judgement.fresh_second) record(*judgement.fresh_second);
   for (const auto& w : judgement.others) record(w);
   auto effect = [&](std::uint64_t at) -> EntryEffect* {
     for (auto& e : v.entries) {
@@ -331,11 +391,23 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
       if (auto* e = effect(entry.value())) (v.ad_predictable ? e->must_set : e->may_set) |= bits;
     }
-    if (access.type == paging::AccessType::Write &&
-        t->physical.value() + access.size <= memory_.size()) {
-      write_bytes(memory_, t->physical, access.size, write_value);
+    const auto& chosen = judgement.allowed[k];
+    if (access.type == paging::AccessType::Write) {
+      const unsigned first = chosen.split_at != 0 ? chosen.split_at : access.size;
+      if (t->physical.value() + first <= memory_.size()) {
+        write_bytes(memory_, t->physical, first, write_value);
+      }
+      if (chosen.split_at != 0 &&
+          chosen.second_physical.value() + (access.size - first) <= memory_.size()) {
+        write_bytes(memory_, chosen.second_physical, access.size - first,
+                    write_value >> (8 * first));
+      }
     }
     caches_.fill(judgement.fresh, state_for(ac), access.address);
+    if (judgement.fresh_second) {
+      caches_.fill(*judgement.fresh_second, state_for(ac),
+                   Linear(access.address.value() - access.address.value() % Page + Page));
+    }
   } else if (const auto* pf = std::get_if<paging::PageFault>(&effective); pf != nullptr) {
     for (const auto& [entry, bits] : pf->may_set_accessed) {
       if (auto* e = effect(entry.value())) e->may_set |= bits;

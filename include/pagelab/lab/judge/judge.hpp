@@ -9,6 +9,7 @@
 // The judge only decides. Front-ends (the engine's batches, scenarios, the matrix, the
 // fuzzer) feed it their program in order and explain only what they print.
 #include <cstdint>
+#include <utility>
 #include <map>
 #include <optional>
 #include <vector>
@@ -37,16 +38,24 @@ struct Observed {
 
 // One outcome the architecture allows, with the value a read would return.
 struct Allowed {
+  Allowed() = default;
+  Allowed(paging::Outcome o, bool from_cache) : outcome(std::move(o)), stale(from_cache) {}
   paging::Outcome outcome;
   std::uint64_t value = 0;  // reads that translate to guest RAM
   bool stale = false;       // from a translation the CPU may still cache
   bool value_known = true;  // false when the page is not guest RAM (e.g. above 4 GiB)
+  // An access that crosses a page boundary: its first `split_at` bytes go to the
+  // translation's physical address, the rest to `second_physical`.
+  unsigned split_at = 0;
+  paging::GuestPhys second_physical;
 };
 
 struct Judgement {
   paging::Walk fresh;                // over the tables as they are now
   std::vector<Allowed> allowed;      // the fresh outcome first
-  std::vector<paging::Walk> others;  // the walks behind allowed[1..], same order
+  std::vector<paging::Walk> others;  // other walks considered (stale, second page, ...)
+  // An access that crosses a page boundary: the fresh walk of the second page.
+  std::optional<paging::Walk> fresh_second;
 };
 
 // What an access did to one paging-structure entry: its value before, the A/D bits
@@ -138,6 +147,10 @@ class Judge {
 
  private:
   void pae_reload_if_needed(const paging::CpuState& before);
+  // Every walk a CPU may do for `access` on its page now: the fresh one first, then
+  // what the translation caches remember, then (AMD PAE) the PDPTEs in memory.
+  [[nodiscard]] std::vector<paging::Walk> page_walks(const paging::CpuState& s,
+                                                     const paging::Access& access) const;
   [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
 
   paging::PhysicalMemory& memory_;
