@@ -203,6 +203,16 @@ std::vector<paging::Walk> Judge::page_walks(const paging::CpuState& s,
   caches_.candidates(access.address, cached);
   const bool pae = s.mode() == paging::PagingMode::Pae;
   for (const auto* p : cached) {
+    // An item whose entries all still hold what it remembers (A/D aside), walked under
+    // the same NXE/PSE, answers exactly as the fresh walk: nothing to add.
+    const bool unchanged =
+        p->efer == (s.efer & paging::Efer::Nxe) && p->cr4 == (s.cr4 & Cr4::Pse) &&
+        (!pae || p->pdptes == s.pdptes) &&
+        std::all_of(p->entries.begin(), p->entries.begin() + p->count, [&](const CachedEntry& e) {
+          if (pae && e.level == 3) return true;
+          return (read_entry(GuestPhys(e.address)) & ~(Pte::Accessed | Pte::Dirty)) == e.value;
+        });
+    if (unchanged) continue;
     std::map<std::uint64_t, std::uint64_t> remembered;
     for (unsigned i = 0; i < p->count; ++i) {
       if (pae && p->entries[i].level == 3) continue;  // a register: p->pdptes
