@@ -71,8 +71,8 @@ namespace detail {
 constexpr unsigned LargePatBit = 12;
 constexpr std::uint64_t Bits32Upper = bits(32, 63);
 
-inline void entry_rules_32bit(EntryRules& r, const CpuState& s, unsigned level,
-                              std::uint64_t value) {
+[[gnu::always_inline]] inline void entry_rules_32bit(EntryRules& r, const CpuState& s,
+                                                     unsigned level, std::uint64_t value) {
   if ((value & Bits32Upper) != 0) r.add(Bits32Upper, ReservedRule::Above32Bits);
   if (level == 2 && (s.cr4 & Cr4::Pse) != 0 && (value & Pte32::PageSize) != 0) {
     r.leaf = true;
@@ -90,7 +90,8 @@ inline void entry_rules_32bit(EntryRules& r, const CpuState& s, unsigned level,
   r.address = GuestPhys(value & Pte32::Frame4K);
 }
 
-inline void entry_rules_pae_pdpte(EntryRules& r, const CpuState& s, std::uint64_t value) {
+[[gnu::always_inline]] inline void entry_rules_pae_pdpte(EntryRules& r, const CpuState& s,
+                                                         std::uint64_t value) {
   const unsigned m = effective_maxphyaddr(s.features);
   r.add(PaePdpte::ReservedLow, ReservedRule::PdpteLow);
   r.add(PaePdpte::ReservedMid, ReservedRule::PdpteMid);
@@ -98,8 +99,9 @@ inline void entry_rules_pae_pdpte(EntryRules& r, const CpuState& s, std::uint64_
   r.address = GuestPhys(value & bits(0, m - 1) & ~bits(0, Pte::FrameShift - 1));
 }
 
-inline void entry_rules_64bit(EntryRules& r, const CpuState& s, PagingMode mode, unsigned level,
-                              std::uint64_t value) {
+[[gnu::always_inline]] inline void entry_rules_64bit(EntryRules& r, const CpuState& s,
+                                                     PagingMode mode, unsigned level,
+                                                     std::uint64_t value) {
   const unsigned m = effective_maxphyaddr(s.features);
   const std::uint64_t phys = bits(0, m - 1);
   const bool pae = mode == PagingMode::Pae;
@@ -133,8 +135,8 @@ inline void entry_rules_64bit(EntryRules& r, const CpuState& s, PagingMode mode,
 }  // namespace detail
 
 // `mode` must be s.mode() and `level` must exist in it (the caller checked).
-inline EntryRules entry_rules(const CpuState& s, PagingMode mode, unsigned level,
-                              std::uint64_t value) {
+[[gnu::always_inline]] inline EntryRules entry_rules(const CpuState& s, PagingMode mode,
+                                                     unsigned level, std::uint64_t value) {
   EntryRules r;
   r.present = (value & Pte::Present) != 0;
   if (mode == PagingMode::Bits32) {

@@ -163,7 +163,7 @@ Decision walk_core(const Memory& memory, const CpuState& state, const Access& ac
   std::uint64_t table = state.root().value();
   EntryRules leaf;
   for (unsigned level = top_level(mode); level >= 1; --level) {
-    const LevelBits lb = level_bits(mode, level);
+    const LevelBits lb = level_bits_unchecked(mode, level);
     const auto index = static_cast<unsigned>((va >> lb.lo) & (bit(lb.bits) - 1));
     DecidedEntry& e = d.entries[d.entry_count++];
     e.level = level;
