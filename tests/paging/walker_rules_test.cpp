@@ -261,11 +261,17 @@ TEST_F(FourLevel, ProtectionKeysIgnoreSupervisorPages) {
   EXPECT_NE(translation(world.run(Va, AccessType::Read)), nullptr);
 }
 
-TEST_F(FourLevel, PagingRightsTakePrecedenceOverKeys) {
+// SDM §4.7 defines the PK bit by the key rule alone: a fault that a paging right also
+// causes still reports PK.
+TEST_F(FourLevel, KeysAddPkToPagingRightFaults) {
   poke(1, std::uint64_t{1} << Pte::ProtectionKeyShift, Pte::Writable);
   world.state.cr4 |= Cr4::Pke;
   world.state.pkru = Pkru::write_disable(1);
-  EXPECT_EQ(error_code(world.run(Va, AccessType::Write, Privilege::User)), P | W | U);
+  const Walk w = world.run(Va, AccessType::Write, Privilege::User);
+  EXPECT_EQ(error_code(w), P | W | U | Pk);
+  EXPECT_EQ(w.fault_reason,
+            "user write to a read-only page (R/W=0 at some level); and PKRU.WD1=1 forbids "
+            "writes to key 1");
 }
 
 // --- PAE ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/entry_rules.hpp"
 
 namespace pagelab::paging {
 
@@ -15,14 +16,6 @@ namespace {
 constexpr unsigned XdPosition = 63;
 constexpr unsigned PatLargePosition = 12;
 constexpr unsigned PsPosition = 7;
-
-unsigned maxphyaddr(const CpuFeatures& f) {
-  return std::min(f.maxphyaddr, Pte::MaxPhysBits);
-}
-
-void add_reserved(std::vector<ReservedField>& out, std::uint64_t mask, std::string reason) {
-  if (mask != 0) out.push_back({mask, std::move(reason)});
-}
 
 void add_flag(EntryDecoding& d, const char* name, unsigned position) {
   d.flags.push_back({name, position, (d.value & bit(position)) != 0});
@@ -46,98 +39,62 @@ void add_leaf_flags(EntryDecoding& d, bool huge) {
   add_flag(d, "G", 8);
 }
 
-void decode_32bit(EntryDecoding& d, const CpuState& s) {
-  const CpuFeatures& f = s.features;
-  add_reserved(d.reserved, d.value & bits(32, 63) ? bits(32, 63) : 0,
-               "bits 63:32 do not exist in a 32-bit entry");
-  add_common_flags(d);
-  const bool pse = (s.cr4 & Cr4::Pse) != 0;
-  if (d.level == 2 && pse && (d.value & Pte32::PageSize) != 0) {
-    d.leaf = true;
-    d.page_size = PageSize::Size4M;
-    add_leaf_flags(d, true);
-    // PSE-36 (SDM table 4-4): M = min(MAXPHYADDR, 40) with PSE-36, else 32.
-    const unsigned m = f.pse36 ? std::min(maxphyaddr(f), Pte32::Pse36MaxPhysBits)
-                               : unsigned{Pte32::Pse36PhysShift};
-    const unsigned high_bits = m - Pte32::Pse36PhysShift;
-    std::uint64_t frame = d.value & Pte32::Frame4M;
-    if (high_bits > 0) {
-      const std::uint64_t high = (d.value >> Pte32::Pse36Lo) & (bit(high_bits) - 1);
-      frame |= high << Pte32::Pse36PhysShift;
-    }
-    d.address = GuestPhys(frame);
-    add_reserved(d.reserved, bits(Pte32::Pse36Lo + high_bits, Pte32::Pse36ReservedHi),
-                 f.pse36 ? fmt::format("bits {}:{} of a 4 MiB PDE (PSE-36 limit, M={})",
-                                       Pte32::Pse36ReservedHi, Pte32::Pse36Lo + high_bits, m)
-                         : "bits 21:13 of a 4 MiB PDE (no PSE-36)");
+// The bits that exist at this level (entry_rules() has decided leaf and page size).
+void add_flags(EntryDecoding& d, const CpuState& s) {
+  const bool pdpte_register = d.mode == PagingMode::Pae && d.level == 3;
+  if (pdpte_register) {
+    add_flag(d, "P", 0);
+    add_flag(d, "PWT", 3);
+    add_flag(d, "PCD", 4);
     return;
   }
-  if (d.level == 2) {
-    add_flag(d, "PS", PsPosition);
-  } else {
-    d.leaf = true;
-    add_leaf_flags(d, false);
-  }
-  d.address = GuestPhys(d.value & Pte32::Frame4K);
-}
-
-void decode_pae_pdpte(EntryDecoding& d, const CpuState& s) {
-  add_flag(d, "P", 0);
-  add_flag(d, "PWT", 3);
-  add_flag(d, "PCD", 4);
-  add_reserved(d.reserved, PaePdpte::ReservedLow, "bits 2:1 of a PAE PDPTE");
-  add_reserved(d.reserved, PaePdpte::ReservedMid, "bits 8:5 of a PAE PDPTE");
-  add_reserved(d.reserved, bits(maxphyaddr(s.features), 63),
-               fmt::format("bits 63:{} of a PAE PDPTE (above MAXPHYADDR)", maxphyaddr(s.features)));
-  d.address = GuestPhys(d.value & phys_mask(s.features) & ~bits(0, 11));
-}
-
-void decode_64bit(EntryDecoding& d, const CpuState& s) {
-  const CpuFeatures& f = s.features;
-  const unsigned m = maxphyaddr(f);
-  const bool pae = d.mode == PagingMode::Pae;
-  const bool nxe = (s.efer & Efer::Nxe) != 0;
-  const bool ps = (d.value & Pte::PageSize) != 0;
-  const unsigned top = top_level(d.mode);
   add_common_flags(d);
-
-  // Above MAXPHYADDR: up to bit 62 in PAE entries, up to 51 in 4/5-level entries
-  // (52..62 are ignored there, or the protection key on leaves).
-  const unsigned high = pae ? 62 : Pte::MaxPhysBits - 1;
-  add_reserved(d.reserved, bits(m, high),
-               fmt::format("bits {}:{} (above MAXPHYADDR {})", high, m, m));
-  if (!nxe) add_reserved(d.reserved, Pte::NoExecute, "bit 63 (XD) while EFER.NXE=0");
-
-  if (!pae && (d.level == top || d.level == 4)) {
-    add_reserved(d.reserved, Pte::PageSize,
-                 fmt::format("bit 7 (PS) of a {}E", intel_level_name(d.level)));
-  } else if (d.level == 3 && ps && !f.page1g) {
-    add_flag(d, "PS", PsPosition);
-    add_reserved(d.reserved, Pte::PageSize, "bit 7 (PS) of a PDPTE: no 1 GiB pages on this CPU");
-  } else if (d.level == 1 || ((d.level == 2 || d.level == 3) && ps)) {
-    d.leaf = true;
-    d.page_size = d.level == 1   ? PageSize::Size4K
-                  : d.level == 2 ? PageSize::Size2M
-                                 : PageSize::Size1G;
-    const bool huge = d.level != 1;
-    add_leaf_flags(d, huge);
-    if (huge) {
-      const unsigned frame_lo = offset_bits(d.page_size);
-      add_reserved(
-          d.reserved, bits(PatLargePosition + 1, frame_lo - 1),
-          fmt::format("bits {}:{} of a {} leaf (frame must be {}-aligned)", frame_lo - 1,
-                      PatLargePosition + 1, to_string(d.page_size), to_string(d.page_size)));
-      d.address = GuestPhys(d.value & phys_mask(f) & ~bits(0, frame_lo - 1));
-    }
-    if (!pae && (s.cr4 & Cr4::Pke) != 0) {
-      d.protection_key =
-          static_cast<unsigned>((d.value & Pte::ProtectionKey) >> Pte::ProtectionKeyShift);
-    }
-  } else {
+  const bool wide = d.mode != PagingMode::Bits32;
+  const bool ps_reserved =
+      d.mode != PagingMode::Pae && wide && (d.level == top_level(d.mode) || d.level == 4);
+  if (d.leaf) {
+    add_leaf_flags(d, d.level != 1);
+  } else if (!ps_reserved) {
     add_flag(d, "PS", PsPosition);
   }
-  if (!d.leaf || d.level == 1) d.address = GuestPhys(d.value & phys_mask(f) & ~bits(0, 11));
-  if (nxe) add_flag(d, "XD", XdPosition);
+  if (wide && (s.efer & Efer::Nxe) != 0) add_flag(d, "XD", XdPosition);
+}
+
+std::string reserved_reason(const CpuState& s, const EntryDecoding& d, ReservedRule rule) {
+  const unsigned m = effective_maxphyaddr(s.features);
+  switch (rule) {
+    case ReservedRule::Above32Bits:
+      return "bits 63:32 do not exist in a 32-bit entry";
+    case ReservedRule::Pse36Limit: {
+      const unsigned width = pse36_width(s.features);
+      return s.features.pse36 ? fmt::format("bits {}:{} of a 4 MiB PDE (PSE-36 limit, M={})",
+                                            Pte32::Pse36ReservedHi,
+                                            Pte32::Pse36Lo + width - Pte32::Pse36PhysShift, width)
+                              : "bits 21:13 of a 4 MiB PDE (no PSE-36)";
+    }
+    case ReservedRule::PdpteLow:
+      return "bits 2:1 of a PAE PDPTE";
+    case ReservedRule::PdpteMid:
+      return "bits 8:5 of a PAE PDPTE";
+    case ReservedRule::PdpteAboveMaxphyaddr:
+      return fmt::format("bits 63:{} of a PAE PDPTE (above MAXPHYADDR)", m);
+    case ReservedRule::AboveMaxphyaddr: {
+      const unsigned high = d.mode == PagingMode::Pae ? 62 : Pte::MaxPhysBits - 1;
+      return fmt::format("bits {}:{} (above MAXPHYADDR {})", high, m, m);
+    }
+    case ReservedRule::XdWithoutNxe:
+      return "bit 63 (XD) while EFER.NXE=0";
+    case ReservedRule::PsAtTop:
+      return fmt::format("bit 7 (PS) of a {}E", intel_level_name(d.level));
+    case ReservedRule::PsWithout1G:
+      return "bit 7 (PS) of a PDPTE: no 1 GiB pages on this CPU";
+    case ReservedRule::LargeFrameAlignment: {
+      const unsigned frame_lo = offset_bits(d.page_size);
+      return fmt::format("bits {}:{} of a {} leaf (frame must be {}-aligned)", frame_lo - 1,
+                         PatLargePosition + 1, to_string(d.page_size), to_string(d.page_size));
+    }
+  }
+  return "?";
 }
 
 std::string describe_meaning(const EntryDecoding& d) {
@@ -157,7 +114,7 @@ std::string describe_meaning(const EntryDecoding& d) {
 }  // namespace
 
 std::uint64_t phys_mask(const CpuFeatures& features) {
-  return bits(0, maxphyaddr(features) - 1);
+  return bits(0, effective_maxphyaddr(features) - 1);
 }
 
 EntryDecoding decode_entry(const CpuState& state, unsigned level, std::uint64_t value) {
@@ -171,14 +128,17 @@ EntryDecoding decode_entry(const CpuState& state, unsigned level, std::uint64_t 
   d.value = value;
   d.intel_name = std::string(intel_level_name(level)) + "E";
   d.linux_name = std::string(linux_level_name(d.mode, level));
-  d.present = (value & Pte::Present) != 0;
-  if (d.mode == PagingMode::Bits32) {
-    decode_32bit(d, state);
-  } else if (d.mode == PagingMode::Pae && level == 3) {
-    decode_pae_pdpte(d, state);
-  } else {
-    decode_64bit(d, state);
+  const EntryRules rules = entry_rules(state, d.mode, level, value);
+  d.present = rules.present;
+  d.leaf = rules.leaf;
+  d.page_size = rules.page_size;
+  d.address = rules.address;
+  d.protection_key = rules.protection_key;
+  for (unsigned i = 0; i < rules.reserved_count; ++i) {
+    d.reserved.push_back(
+        {rules.reserved[i].mask, reserved_reason(state, d, rules.reserved[i].rule)});
   }
+  add_flags(d, state);
   std::stable_sort(d.flags.begin(), d.flags.end(),
                    [](const NamedBit& a, const NamedBit& b) { return a.position < b.position; });
   for (const auto& r : d.reserved) {

@@ -158,9 +158,7 @@ LevelBits level_bits(PagingMode mode, unsigned level) {
     throw std::invalid_argument("level " + std::to_string(level) + " does not exist in " +
                                 std::string(to_string(mode)) + " paging");
   }
-  if (mode == PagingMode::Bits32) return {level, level == 2 ? 22u : 12u, 10};
-  if (mode == PagingMode::Pae && level == 3) return {3, 30, 2};
-  return {level, 12 + 9 * (level - 1), 9};
+  return level_bits_unchecked(mode, level);
 }
 
 std::vector<PageSize> leaf_sizes(PagingMode mode, unsigned level) {

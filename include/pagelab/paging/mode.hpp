@@ -44,6 +44,12 @@ struct LevelBits {
   unsigned bits;  // width of the index (10 in 32-bit paging, 2 for the PAE PDPT, else 9)
 };
 LevelBits level_bits(PagingMode mode, unsigned level);
+// The same without the check that `level` exists in `mode`; inline for the walk.
+constexpr LevelBits level_bits_unchecked(PagingMode mode, unsigned level) {
+  if (mode == PagingMode::Bits32) return {level, level == 2 ? 22u : 12u, 10};
+  if (mode == PagingMode::Pae && level == 3) return {3, 30, 2};
+  return {level, 12 + 9 * (level - 1), 9};
+}
 // Page sizes a leaf at `level` maps in `mode` (ignoring CPU features), or nothing.
 std::vector<PageSize> leaf_sizes(PagingMode mode, unsigned level);
 // The level whose leaf maps `size` in `mode`; throws std::invalid_argument if none.

@@ -9,25 +9,13 @@
 #include <variant>
 #include <vector>
 
+#include "pagelab/paging/access.hpp"
 #include "pagelab/paging/address.hpp"
 #include "pagelab/paging/cpu_state.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/paging/physical_memory.hpp"
 
 namespace pagelab::paging {
-
-enum class AccessType { Read, Write, Fetch };
-enum class Privilege { Supervisor, User };
-
-struct Access {
-  Linear address;
-  AccessType type = AccessType::Read;
-  Privilege privilege = Privilege::Supervisor;
-  // An implicit supervisor access (e.g. a descriptor-table read at CPL3): U/S=0 in the
-  // error code, and SMAP applies whatever RFLAGS.AC says.
-  bool implicit = false;
-  unsigned size = 1;  // informational; the walker translates `address` only
-};
 
 struct WalkStep {
   unsigned level;
