@@ -33,8 +33,8 @@ struct World {
     judge.write_cr4(judge.state().cr4 | paging::Cr4::Pge);
     leaf = builder.entry_address(Linear(Va), 1);
   }
-  void check(const paging::Access& a) {
-    const auto j = judge.judge(a, false);
+  void check(const paging::Access& a, lab::judge::Explain explain = lab::judge::Explain::No) {
+    const auto j = judge.judge(a, false, explain);
     lab::judge::Observed ok{lab::judge::Observed::Kind::Ok, 0, 0, 0, j.allowed.front().value};
     benchmark::DoNotOptimize(judge.commit(a, false, 0, j, &ok));
   }
@@ -55,6 +55,15 @@ void BM_JudgeCheckAccess(benchmark::State& st) {
   st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_JudgeCheckAccess);
+
+// The same with every walk explained (names, meanings): what printing costs.
+void BM_JudgeCheckAccessExplained(benchmark::State& st) {
+  World w;
+  const auto a = read_at(Va + 0x10);
+  for (auto _ : st) w.check(a, lab::judge::Explain::Yes);
+  st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(BM_JudgeCheckAccessExplained);
 
 // The workload: a global page read, then its PTE flipped between two frames
 // without invalidation, N times; the cost of one more read + flip after N of them.

@@ -122,6 +122,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
       impl_(std::make_unique<Impl>(lab)) {
   impl_->host_writes = host_writes_.get();
   impl_->mode = options.mode;
+  impl_->explain_all = options.explain_all;
 }
 
 Engine::~Engine() = default;
@@ -618,7 +619,8 @@ void Engine::Impl::check_access(CheckedResult& r,
   const auto& a = std::get<OpAccess>(r.op);
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
   const auto acc = to_access(a);
-  auto j = judge.judge(acc, ac);
+  const auto explain = explain_all ? judge::Explain::Yes : judge::Explain::No;
+  auto j = judge.judge(acc, ac, explain);
   r.allowed.clear();
   for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
   const auto ob = observed_of(r.observed);
@@ -639,6 +641,8 @@ void Engine::Impl::check_access(CheckedResult& r,
     }
     before_foreign = judge.matches(old, acc, ob);
   }
+  // A disagreement is explained: the same judgement again, with its walks in words.
+  if (!allowed && explain == judge::Explain::No) j = judge.judge(acc, ac, judge::Explain::Yes);
   const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {

@@ -61,7 +61,11 @@ void write_bytes(paging::PhysicalMemory& memory, GuestPhys pa, unsigned size, st
 }
 
 Judge::Judge(paging::PhysicalMemory& memory, const paging::CpuState& state, JudgeOptions options)
-    : memory_(memory), state_(state), options_(options), caches_(state.mode()) {}
+    : memory_(memory), state_(state), options_(options), caches_(state.mode()) {
+  if (auto* buffer = dynamic_cast<paging::BufferMemory*>(&memory)) {
+    flat_ = {buffer->bytes().data(), buffer->bytes().size()};
+  }
+}
 
 void Judge::reset(const paging::CpuState& state) {
   state_ = state;
@@ -194,10 +198,50 @@ std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const 
   return known ? read_bytes(memory_, pa, size) : 0;
 }
 
-std::vector<paging::Walk> Judge::page_walks(const paging::CpuState& s,
-                                            const paging::Access& access) const {
-  std::vector<paging::Walk> walks;
-  walks.push_back(paging::walk(memory_, s, access));
+namespace {
+
+// Guest memory for the decision walk: the flat bytes when there are some, else the
+// PhysicalMemory's virtual reads.
+struct BaseView {
+  const paging::FlatMemory& flat;
+  const paging::PhysicalMemory& memory;
+  [[nodiscard]] std::uint64_t read(GuestPhys at, unsigned bytes) const {
+    if (flat.base != nullptr) return flat.read(at, bytes);
+    return bytes == sizeof(std::uint32_t) ? memory.read32(at) : memory.read64(at);
+  }
+};
+
+// Memory as a cache item answers: its remembered entries over the tables now, and
+// without XD bits once the item was filled under EFER.NXE=1 and NXE is 0 now (the
+// cached rights no longer forbid fetches; walk_cached() explains the same).
+struct CachedView {
+  BaseView base;
+  const CachedPath& path;
+  bool strip_xd;
+  [[nodiscard]] std::uint64_t read(GuestPhys at, unsigned bytes) const {
+    std::uint64_t v = 0;
+    bool found = false;
+    for (unsigned i = 0; i < path.count; ++i) {
+      const auto& e = path.entries[i];
+      if (e.address == at.value()) {
+        v = e.value;
+        found = true;
+        break;
+      }
+    }
+    if (!found) v = base.read(at, bytes);
+    return strip_xd ? v & ~Pte::NoExecute : v;
+  }
+};
+
+}  // namespace
+
+void Judge::page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
+                           std::vector<paging::Decision>& decisions,
+                           std::vector<paging::Walk>& walks) const {
+  const BaseView base{flat_, memory_};
+  decisions.push_back(paging::decide(base, s, access));
+  if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, s, access));
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   std::vector<const CachedPath*> cached;
   caches_.candidates(access.address, cached);
@@ -213,49 +257,67 @@ std::vector<paging::Walk> Judge::page_walks(const paging::CpuState& s,
           return (read_entry(GuestPhys(e.address)) & ~(Pte::Accessed | Pte::Dirty)) == e.value;
         });
     if (unchanged) continue;
-    std::map<std::uint64_t, std::uint64_t> remembered;
-    for (unsigned i = 0; i < p->count; ++i) {
-      if (pae && p->entries[i].level == 3) continue;  // a register: p->pdptes
-      remembered[p->entries[i].address] = p->entries[i].value;
-    }
     auto cs = s;
     if (pae) cs.pdptes = p->pdptes;
-    const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
-    walks.push_back(walk_cached(view, cs, p->efer, p->cr4, access));
+    // What the walk decided from the control bits is frozen in the item (SDM §4.10.2.2).
+    cs.efer = (s.efer & ~paging::Efer::Nxe) | p->efer;
+    cs.cr4 = (s.cr4 & ~Cr4::Pse) | p->cr4;
+    const bool strip_xd = p->efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
+    decisions.push_back(paging::decide(CachedView{base, *p, strip_xd}, cs, access));
+    if (explain == Explain::Yes) {
+      std::map<std::uint64_t, std::uint64_t> remembered;
+      for (unsigned i = 0; i < p->count; ++i) {
+        if (pae && p->entries[i].level == 3) continue;  // a register: p->pdptes
+        remembered[p->entries[i].address] = p->entries[i].value;
+      }
+      auto ws = s;
+      if (pae) ws.pdptes = p->pdptes;
+      const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
+      walks.push_back(walk_cached(view, ws, p->efer, p->cr4, access));
+    }
   }
   // AMD, legacy PAE: a walk may read the PDPTEs in memory rather than the registers.
   if (pae && options_.pdpt_walked) {
     auto ms = s;
     ms.pdptes = pdptes_in_memory(s);
-    if (ms.pdptes != s.pdptes) walks.push_back(paging::walk(memory_, ms, access));
+    if (ms.pdptes != s.pdptes) {
+      decisions.push_back(paging::decide(base, ms, access));
+      if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, ms, access));
+    }
   }
-  return walks;
 }
 
-Judgement Judge::judge(const paging::Access& access, bool ac) const {
+Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) const {
   const auto s = state_for(ac);
   Judgement j;
-  auto add = [&](const Allowed& a, bool stale, const paging::Walk* behind) {
+  auto add = [&](Allowed a, bool stale) {
     if (std::any_of(j.allowed.begin(), j.allowed.end(),
                     [&](const Allowed& x) { return same_outcome(x.outcome, a.outcome); })) {
-      return;
+      return false;
     }
-    j.allowed.push_back(a);
-    j.allowed.back().stale = stale;
-    if (behind != nullptr) j.others.push_back(*behind);
+    a.stale = stale;
+    j.allowed.push_back(std::move(a));
+    return true;
   };
   const bool data = access.type != paging::AccessType::Fetch;
   const auto offset = access.address.value() % Page;
-  auto walks = page_walks(s, access);
-  j.fresh = walks.front();
+  std::vector<paging::Decision> firsts;
+  std::vector<paging::Walk> first_walks;
+  page_decisions(s, access, explain, firsts, first_walks);
+  j.decided = firsts.front();
+  if (explain == Explain::Yes) {
+    j.fresh = first_walks.front();
+    j.others.assign(first_walks.begin() + 1, first_walks.end());
+  }
+  j.decided_others.assign(firsts.begin() + 1, firsts.end());
   if (!data || offset + access.size <= Page) {
-    for (std::size_t k = 0; k < walks.size(); ++k) {
-      Allowed a(walks[k].outcome, k > 0);
-      if (const auto* t = std::get_if<paging::Translation>(&a.outcome);
-          t != nullptr && access.type == paging::AccessType::Read) {
-        a.value = read_value(t->physical, access.size, a.value_known);
+    for (std::size_t k = 0; k < firsts.size(); ++k) {
+      Allowed a(paging::to_outcome(firsts[k]), k > 0);
+      if (firsts[k].kind == paging::Decision::Kind::Translation &&
+          access.type == paging::AccessType::Read) {
+        a.value = read_value(firsts[k].physical, access.size, a.value_known);
       }
-      add(a, k > 0, k > 0 ? &walks[k] : nullptr);
+      add(std::move(a), k > 0);
     }
     return j;
   }
@@ -267,55 +329,67 @@ Judgement Judge::judge(const paging::Access& access, bool ac) const {
   second.address = Linear(access.address.value() - offset + Page);
   const auto first_bytes = static_cast<unsigned>(Page - offset);
   second.size = access.size - first_bytes;
-  const auto seconds = page_walks(s, second);
-  j.fresh_second = seconds.front();
-  for (std::size_t k1 = 0; k1 < walks.size(); ++k1) {
+  std::vector<paging::Decision> seconds;
+  std::vector<paging::Walk> second_walks;
+  page_decisions(s, second, explain, seconds, second_walks);
+  j.decided_second = seconds.front();
+  j.decided_others.insert(j.decided_others.end(), seconds.begin() + 1, seconds.end());
+  if (explain == Explain::Yes) {
+    j.fresh_second = second_walks.front();
+    j.others.insert(j.others.end(), second_walks.begin(), second_walks.end());
+  }
+  using Kind = paging::Decision::Kind;
+  for (std::size_t k1 = 0; k1 < firsts.size(); ++k1) {
     for (std::size_t k2 = 0; k2 < seconds.size(); ++k2) {
       const bool stale = k1 > 0 || k2 > 0;
-      const auto* t1 = std::get_if<paging::Translation>(&walks[k1].outcome);
-      const auto* t2 = std::get_if<paging::Translation>(&seconds[k2].outcome);
+      const auto& d1 = firsts[k1];
+      const auto& d2 = seconds[k2];
+      const bool ok1 = d1.kind == Kind::Translation, ok2 = d2.kind == Kind::Translation;
       // A fault on one page: the other page's translation may have been used already,
       // so its A (and, for a write, D) bits may be set.
-      auto fault_of = [](const paging::Walk& w, const paging::Translation* other) {
-        auto o = w.outcome;
-        if (auto* pf = std::get_if<paging::PageFault>(&o); pf != nullptr && other != nullptr) {
-          pf->may_set_accessed.insert(pf->may_set_accessed.end(), other->ad_updates.begin(),
-                                      other->ad_updates.end());
+      auto fault_of = [](const paging::Decision& d, const paging::Decision& other, bool other_ok) {
+        auto o = paging::to_outcome(d);
+        if (auto* pf = std::get_if<paging::PageFault>(&o); pf != nullptr && other_ok) {
+          const auto t = std::get<paging::Translation>(paging::to_outcome(other));
+          pf->may_set_accessed.insert(pf->may_set_accessed.end(), t.ad_updates.begin(),
+                                      t.ad_updates.end());
         }
         return o;
       };
-      if (t1 == nullptr) add(Allowed(fault_of(walks[k1], t2), stale), stale, &walks[k1]);
-      if (t2 == nullptr) add(Allowed(fault_of(seconds[k2], t1), stale), stale, &seconds[k2]);
-      if (t1 == nullptr || t2 == nullptr) continue;
-      auto both = *t1;
-      both.ad_updates.insert(both.ad_updates.end(), t2->ad_updates.begin(), t2->ad_updates.end());
+      if (!ok1) add(Allowed(fault_of(d1, d2, ok2), stale), stale);
+      if (!ok2) add(Allowed(fault_of(d2, d1, ok1), stale), stale);
+      if (!ok1 || !ok2) continue;
+      auto both = std::get<paging::Translation>(paging::to_outcome(d1));
+      const auto t2 = std::get<paging::Translation>(paging::to_outcome(d2));
+      both.ad_updates.insert(both.ad_updates.end(), t2.ad_updates.begin(), t2.ad_updates.end());
       Allowed a(both, stale);
       a.split_at = first_bytes;
-      a.second_physical = t2->physical;
+      a.second_physical = d2.physical;
       if (access.type == paging::AccessType::Read) {
         bool known2 = true;
-        a.value = read_value(t1->physical, first_bytes, a.value_known) |
-                  read_value(t2->physical, second.size, known2) << (8 * first_bytes);
+        a.value = read_value(d1.physical, first_bytes, a.value_known) |
+                  read_value(d2.physical, second.size, known2) << (8 * first_bytes);
         a.value_known = a.value_known && known2;
       }
-      add(a, stale, &seconds[k2]);
+      add(std::move(a), stale);
     }
   }
   // The fresh outcome first, as for any access.
   const auto fresh =
       std::find_if(j.allowed.begin(), j.allowed.end(), [](const Allowed& a) { return !a.stale; });
-  if (fresh != j.allowed.end() && fresh != j.allowed.begin())
+  if (fresh != j.allowed.end() && fresh != j.allowed.begin()) {
     std::rotate(j.allowed.begin(), fresh, fresh + 1);
+  }
   return j;
 }
 
 Judgement Judge::judge_fresh(const paging::Access& access, bool ac) const {
   Judgement j;
-  j.fresh = paging::walk(memory_, state_for(ac), access);
-  Allowed a(j.fresh.outcome, false);
-  if (const auto* t = std::get_if<paging::Translation>(&a.outcome);
-      t != nullptr && access.type == paging::AccessType::Read) {
-    a.value = read_value(t->physical, access.size, a.value_known);
+  j.decided = paging::decide(BaseView{flat_, memory_}, state_for(ac), access);
+  Allowed a(paging::to_outcome(j.decided), false);
+  if (j.decided.kind == paging::Decision::Kind::Translation &&
+      access.type == paging::AccessType::Read) {
+    a.value = read_value(j.decided.physical, access.size, a.value_known);
   }
   j.allowed.push_back(a);
   return j;
@@ -363,21 +437,27 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   }
   // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted.
   v.ad_predictable = v.matched == 0;
-  const bool pae = state_.mode() == paging::PagingMode::Pae;
-  auto record = [&](const paging::Walk& w) {
-    for (const auto& st : w.steps) {
-      if (pae && st.level == 3) continue;  // a register, no A/D
-      const auto at = st.entry_address.value();
+  auto record = [&](const paging::Decision& d) {
+    // The last entry read is a leaf when the walk translated or refused on rights.
+    const bool reached_leaf =
+        d.kind == paging::Decision::Kind::Translation ||
+        (d.kind == paging::Decision::Kind::PageFault && (d.error_code & paging::PfError::P) != 0 &&
+         (d.error_code & paging::PfError::Rsvd) == 0);
+    for (unsigned i = 0; i < d.entry_count; ++i) {
+      const auto& st = d.entries[i];
+      if (st.pdpte_register) continue;  // a register, no A/D
+      const auto at = st.address.value();
       if (std::any_of(v.entries.begin(), v.entries.end(),
                       [&](const EntryEffect& e) { return e.address == at; })) {
         continue;
       }
-      v.entries.push_back({st.level, at, read_entry(GuestPhys(at)), 0, 0, st.leaf});
+      const bool leaf = reached_leaf && i + 1 == d.entry_count;
+      v.entries.push_back({st.level, at, read_entry(GuestPhys(at)), 0, 0, leaf});
     }
   };
-  record(judgement.fresh);
-  if (judgement.fresh_second) record(*judgement.fresh_second);
-  for (const auto& w : judgement.others) record(w);
+  record(judgement.decided);
+  if (judgement.decided_second) record(*judgement.decided_second);
+  for (const auto& d : judgement.decided_others) record(d);
   auto effect = [&](std::uint64_t at) -> EntryEffect* {
     for (auto& e : v.entries) {
       if (e.address == at) return &e;
@@ -413,9 +493,9 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
                     write_value >> (8 * first));
       }
     }
-    caches_.fill(judgement.fresh, state_for(ac), access.address);
-    if (judgement.fresh_second) {
-      caches_.fill(*judgement.fresh_second, state_for(ac),
+    caches_.fill(judgement.decided, state_for(ac), access.address);
+    if (judgement.decided_second) {
+      caches_.fill(*judgement.decided_second, state_for(ac),
                    Linear(access.address.value() - access.address.value() % Page + Page));
     }
   } else if (const auto* pf = std::get_if<paging::PageFault>(&effective); pf != nullptr) {

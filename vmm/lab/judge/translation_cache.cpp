@@ -20,13 +20,13 @@ constexpr std::array<PageSize, 4> AllSizes{PageSize::Size4K, PageSize::Size2M, P
                                            PageSize::Size1G};
 constexpr unsigned LevelKeyShift = 60;
 
-CachedPath path_of(const paging::Walk& walk, const paging::CpuState& state, unsigned count) {
+CachedPath path_of(const paging::Decision& walk, const paging::CpuState& state, unsigned count) {
   CachedPath p;
   p.count = count;
   for (unsigned i = 0; i < count; ++i) {
-    const auto& st = walk.steps[i];
+    const auto& st = walk.entries[i];
     // A/D bits change nothing a walk decides: two paths that differ only there are one.
-    p.entries[i] = {st.entry_address.value(), st.value & ~AccessedDirty, st.level};
+    p.entries[i] = {st.address.value(), st.value & ~AccessedDirty, st.level};
   }
   p.efer = state.efer & Efer::Nxe;
   p.cr4 = state.cr4 & Cr4::Pse;
@@ -55,24 +55,21 @@ void TranslationCache::insert(Bucket& bucket, CachedPath path) {
   }
 }
 
-void TranslationCache::fill(const paging::Walk& walk, const paging::CpuState& state,
+void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState& state,
                             paging::Linear va) {
-  const bool pae = mode_ == paging::PagingMode::Pae;
   // Upper entries that were present and well-formed may sit in the paging-structure
-  // caches (SDM §4.10.3.1): every step but the last one of a faulting walk, every
-  // non-leaf step of a translation. PAE's PDPTEs are registers, not cache items.
-  const auto* t = std::get_if<paging::Translation>(&walk.outcome);
-  const unsigned usable = t != nullptr ? static_cast<unsigned>(walk.steps.size())
-                                       : static_cast<unsigned>(walk.steps.size()) - 1;
-  for (unsigned i = 0; i < usable && i < walk.steps.size(); ++i) {
-    const auto& st = walk.steps[i];
-    if (st.leaf || (pae && st.level == 3)) continue;
-    insert(structures_[region_key(va, st.level)], path_of(walk, state, i + 1));
+  // caches (SDM §4.10.3.1): every entry but the last one read (the leaf of a
+  // translation or of a permission fault, or the entry that stopped the walk). PAE's
+  // PDPTEs are registers, not cache items.
+  if (walk.entry_count == 0) return;
+  for (unsigned i = 0; i + 1 < walk.entry_count; ++i) {
+    if (walk.entries[i].pdpte_register) continue;
+    insert(structures_[region_key(va, walk.entries[i].level)], path_of(walk, state, i + 1));
   }
-  if (t == nullptr) return;
-  auto p = path_of(walk, state, static_cast<unsigned>(walk.steps.size()));
-  p.global = t->global;
-  insert(tlb_[tlb_key(t->page_base.value(), t->page_size)], p);
+  if (walk.kind != paging::Decision::Kind::Translation) return;
+  auto p = path_of(walk, state, walk.entry_count);
+  p.global = walk.global;
+  insert(tlb_[tlb_key(walk.page_base.value(), walk.page_size)], p);
 }
 
 void TranslationCache::invalidate_page(paging::Linear va) {

@@ -59,6 +59,7 @@ class EngineMachine : public Machine {
   std::optional<std::string> start(const Scenario& scenario, ScenarioModel& model) override {
     EngineOptions options;
     options.mode = model.mode();
+    options.explain_all = true;  // the scenario's report shows every access's walk
     // The control bits the setup asked for, relative to the engine's default state.
     const CpuState base = make_cpu_state(options.mode, GuestPhys(0), features());
     const CpuState& want = model.state();

@@ -106,6 +106,9 @@ struct EngineOptions {
   // clear them here).
   std::uint64_t cr0_set = 0, cr0_clear = 0, cr4_set = 0, cr4_clear = 0, efer_set = 0,
                 efer_clear = 0;
+  // Explain every access's walks in CheckedResult::judgement (a scenario prints them);
+  // otherwise only a disagreement is explained, and judging costs no text.
+  bool explain_all = false;
 };
 
 // Guest-physical areas the engine uses (all inside the default 16 MiB of RAM).

@@ -9,14 +9,15 @@
 // The judge only decides. Front-ends (the engine's batches, scenarios, the matrix, the
 // fuzzer) feed it their program in order and explain only what they print.
 #include <cstdint>
-#include <utility>
 #include <map>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "pagelab/lab/judge/translation_cache.hpp"
 #include "pagelab/paging/address.hpp"
 #include "pagelab/paging/cpu_state.hpp"
+#include "pagelab/paging/decide.hpp"
 #include "pagelab/paging/physical_memory.hpp"
 #include "pagelab/paging/walker.hpp"
 
@@ -51,12 +52,19 @@ struct Allowed {
 };
 
 struct Judgement {
+  std::vector<Allowed> allowed;  // the fresh outcome first
+  // What the fresh walk decided (and, for an access that crosses into the next page,
+  // the second page's): the entries the access uses, what may now be cached.
+  paging::Decision decided;
+  std::optional<paging::Decision> decided_second;
+  std::vector<paging::Decision> decided_others;  // stale and other walks considered
+  // The explanation, only when asked for (Explain::Yes): the same walks, level by level.
   paging::Walk fresh;                // over the tables as they are now
-  std::vector<Allowed> allowed;      // the fresh outcome first
   std::vector<paging::Walk> others;  // other walks considered (stale, second page, ...)
-  // An access that crosses a page boundary: the fresh walk of the second page.
   std::optional<paging::Walk> fresh_second;
 };
+
+enum class Explain { No, Yes };
 
 // What an access did to one paging-structure entry: its value before, the A/D bits
 // the access must have set and those it may have set.
@@ -126,8 +134,10 @@ class Judge {
   void foreign_write(paging::GuestPhys at, std::uint64_t value);
   [[nodiscard]] bool has_foreign_writes() const { return !foreign_old_.empty(); }
 
-  // What the architecture allows for `access` now (RFLAGS.AC from `ac`).
-  [[nodiscard]] Judgement judge(const paging::Access& access, bool ac) const;
+  // What the architecture allows for `access` now (RFLAGS.AC from `ac`). The walks are
+  // explained (Judgement::fresh, others) only with Explain::Yes: deciding needs no text.
+  [[nodiscard]] Judgement judge(const paging::Access& access, bool ac,
+                                Explain explain = Explain::Yes) const;
   // Only the fresh walk: enough to move a model forward as a CPU that walks would.
   [[nodiscard]] Judgement judge_fresh(const paging::Access& access, bool ac) const;
   // Records that the access happened with `observed` (nullptr: no CPU; the model takes
@@ -149,11 +159,14 @@ class Judge {
   void pae_reload_if_needed(const paging::CpuState& before);
   // Every walk a CPU may do for `access` on its page now: the fresh one first, then
   // what the translation caches remember, then (AMD PAE) the PDPTEs in memory.
-  [[nodiscard]] std::vector<paging::Walk> page_walks(const paging::CpuState& s,
-                                                     const paging::Access& access) const;
+  // The decisions behind page_walks(), with the explanation when asked for.
+  void page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
+                      std::vector<paging::Decision>& decisions,
+                      std::vector<paging::Walk>& walks) const;
   [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
 
   paging::PhysicalMemory& memory_;
+  paging::FlatMemory flat_;  // memory_'s bytes when it is a BufferMemory: no virtual reads
   paging::CpuState state_;
   JudgeOptions options_;
   TranslationCache caches_;

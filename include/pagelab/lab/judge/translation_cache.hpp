@@ -20,6 +20,7 @@
 
 #include "pagelab/paging/address.hpp"
 #include "pagelab/paging/cpu_state.hpp"
+#include "pagelab/paging/decision.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/paging/walker.hpp"
 
@@ -52,7 +53,7 @@ class TranslationCache {
   // Remembers what a walk for `va` may have left behind: every upper entry that was
   // present and well-formed (paging-structure caches), and the whole path when it
   // translated (TLB).
-  void fill(const paging::Walk& walk, const paging::CpuState& state, paging::Linear va);
+  void fill(const paging::Decision& walk, const paging::CpuState& state, paging::Linear va);
   // INVLPG / INVPCID type 0: the TLB items for the page and every paging-structure
   // cache item (SDM §4.10.4.1: "regardless of the linear addresses").
   void invalidate_page(paging::Linear va);
