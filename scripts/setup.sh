@@ -8,6 +8,7 @@ packages=(
   libcapstone-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev
   qemu-system-x86 clang-format
+  clang libclang-rt-14-dev
 )
 
 missing=()

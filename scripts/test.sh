@@ -22,16 +22,25 @@ count_orphan_qemus() {
   echo "$n"
 }
 
+# pagelab's files directly in /tmp and /dev/shm, sorted (for a before/after diff).
+pagelab_temp_files() {
+  find /tmp /dev/shm -maxdepth 1 -mindepth 1 -name '*pagelab*' 2>/dev/null | sort
+}
+
 run_suite() {
   local preset=$1 dir=$2
   echo "== build ($preset)"
   cmake --preset "$preset" >/dev/null
   cmake --build --preset "$preset" -j"$jobs"
   echo "== test ($preset)"
-  local log rc
+  local log rc test_tmp before_tmp
   log=$(mktemp)
+  # Tests leave nothing behind: they run with a TMPDIR of their own that must end
+  # empty, and no new pagelab file may appear in /tmp or /dev/shm.
+  test_tmp=$(mktemp -d)
+  before_tmp=$(pagelab_temp_files)
   set +e
-  ctest --preset "$preset" -j"$jobs" 2>&1 | tee "$log"
+  TMPDIR="$test_tmp" ctest --preset "$preset" -j"$jobs" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   sleep 1 # PDEATHSIG and reaping are asynchronous
@@ -39,6 +48,17 @@ run_suite() {
   orphans=$(count_orphan_qemus)
   echo "orphan qemu processes: $orphans"
   if [ "$orphans" != 0 ]; then rc=1; fi
+  local left
+  left=$({
+    find "$test_tmp" -mindepth 1 -maxdepth 1
+    comm -13 <(echo "$before_tmp") <(pagelab_temp_files)
+  } | sed '/^$/d')
+  echo "files left in temporary directories: $(echo -n "$left" | grep -c . || true)"
+  if [ -n "$left" ]; then
+    echo "$left" | head -n 20
+    rc=1
+  fi
+  rm -rf "$test_tmp"
   local total failed skipped passed
   total=$(sed -nE 's/.*tests failed out of ([0-9]+).*/\1/p' "$log" | tail -n1)
   failed=$(sed -nE 's/.* ([0-9]+) tests failed out of.*/\1/p' "$log" | tail -n1)
@@ -57,6 +77,15 @@ start=$(date +%s)
 run_suite default build || status=1
 if [ "${PAGELAB_SKIP_ASAN:-0}" != 1 ]; then
   run_suite asan build-asan || status=1
+fi
+# The parser fuzz targets, where the libFuzzer toolchain (clang++) is installed.
+if [ "${PAGELAB_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz"
+  fuzz_log=$(mktemp)
+  if scripts/fuzz.sh | tee "$fuzz_log"; then fuzz_ok=1; else fuzz_ok=0 status=1; fi
+  while read -r line; do summaries+=("$line"); done < <(grep -E '^fuzz (.*): |^fuzz: skipped' "$fuzz_log")
+  [ "$fuzz_ok" = 1 ] || summaries+=("fuzz: FAILED (see build-fuzz/*.log)")
+  rm -f "$fuzz_log"
 fi
 echo "== summary ($(($(date +%s) - start)) s)"
 for s in "${summaries[@]}"; do echo "$s"; done

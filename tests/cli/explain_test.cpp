@@ -67,15 +67,10 @@ TEST(ExplainCli, UnknownModeExitsTwo) {
 }
 
 TEST(ExplainCli, TablesFileIsExplained) {
-  char path[] = "/tmp/pagelab_tables_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  const std::string text =
-      "# 32-bit paging, one 4 MiB page\nmode 32\ncr3 0x1000\n0x1004 0x00400083 32\n";
-  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  close(fd);
+  const pagelab::test::TempDir dir;
+  const auto path = dir.write(
+      "tables", "# 32-bit paging, one 4 MiB page\nmode 32\ncr3 0x1000\n0x1004 0x00400083 32\n");
   const ProcessResult r = run_pagelab({"explain", "0x00412345", "--tables", path, "--json"});
-  unlink(path);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["outcome"]["physical"].get<std::uint64_t>(), 0x412345u);

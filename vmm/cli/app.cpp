@@ -1,12 +1,19 @@
 #include <fmt/core.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/kvm/error.hpp"
 
 namespace pagelab::cli {
+
+namespace {
+int parse_and_run(CLI::App& app, Context& ctx, int argc, const char* const* argv);
+}  // namespace
 
 int run(int argc, const char* const* argv) {
   CLI::App app{
@@ -25,6 +32,23 @@ int run(int argc, const char* const* argv) {
   add_modes(app, ctx);
   add_bench(app, ctx);
 
+  const int status = parse_and_run(app, ctx, argc, argv);
+  // A report that could not be written (a full disk, /dev/full, a closed pipe) is not
+  // a success: check the stream once everything is printed.
+  errno = 0;
+  const bool flush_failed = std::fflush(stdout) != 0;
+  const int err = errno;
+  if (flush_failed || std::ferror(stdout) != 0) {
+    fmt::print(stderr, "pagelab: error writing the output: {}\n",
+               flush_failed && err != 0 ? std::strerror(err) : "a write failed");
+    return status == 0 ? 1 : status;
+  }
+  return status;
+}
+
+namespace {
+
+int parse_and_run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -35,19 +59,21 @@ int run(int argc, const char* const* argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 reports bad input with its own codes; ours is 2, on one line.
-    fmt::print(stderr, "pagelab: {} (see 'pagelab --help')\n", e.what());
+    fmt::print(stderr, "pagelab: {} (see 'pagelab --help')\n", printable(e.what(), 1000));
     return 2;
   } catch (const UsageError& e) {
-    fmt::print(stderr, "pagelab: {}\n", e.what());
+    fmt::print(stderr, "pagelab: {}\n", printable(e.what(), 1000));
     return 2;
   } catch (const kvm::KvmError& e) {
-    fmt::print(stderr, "pagelab: KVM error: {}\n", e.what());
+    fmt::print(stderr, "pagelab: KVM error: {}\n", printable(e.what(), 1000));
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "pagelab: error: {}\n", e.what());
+    fmt::print(stderr, "pagelab: error: {}\n", printable(e.what(), 1000));
     return 1;
   }
   return ctx.exit_code;
 }
+
+}  // namespace
 
 }  // namespace pagelab::cli

@@ -3,6 +3,7 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/lab/bench/engine_bench.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 
@@ -24,14 +25,22 @@ void add_bench(CLI::App& app, Context& ctx) {
   cmd->callback([json, batch, rounds, backend, &ctx] {
     lab::BenchOptions options;
     options.batch = parse_u64(*batch, "--batch");
-    options.rounds = static_cast<unsigned>(parse_u64(*rounds, "--rounds"));
-    if (options.rounds == 0) throw UsageError("--rounds must be at least 1");
+    const auto round_count = parse_u64(*rounds, "--rounds");
+    // A count that does not fit is refused, not cut to its low 32 bits.
+    if (round_count == 0 || round_count > 1'000'000) {
+      throw UsageError("--rounds must be 1 to 1000000");
+    }
+    options.rounds = static_cast<unsigned>(round_count);
     if (options.batch == 0) throw UsageError("--batch must be at least 1");
     lab::LabOptions lab_options;
     lab_options.backend = backend->kind();
     lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
-    fmt::print("{}", *json ? result.to_json().dump(2) + "\n" : result.text());
+    if (*json) {
+      print_json(result.to_json());
+    } else {
+      fmt::print("{}", result.text());
+    }
     for (const auto& w : result.workloads)
       if (w.disagreements != 0) ctx.exit_code = 1;
   });

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/paging/segment_descriptor.hpp"
 #include "pagelab/paging/transition.hpp"
 #include "pagelab/paging/transition_bits.hpp"
@@ -111,7 +112,7 @@ void run_decode_descriptor(const DescriptorOptions& o) {
       j["effective_limit"] = d.effective_limit();
       j["size"] = human_size(size);
     }
-    fmt::print("{}\n", j.dump(2));
+    print_json(j);
     return;
   }
   fmt::print("{:#018x}: {} descriptor: {}\n", raw, d.s ? "segment" : "system", d.type_name());
@@ -170,7 +171,7 @@ void run_decode_selector(const SelectorOptions& o) {
               {"rpl", s.rpl()},
               {"null", s.is_null()},
               {"byte_offset", s.index() * kDescriptorBytes}};
-    fmt::print("{}\n", j.dump(2));
+    print_json(j);
     return;
   }
   fmt::print("{:#06x}: index {}, TI {} ({}), RPL {}\n", raw, s.index(), s.ti() ? 1 : 0, table,
@@ -311,7 +312,7 @@ void run_decode_register(const RegisterOptions& o) {
               {"bits", bits},
               {"reserved_bits_set", reserved},
               {"mode", mode}};
-    fmt::print("{}\n", j.dump(2));
+    print_json(j);
     return;
   }
   fmt::print("{} = {:#x}\n", reg, value);

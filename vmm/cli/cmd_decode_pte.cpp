@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_format.hpp"
 #include "pagelab/paging/tables_file.hpp"
@@ -111,7 +112,7 @@ void run_decode_pte(const DecodePteOptions& o) {
                         {"meaning", d.meaning}};
     if (d.leaf) j["page_size"] = to_string(d.page_size);
     if (o.pke && d.leaf) j["protection_key"] = d.protection_key;
-    fmt::print("{}\n", j.dump(2));
+    print_json(j);
     return;
   }
   fmt::print("{:#x} as a {} ({} level {}, Linux {}) in {} paging\n", value, d.intel_name,

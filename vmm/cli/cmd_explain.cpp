@@ -10,8 +10,10 @@
 #include <variant>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/paging/seed_example.hpp"
 #include "pagelab/paging/tables_file.hpp"
+#include "pagelab/paging/text_file.hpp"
 #include "pagelab/paging/walker.hpp"
 
 namespace pagelab::cli {
@@ -101,8 +103,8 @@ void print_text(const Walk& w, const CpuState& state, const Access& access,
   if (!w.fault_reason.empty()) fmt::print("  because: {}\n", w.fault_reason);
 }
 
-void print_json(const Walk& w, const CpuState& state, const Access& access,
-                const std::string& source) {
+void print_walk_json(const Walk& w, const CpuState& state, const Access& access,
+                     const std::string& source) {
   const PagingMode mode = state.mode();
   const Decomposition d = decompose(mode, access.address);
   nlohmann::json j;
@@ -146,15 +148,15 @@ void print_json(const Walk& w, const CpuState& state, const Access& access,
   j["steps"] = steps;
   j["outcome"] = outcome_json(w.outcome);
   if (!w.fault_reason.empty()) j["fault_reason"] = w.fault_reason;
-  fmt::print("{}\n", j.dump(2));
+  print_json(j);
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UsageError(fmt::format("--tables: cannot open '{}'", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  try {
+    return read_text_file(path);
+  } catch (const TextFileError& e) {
+    throw UsageError(fmt::format("--tables: {}:{}: {}", printable(path), e.line(), e.what()));
+  }
 }
 
 void run_explain(const ExplainOptions& o) {
@@ -187,14 +189,14 @@ void run_explain(const ExplainOptions& o) {
       source = "built-in worked example";
       w = walk(seed.memory, state, access);
     } else {
-      const TablesFile file = parse_tables_text(read_file(o.tables));
+      const TablesFile file = parse_tables_text(read_file(o.tables), o.tables);
       const PagingMode m = mode.value_or(file.mode.value_or(PagingMode::Level4));
       state = state_for(file, m);
       source = o.tables;
       w = walk(file.memory, state, access);
     }
     if (o.json) {
-      print_json(w, state, access, source);
+      print_walk_json(w, state, access, source);
     } else {
       print_text(w, state, access, source);
     }
@@ -224,7 +226,12 @@ void add_explain(CLI::App& app, Context& /*ctx*/) {
   auto* fetch = cmd->add_flag("--fetch", opts->fetch, "explain an instruction fetch");
   write->excludes(fetch);
   cmd->add_flag("--user", opts->user, "access from user mode (CPL 3)");
-  cmd->callback([opts] { run_explain(*opts); });
+  auto* tables = cmd->get_option("--tables");
+  cmd->callback([opts, tables] {
+    // An empty name is a mistake (an unset variable), not a request for the built-in example.
+    if (tables->count() > 0 && opts->tables.empty()) throw UsageError("--tables: empty file name");
+    run_explain(*opts);
+  });
 }
 
 }  // namespace pagelab::cli

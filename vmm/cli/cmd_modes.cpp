@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/kvm/system.hpp"
 #include "pagelab/lab/backend/backend.hpp"
@@ -298,13 +299,23 @@ void add_modes(CLI::App& app, Context& ctx) {
       results.push_back(lab::run_mode_matrix(options));
     }
     bool passed = true;
-    for (const auto& r : results) passed = passed && r.passed();
+    bool any_case = false;
+    for (const auto& r : results) {
+      passed = passed && r.passed();
+      any_case = any_case || r.counts().total > 0;
+    }
+    // A filter that matches nothing is a typo, not a pass.
+    if (!any_case && (!args->step.empty() || !args->from.empty())) {
+      throw UsageError(fmt::format("no case matches{}{} (see 'pagelab modes --help')",
+                                   args->from.empty() ? "" : " --from " + printable(args->from),
+                                   args->step.empty() ? "" : " --step " + printable(args->step)));
+    }
     if (args->json) {
       auto j = args->backend == "all" ? all_json(results) : results.front().to_json();
       if (args->backend != "all" && results.front().backend == "kvm") {
         j["flavour"] = kvm::detect_flavour().name;
       }
-      fmt::print("{}\n", j.dump(2));
+      print_json(j);
     } else if (args->backend == "all") {
       print_all_text(results);
     } else {

@@ -3,6 +3,7 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/backend/backend.hpp"
 #include "pagelab/lab/machine/lab.hpp"
@@ -59,7 +60,7 @@ void add_tour(CLI::App& app, Context& ctx) {
         j["round_trips"] = {{"count", lab.exits()},
                             {"kind", std::string(lab.backend().round_trip_name())}};
         j["examples"] = lab::tour_examples_json(examples);
-        fmt::print("{}\n", j.dump(2));
+        print_json(j);
       } else {
         fmt::print("{}\n", lab::format_tour_examples(examples));
         int entered = 0, refused = 0, failed = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pagelab/paging/number.hpp"
+#include "pagelab/paging/printable.hpp"
 #include "pagelab/paging/walker.hpp"
 
 namespace pagelab::paging {
@@ -34,7 +35,7 @@ std::optional<PagingMode> parse_mode_name(const std::string& name) {
   return std::nullopt;
 }
 
-TablesFile parse_tables_text(const std::string& text) {
+TablesFile parse_tables_text(const std::string& text, const std::string& source) {
   TablesFile out;
   bool have_cr3 = false;
   std::istringstream in(text);
@@ -43,34 +44,53 @@ TablesFile parse_tables_text(const std::string& text) {
   while (std::getline(in, line)) {
     ++line_no;
     if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    std::istringstream words(line);
     std::vector<std::string> w;
-    for (std::string word; words >> word;) w.push_back(word);
+    std::vector<std::size_t> column;  // 1-based, per word
+    for (std::size_t i = 0; i < line.size();) {
+      if (std::isspace(static_cast<unsigned char>(line[i])) != 0) {
+        ++i;
+        continue;
+      }
+      const std::size_t start = i;
+      while (i < line.size() && std::isspace(static_cast<unsigned char>(line[i])) == 0) ++i;
+      w.push_back(line.substr(start, i - start));
+      column.push_back(start + 1);
+    }
     if (w.empty()) continue;
-    auto fail = [&](const std::string& why) {
-      return std::invalid_argument(fmt::format("tables line {}: {}", line_no, why));
+    // FILE:LINE:COL, the input quoted and bounded (it may be anything).
+    auto fail_at = [&](std::size_t word, const std::string& why) {
+      return std::invalid_argument(fmt::format("{}:{}:{}: {}", printable(source), line_no,
+                                               column[word], printable(why, 300)));
     };
-    auto number = [&](const std::string& s) {
-      auto v = parse_number(s);
-      if (!v) throw fail(fmt::format("'{}' is not a number (0x.. hex, 0b.. binary, decimal)", s));
+    auto fail = [&](const std::string& why) { return fail_at(0, why); };
+    auto number_at = [&](std::size_t word) {
+      auto v = parse_number(w[word]);
+      if (!v) {
+        throw fail_at(
+            word, fmt::format("'{}' is not a number (0x.. hex, 0b.. binary, decimal)", w[word]));
+      }
       return *v;
     };
+
     const std::string key = lower(w[0]);
     if (key == "mode") {
       if (w.size() != 2) throw fail("expected 'mode 32|pae|4|5'");
       out.mode = parse_mode_name(w[1]);
-      if (!out.mode) throw fail(fmt::format("unknown mode '{}' (use 32, pae, 4 or 5)", w[1]));
+      // Without paging there are no tables to explain (and no offset width).
+      if (!out.mode || *out.mode == PagingMode::None) {
+        throw fail_at(1, fmt::format("unknown mode '{}' (use 32, pae, 4 or 5)", w[1]));
+      }
     } else if (key == "cr3" || key == "cr0" || key == "cr4" || key == "efer" || key == "rflags" ||
                key == "pkru") {
       if (w.size() != 2) throw fail(fmt::format("expected '{} VALUE'", key));
-      const std::uint64_t v = number(w[1]);
+      const std::uint64_t v = number_at(1);
       if (key == "cr3") out.cr3 = v, have_cr3 = true;
       if (key == "cr0") out.cr0 = v;
       if (key == "cr4") out.cr4 = v;
       if (key == "efer") out.efer = v;
       if (key == "rflags") out.rflags = v;
       if (key == "pkru") {
-        if (v > UINT32_MAX) throw fail("pkru is a 32-bit register");
+        if (v > UINT32_MAX) throw fail_at(1, "pkru is a 32-bit register");
         out.pkru = static_cast<std::uint32_t>(v);
       }
     } else {
@@ -79,12 +99,12 @@ TablesFile parse_tables_text(const std::string& text) {
             "expected 'ADDRESS VALUE [32|64]' or a keyword (mode, cr3, cr0, cr4, efer, "
             "rflags, pkru)");
       }
-      const std::uint64_t address = number(w[0]);
-      const std::uint64_t value = number(w[1]);
-      const std::uint64_t width = w.size() == 3 ? number(w[2]) : 64;
-      if (width != 32 && width != 64) throw fail("entry width must be 32 or 64");
+      const std::uint64_t address = number_at(0);
+      const std::uint64_t value = number_at(1);
+      const std::uint64_t width = w.size() == 3 ? number_at(2) : 64;
+      if (width != 32 && width != 64) throw fail_at(2, "entry width must be 32 or 64");
       if (address % (width / 8) != 0) throw fail("entry address is not naturally aligned");
-      if (width == 32 && value > UINT32_MAX) throw fail("value does not fit in 32 bits");
+      if (width == 32 && value > UINT32_MAX) throw fail_at(1, "value does not fit in 32 bits");
       try {
         if (width == 32) {
           out.memory.write32(GuestPhys(address), static_cast<std::uint32_t>(value));
@@ -96,7 +116,9 @@ TablesFile parse_tables_text(const std::string& text) {
       }
     }
   }
-  if (!have_cr3) throw std::invalid_argument("tables: no 'cr3 VALUE' line");
+  if (!have_cr3) {
+    throw std::invalid_argument(fmt::format("{}: no 'cr3 VALUE' line", printable(source)));
+  }
   return out;
 }
 

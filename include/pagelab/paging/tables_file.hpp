@@ -29,8 +29,8 @@ struct TablesFile {
   std::optional<std::uint32_t> pkru;
 };
 
-// Throws std::invalid_argument naming the line number on malformed input.
-TablesFile parse_tables_text(const std::string& text);
+// Throws std::invalid_argument, "SOURCE:LINE:COL: message", on malformed input.
+TablesFile parse_tables_text(const std::string& text, const std::string& source = "tables");
 // Parses "32", "pae", "4", "5" (also "none", "2", "3", "level4"...); nothing otherwise.
 std::optional<PagingMode> parse_mode_name(const std::string& name);
 

@@ -19,6 +19,7 @@
 #include "backend/qemu_qmp.hpp"
 #include "backend/qemu_registers.hpp"
 #include "pagelab/kvm/file_descriptor.hpp"
+#include "pagelab/paging/printable.hpp"
 #include "pagelab/probe_abi.h"
 
 namespace pagelab::lab {
@@ -71,12 +72,28 @@ std::string fd_path(int fd) {
   return fmt::format("/proc/self/fd/{}", fd);
 }
 
-std::string drain(int fd) {
+// Reads what is there (non-blocking fd), at most `limit` bytes: a guest that floods
+// the debugcon port or a QEMU that floods its stderr cannot keep us here.
+std::string drain(int fd, std::size_t limit = 64 * 1024) {
   std::string text;
   char chunk[4096];
   ssize_t got = 0;
-  while ((got = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<size_t>(got));
+  while (text.size() < limit && (got = ::read(fd, chunk, sizeof chunk)) > 0) {
+    text.append(chunk, static_cast<size_t>(got));
+  }
   return text;
+}
+
+// QEMU's stderr as one bounded line: its last words, not a flood nor a terminal escape.
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return paging::printable(text, 300);
+}
+
+// The "event" member of a QMP event, whatever QEMU put there.
+std::string event_name(const nlohmann::json& event) {
+  const auto it = event.find("event");
+  return it != event.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::atomic<unsigned> g_instances{0};
@@ -116,11 +133,23 @@ struct QemuBackend::State {
   std::uint64_t round_trips = 0;
   bool stopped = true;  // -S: nothing runs before start()
 
+  // Once QEMU closed its end: "QEMU exited (signal 9)" and its last words. It is
+  // reaped first (a killed process may take a moment to become a zombie).
   std::string died_text() {
+    process->reap(kQuitGrace);
     auto status = process->poll_exit().value_or("still running");
-    auto err = drain(err_read.get());
-    while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-    return fmt::format("QEMU ({}) {}{}{}", name, status, err.empty() ? "" : ": ", err);
+    auto err = one_line(drain(err_read.get(), 4096));
+    return fmt::format("QEMU {} ({}){}{}", status, name, err.empty() ? "" : ": ", err);
+  }
+
+  // A QMP command; a QEMU that is gone is reported with how it ended.
+  nlohmann::json execute(const std::string& command,
+                         const nlohmann::json& arguments = nlohmann::json::object()) {
+    try {
+      return qmp->execute(command, arguments);
+    } catch (const BackendGone&) {
+      throw BackendGone(died_text());
+    }
   }
 };
 
@@ -217,7 +246,7 @@ std::uint64_t QemuBackend::round_trips() const {
 }
 
 void QemuBackend::start() {
-  s_->qmp->execute("cont");
+  s_->execute("cont");
   s_->stopped = false;
 }
 
@@ -226,12 +255,12 @@ void QemuBackend::start() {
 // that is being rewritten; a reset from a stopped state stays stopped (prelaunch).
 void QemuBackend::reset() {
   auto& s = *s_;
-  if (!s.stopped) s.qmp->execute("stop");
+  if (!s.stopped) s.execute("stop");
   s.stopped = true;
   // "-action reboot=shutdown" (triple faults are reported, not rebooted) would turn
   // this reset into a shutdown too; it is lifted for the reset only.
-  s.qmp->execute("set-action", {{"reboot", "reset"}});
-  s.qmp->execute("system_reset");
+  s.execute("set-action", {{"reboot", "reset"}});
+  s.execute("system_reset");
   // The reset itself happens in QEMU's main loop after the command has answered.
   if (!s.qmp->wait_event("RESET")) {
     throw std::runtime_error(
@@ -239,7 +268,7 @@ void QemuBackend::reset() {
                     "system_reset",
                     s.name, kQmpTimeout.count()));
   }
-  s.qmp->execute("set-action", {{"reboot", "shutdown"}});
+  s.execute("set-action", {{"reboot", "shutdown"}});
   drain(s.doorbell_read.get());
 }
 
@@ -275,8 +304,12 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
       return BackendStop{kvm::OtherExit{}, s.died_text()};
     }
     while (auto event = s.qmp->next_event()) {
-      if (event->value("event", "") == "SHUTDOWN") {
-        const auto reason = event->contains("data") ? (*event)["data"].value("reason", "") : "";
+      if (event_name(*event) == "SHUTDOWN") {
+        const auto data = event->find("data");
+        const auto reason = data != event->end() && data->is_object() && data->contains("reason") &&
+                                    (*data)["reason"].is_string()
+                                ? (*data)["reason"].get<std::string>()
+                                : std::string();
         s.stopped = true;
         return BackendStop{kvm::ShutdownExit{},
                            fmt::format("QMP SHUTDOWN event (reason {}): the guest reset itself, "
@@ -287,7 +320,7 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      s.qmp->execute("stop");
+      s.execute("stop");
       s.stopped = true;
       return BackendStop{kvm::HangExit{watchdog.wall},
                          fmt::format("hang: no doorbell within {} ms; QEMU stopped over QMP",
@@ -296,7 +329,7 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
     if (busy_applies) {
       const auto now = s.process->cpu_time().value_or(cpu_at_start);
       if (now - cpu_at_start >= busy_budget) {
-        s.qmp->execute("stop");
+        s.execute("stop");
         s.stopped = true;
         const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - start);
@@ -317,7 +350,8 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
 }
 
 MachineRegisters QemuBackend::registers() {
-  const auto text = s_->qmp->execute("human-monitor-command", {{"command-line", "info registers"}});
+  if (s_->process->poll_exit()) throw BackendGone(s_->died_text());
+  const auto text = s_->execute("human-monitor-command", {{"command-line", "info registers"}});
   return parse_qemu_registers(text.is_string() ? text.get<std::string>() : std::string());
 }
 

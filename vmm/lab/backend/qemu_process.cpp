@@ -17,8 +17,8 @@ namespace pagelab::lab {
 namespace {
 
 std::string status_text(int wstatus) {
-  if (WIFEXITED(wstatus)) return fmt::format("exited with status {}", WEXITSTATUS(wstatus));
-  if (WIFSIGNALED(wstatus)) return fmt::format("killed by signal {}", WTERMSIG(wstatus));
+  if (WIFEXITED(wstatus)) return fmt::format("exited (status {})", WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) return fmt::format("exited (signal {})", WTERMSIG(wstatus));
   return "stopped";
 }
 

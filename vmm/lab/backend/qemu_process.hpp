@@ -23,7 +23,7 @@ class QemuProcess {
   QemuProcess& operator=(const QemuProcess&) = delete;
 
   [[nodiscard]] pid_t pid() const { return pid_; }
-  // Exit status text ("exited with status 1", "killed by signal 9") once it has
+  // Exit status text ("exited (status 1)", "exited (signal 9)") once it has
   // exited, else nullopt. Reaps it.
   std::optional<std::string> poll_exit();
   // The CPU time the process has used so far, or nullopt once it is gone or where the

@@ -197,7 +197,14 @@ ProbeReport Lab::read_report() const {
 }
 
 void Lab::abnormal(const BackendStop& backend_stop) {
-  const auto machine = backend_->registers();
+  MachineRegisters machine;
+  try {
+    machine = backend_->registers();
+  } catch (const BackendGone& e) {
+    // The machine itself is gone (QEMU exited): no registers to show, only its end.
+    const std::string kind = e.what();
+    throw GuestStopped(kind, kind, nlohmann::json{{"kind", kind}, {"backend", backend_->name()}});
+  }
   const auto& regs = machine.regs;
   const auto& sregs = machine.sregs;
   const auto& ram = backend_->ram();

@@ -32,12 +32,18 @@ const CpuidBit* cpuid_bit_named(const std::string& name) {
   return nullptr;
 }
 
+// A machine that is gone (QEMU exited) says so itself; anything else is the guest's stop.
+std::string stop_text(const GuestStopped& e) {
+  return e.kind().rfind("QEMU ", 0) == 0 ? e.kind() : "the guest stopped: " + e.kind();
+}
+
 class EngineMachine : public Machine {
  public:
   explicit EngineMachine(const LabOptions& options) : lab_(options) {}
 
   [[nodiscard]] std::string name() const override { return std::string(lab_.backend_name()); }
   [[nodiscard]] CpuFeatures features() const override { return lab_.cpu().paging_features(); }
+  [[nodiscard]] std::optional<std::string> stopped() const override { return stopped_; }
 
   std::optional<std::string> precheck(const Scenario& scenario) override {
     for (const auto& f : scenario.requires_features) {
@@ -80,7 +86,11 @@ class EngineMachine : public Machine {
       // PKRU is not part of entering the mode: the first batch sets it.
       if (want.pkru != 0) pending_.push_back(OpWriteControl{EngineRegister::Pkru, want.pkru});
     } catch (const GuestStopped& e) {
+      stopped_ = stop_text(e);
       return fmt::format("the guest stopped while entering the scenario's state: {}", e.kind());
+    } catch (const BackendGone& e) {
+      stopped_ = e.what();
+      return stopped_;
     } catch (const std::exception& e) {
       return fmt::format("the platform refused the scenario's setup: {}", e.what());
     }
@@ -180,7 +190,11 @@ class EngineMachine : public Machine {
     } catch (const GuestStopped& e) {
       // Every access of the batch is lost with the guest; the rest of the scenario is
       // skipped at once (apply() says so) instead of paying a watchdog per access.
-      stopped_ = fmt::format("the guest stopped: {}", e.kind());
+      stopped_ = stop_text(e);
+      return lose_all();
+    } catch (const std::exception& e) {
+      // The engine or the backend failed mid-batch: nothing after it can be trusted.
+      stopped_ = e.what();
       return lose_all();
     }
     pending_.clear();

@@ -14,17 +14,21 @@
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/paging/number.hpp"
+#include "pagelab/paging/printable.hpp"
+#include "pagelab/paging/text_file.hpp"
 
 namespace pagelab::lab::scenario {
 
 using paging::bit;
 using paging::Pte;
 
+// The input is echoed quoted and bounded: a file name or a word may hold terminal
+// escapes, NULs, newlines or a megabyte, and the error must stay one readable line.
 ScenarioError::ScenarioError(Location where, const std::string& message)
-    : std::runtime_error(
-          fmt::format("{}:{}:{}: {}", where.file, where.line, where.column, message)),
+    : std::runtime_error(fmt::format("{}:{}:{}: {}", paging::printable(where.file), where.line,
+                                     where.column, paging::printable(message, 300))),
       where_(std::move(where)),
-      message_(message) {}
+      message_(paging::printable(message, 300)) {}
 
 namespace {
 
@@ -122,7 +126,30 @@ class LineParser {
     }
     auto n = number_of(text);
     if (!n || *n == 0) fail_previous(what + ": '" + words_[pos_ - 1].text + "' is not a length");
+    if (*n > UINT64_MAX / scale) {
+      fail_previous(what + ": '" + words_[pos_ - 1].text + "' does not fit in 64 bits");
+    }
     return *n * scale;
+  }
+  // An address of a range that must not wrap past 2^64 (nor, with `bits` < 64, past
+  // 2^bits: linear addresses in 32-bit paging and PAE).
+  void range(const std::string& what, std::uint64_t start, std::uint64_t length, unsigned bits,
+             const Location& at) const {
+    const std::uint64_t last_allowed = bits >= 64 ? UINT64_MAX : (std::uint64_t{1} << bits) - 1;
+    if (length == 1 && start > last_allowed) {
+      throw ScenarioError(at, fmt::format("{}: {:#x} does not fit in {} bits (linear addresses in "
+                                          "32-bit paging and PAE)",
+                                          what, start, bits));
+    }
+    if (start > last_allowed || length - 1 > last_allowed - start) {
+      throw ScenarioError(
+          at, fmt::format("{}: {:#x} + {:#x} bytes goes past {} ({}-bit addresses)", what, start,
+                          length, bits >= 64 ? "2^64" : fmt::format("2^{}", bits), bits));
+    }
+  }
+  // The location of the word `back` words before the current one.
+  [[nodiscard]] Location at_previous(std::size_t back = 1) const {
+    return {file_, line_, words_[pos_ - back].column};
   }
   // Parses `key=VALUE` from the current word; nullopt if the word is not `key=...`.
   std::optional<std::uint64_t> keyed(const std::string& key) {
@@ -301,6 +328,7 @@ Expectation parse_expect(LineParser& p, const AccessStep& access) {
     ExpectPageFault pf{};
     auto err = p.keyed("err");
     if (!err) p.fail("expected err=CODE");
+    if (*err > UINT32_MAX) p.fail_previous("err: a #PF error code has 32 bits");
     pf.error_code = static_cast<std::uint32_t>(*err);
     pf.cr2 = p.keyed("cr2");
     return pf;
@@ -339,6 +367,15 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
   std::string raw;
   unsigned line_no = 0;
   bool setup_started = false;  // anything but mode/tables
+  // Linear addresses are 32 bits in 32-bit paging and PAE: a wider one is a typo the
+  // CPU cannot even be asked about.
+  unsigned linear_bits = 64;
+  bool mode_is_32bit = false;
+  auto linear = [&](LineParser& p, const std::string& what, std::uint64_t length = 1) {
+    const auto value = p.number(what);
+    p.range(what, value, length, linear_bits, p.at_previous());
+    return paging::Linear(value);
+  };
   while (std::getline(in, raw)) {
     ++line_no;
     std::string_view line = raw;
@@ -376,6 +413,8 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       if (!m) p.fail_previous("unknown mode '" + w + "' (4level, 5level, pae, 32bit)");
       if (setup_started) p.fail_previous("'mode' must come before every other statement");
       if (*m == paging::PagingMode::Level5) s.requires_features.push_back("LA57");
+      mode_is_32bit = *m == paging::PagingMode::Bits32;
+      linear_bits = *m == paging::PagingMode::Bits32 || *m == paging::PagingMode::Pae ? 32 : 64;
       action = SetMode{*m};
     } else if (verb == "cr0" || verb == "cr4" || verb == "efer" || verb == "rflags") {
       const ControlRegister reg = verb == "cr0"    ? ControlRegister::Cr0
@@ -395,7 +434,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       action = PlaceTables{paging::GuestPhys(base)};
     } else if (verb == "table") {
       PlaceTable t{};
-      t.va = paging::Linear(p.number("an address"));
+      t.va = linear(p, "an address");
       t.level = p.level();
       p.require("at");
       const auto at = p.number("a physical address");
@@ -405,9 +444,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
     } else if (verb == "map") {
       Map m{};
       m.va = paging::Linear(p.number("an address"));
+      const Location va_at = p.at_previous();
       m.pa = paging::GuestPhys(m.va.value());
-      if (p.accept("->")) m.pa = paging::GuestPhys(p.number("a physical address"));
+      Location pa_at = va_at;
+      if (p.accept("->")) {
+        m.pa = paging::GuestPhys(p.number("a physical address"));
+        pa_at = p.at_previous();
+      }
       m.length = p.length("a length");
+      p.range("map", m.va.value(), m.length, linear_bits, va_at);
+      p.range("map: the physical range", m.pa.value(), m.length, 64, pa_at);
       m.page_size = paging::PageSize::Size4K;
       if (auto size = page_size_of(p.peek())) {
         m.page_size = *size;
@@ -422,12 +468,16 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
     } else if (verb == "unmap") {
       Unmap u{};
       u.va = paging::Linear(p.number("an address"));
+      const Location va_at = p.at_previous();
       u.length = p.length("a length");
+      p.range("unmap", u.va.value(), u.length, linear_bits, va_at);
       action = u;
     } else if (verb == "protect") {
       Protect pr{};
       pr.va = paging::Linear(p.number("an address"));
+      const Location va_at = p.at_previous();
       pr.length = p.length("a length");
+      p.range("protect", pr.va.value(), pr.length, linear_bits, va_at);
       if (p.done()) p.fail("expected +FLAG or -FLAG");
       parse_flags(p, pr.set, pr.clear, true);
       action = pr;
@@ -438,10 +488,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
     } else if (verb == "set") {
       p.require("entry");
       SetEntry e{};
-      e.va = paging::Linear(p.number("an address"));
+      e.va = linear(p, "an address");
       e.level = p.level();
       if (p.accept("=")) {
         e.value = p.number("an entry value");
+        if (linear_bits == 32 && mode_is_32bit && *e.value > UINT32_MAX) {
+          p.fail_previous("set entry: a 32-bit paging entry has 32 bits");
+        }
       } else {
         if (p.done() || p.peek() == "via") p.fail("expected +FLAG, -FLAG or = VALUE");
         parse_flags(p, e.set, e.clear, true);
@@ -458,7 +511,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       }
       action = e;
     } else if (verb == "invlpg") {
-      action = Invlpg{paging::Linear(p.number("an address"))};
+      action = Invlpg{linear(p, "an address")};
     } else if (verb == "flush") {
       action = Flush{};
     } else if (verb == "poke") {
@@ -467,12 +520,17 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       if (k.pa.value() % 8 != 0) p.fail_previous("poke: the address must be 8-byte aligned");
       k.value = p.number("a value");
       action = k;
-    } else if (verb == "read") {
-      action = parse_access(p, paging::AccessType::Read);
-    } else if (verb == "write") {
-      action = parse_access(p, paging::AccessType::Write);
-    } else if (verb == "fetch") {
-      action = parse_access(p, paging::AccessType::Fetch);
+    } else if (verb == "read" || verb == "write" || verb == "fetch") {
+      const auto type = verb == "read"    ? paging::AccessType::Read
+                        : verb == "write" ? paging::AccessType::Write
+                                          : paging::AccessType::Fetch;
+      const Location address_at = p.here();
+      auto a = parse_access(p, type);
+      // Only the width is checked here: a non-canonical address is the CPU's #GP to show.
+      if (linear_bits < 64) {
+        p.range("address", a.access.address.value(), 1, linear_bits, address_at);
+      }
+      action = std::move(a);
     } else {
       p.fail_previous("unknown statement '" + verb +
                       "' (mode, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
@@ -489,11 +547,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
 }
 
 Scenario load_scenario(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ScenarioError({path, 0, 0}, "cannot open the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), path);
+  std::string text;
+  try {
+    text = paging::read_text_file(path);
+  } catch (const paging::TextFileError& e) {
+    throw ScenarioError({path, e.line(), e.line() == 0 ? 0U : 1U}, e.what());
+  }
+  return parse_scenario(text, path);
 }
 
 }  // namespace pagelab::lab::scenario

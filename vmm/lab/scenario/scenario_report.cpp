@@ -1,6 +1,8 @@
 // The readable and the JSON form of a scenario's result.
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "pagelab/lab/scenario/scenario_run.hpp"
 
 namespace pagelab::lab::scenario {
@@ -16,8 +18,8 @@ std::string location_text(const Location& l) {
 std::string format_report(const ScenarioResult& result, bool verbose) {
   std::string out = fmt::format("== {} ({}){}\n", result.file, result.backend,
                                 result.title.empty() ? "" : ": " + result.title);
-  if (result.verdict == Verdict::Skipped && !result.reason.empty()) {
-    out += fmt::format("   skipped: {}\n", result.reason);
+  if (result.verdict != Verdict::Passed && !result.reason.empty()) {
+    out += fmt::format("   {}: {}\n", to_string(result.verdict), result.reason);
   }
   for (const auto& a : result.accesses) {
     const char* mark = a.verdict == Verdict::Passed   ? "ok  "
@@ -36,7 +38,10 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
       out += fmt::format("  (or {})", a.allowed[1]);
     }
     out += "\n";
-    if (!a.deviation.empty() || (a.verdict == Verdict::Failed && a.disagrees)) {
+    const bool check_failed = std::any_of(a.checks.begin(), a.checks.end(),
+                                          [](const CheckResult& c) { return !c.passed; });
+    if (!a.deviation.empty() ||
+        (a.verdict == Verdict::Failed && (a.disagrees || (!check_failed && !a.reason.empty())))) {
       out += fmt::format("     {}\n", a.reason);
     } else if (a.verdict == Verdict::Skipped && !a.reason.empty() && result.reason != a.reason) {
       out += fmt::format("     skipped: {}\n", a.reason);

@@ -287,15 +287,23 @@ void finish_access(AccessResult& r, const AccessStep& step, const AccessJudgemen
   }
 }
 
+// Once the machine stopped (a triple fault, a hang, QEMU exited): the stop and where it
+// happened, the first time it is seen.
+std::optional<std::string> new_stop(const Machine* machine, const Location& where, bool& seen) {
+  if (machine == nullptr || seen || !machine->stopped()) return std::nullopt;
+  seen = true;
+  return fmt::format("{} during {}:{}", *machine->stopped(), where.file, where.line);
+}
+
 bool has_ad_expectation(const AccessStep& step) {
   return std::any_of(step.expects.begin(), step.expects.end(),
                      [](const Expect& e) { return std::holds_alternative<ExpectAd>(e.what); });
 }
 
-}  // namespace
-
-ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
-                            const std::vector<AccessDeviation>& known) {
+// `current` follows the statement being run, for run_scenario to name it.
+ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
+                              const std::vector<AccessDeviation>& known,
+                              const Statement*& current) {
   ScenarioResult result;
   result.file = scenario.file;
   result.title = scenario.title;
@@ -313,6 +321,21 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     const AccessStep* step;
   };
   std::vector<Queued> queued;
+  bool stopped = false;
+  std::optional<std::string> skip_rest;  // the machine stopped
+  // A stopped machine runs nothing more: the first access it did not run fails with
+  // the stop (a scenario the CPU did not finish cannot pass), the rest are skipped at
+  // once.
+  auto fail_on_stop = [&](AccessResult& r) {
+    const auto stop = new_stop(machine, r.where, stopped);
+    if (!stop) return false;
+    r.verdict = Verdict::Failed;
+    r.reason = *stop;
+    result.reason = *stop;
+    skip_rest = *stop;
+    skip = *stop;
+    return true;
+  };
   auto flush = [&](bool read_back) {
     if (queued.empty()) return;
     auto got = machine->flush(model, read_back);
@@ -326,6 +349,7 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
       } else if (auto* why = std::get_if<std::string>(&got[k])) {
         r.verdict = Verdict::Skipped;
         r.reason = *why;
+        fail_on_stop(r);
       } else {
         observed = std::get<Observation>(got[k]);
       }
@@ -350,10 +374,14 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
   for (const auto& st : scenario.statements) {
     const auto* step = std::get_if<AccessStep>(&st.action);
     if (step == nullptr) {
+      current = &st;
       model.apply(st);
       if (started && machine != nullptr && !skip) skip = machine->apply(st, model);
+      if (skip_rest) skip = skip_rest;
       continue;
     }
+    current = &st;
+    if (skip_rest) skip = skip_rest;
     if (!started) {
       model.ensure_built();
       started = true;
@@ -365,6 +393,18 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     AccessResult r;
     r.where = st.where;
     r.text = access_text(*step);
+    if (fail_on_stop(r)) {  // it stopped before this access could run (e.g. at start)
+      const AccessJudgement judgement = model.judge(*step);
+      model.commit(*step, judgement, nullptr);
+      const std::string reason = r.reason;
+      finish_access(
+          r, *step, judgement, [&](unsigned level) { return model.ad_allowed(level); },
+          std::nullopt, model.mode(), known);
+      r.verdict = Verdict::Failed;
+      r.reason = reason;
+      result.accesses.push_back(std::move(r));
+      continue;
+    }
     if (machine != nullptr && !skip && machine->judges()) {
       result.accesses.push_back(std::move(r));
       queued.push_back({result.accesses.size() - 1, step});
@@ -385,6 +425,7 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
       } else if (auto* why = std::get_if<std::string>(&got[0])) {
         r.verdict = Verdict::Skipped;
         r.reason = *why;
+        fail_on_stop(r);
       } else {
         observed = std::get<Observation>(got[0]);
       }
@@ -412,6 +453,7 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     result.accesses.push_back(std::move(r));
   }
   flush(false);
+  if (skip_rest) skip = skip_rest;
   if (result.count(Verdict::Failed) > 0) {
     result.verdict = Verdict::Failed;
   } else if (skip || (!result.accesses.empty() &&
@@ -420,6 +462,23 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     if (result.reason.empty() && skip) result.reason = *skip;
   }
   return result;
+}
+
+}  // namespace
+
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known) {
+  const Statement* current = nullptr;
+  try {
+    return run_statements(scenario, machine, known, current);
+  } catch (const ScenarioError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // What the model refuses while running (a walk that leaves guest RAM) is the
+    // input's fault: say where, like a parse error.
+    if (current == nullptr) throw;
+    throw ScenarioError(current->where, e.what());
+  }
 }
 
 }  // namespace pagelab::lab::scenario

@@ -66,6 +66,13 @@ class Backend {
   [[nodiscard]] virtual std::uint64_t round_trips() const = 0;
 };
 
+// The machine itself is gone (QEMU exited, or closed its connection): nothing more
+// can run on it. what() says how it ended ("QEMU exited (signal 9) ...").
+class BackendGone : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 enum class BackendKind { Kvm, Qemu, Auto };
 // "kvm", "qemu", "auto"; throws std::invalid_argument naming the choices otherwise.
 BackendKind parse_backend_kind(std::string_view text);

@@ -72,6 +72,10 @@ class Machine {
   // CPU left them (Observation::entries_after).
   virtual std::vector<std::variant<Observation, std::string>> flush(const ScenarioModel& model,
                                                                     bool read_back) = 0;
+  // Why the machine can run nothing more (the guest stopped: a triple fault, a hang;
+  // QEMU exited), once that happened. The access it happened on fails with it and the
+  // rest of the scenario is skipped at once, instead of one watchdog per access.
+  [[nodiscard]] virtual std::optional<std::string> stopped() const { return std::nullopt; }
 };
 
 struct CheckResult {

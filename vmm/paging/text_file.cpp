@@ -1,0 +1,64 @@
+#include "pagelab/paging/text_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <cerrno>
+#include <cstring>
+
+namespace pagelab::paging {
+
+std::string read_text_file(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat refuses it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw TextFileError(0, fmt::format("cannot open the file: {}", std::strerror(errno)));
+  struct stat st {};
+  const bool stat_ok = ::fstat(fd, &st) == 0;
+  const int stat_errno = errno;
+  std::string text;
+  std::string error;
+  if (!stat_ok) {
+    error = fmt::format("cannot read the file: {}", std::strerror(stat_errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    error = S_ISDIR(st.st_mode) ? "is a directory, not a file" : "not a regular file";
+  } else if (static_cast<std::size_t>(st.st_size) > MaxTextFileBytes) {
+    error = fmt::format("the file has {} bytes, more than the limit of {} MiB", st.st_size,
+                        MaxTextFileBytes >> 20);
+  } else {
+    char chunk[65536];
+    for (;;) {
+      const ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = fmt::format("cannot read the file: {}", std::strerror(errno));
+        break;
+      }
+      if (n == 0) break;
+      text.append(chunk, static_cast<std::size_t>(n));
+      if (text.size() > MaxTextFileBytes) {  // it grew while we read it
+        error = fmt::format("the file has more than the limit of {} MiB", MaxTextFileBytes >> 20);
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (!error.empty()) throw TextFileError(0, error);
+  unsigned line = 1;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t nl = text.find('\n', start);
+    const std::size_t end = nl == std::string::npos ? text.size() : nl;
+    if (end - start > MaxTextLineBytes) {
+      throw TextFileError(line, fmt::format("the line has {} bytes, more than the limit of {}",
+                                            end - start, MaxTextLineBytes));
+    }
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+    ++line;
+  }
+  return text;
+}
+
+}  // namespace pagelab::paging
