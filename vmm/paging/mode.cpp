@@ -44,57 +44,8 @@ std::string_view to_string(PageSize size) {
   return "?";
 }
 
-unsigned offset_bits(PageSize size) {
-  switch (size) {
-    case PageSize::Size4K:
-      return 12;
-    case PageSize::Size2M:
-      return 21;
-    case PageSize::Size4M:
-      return 22;
-    case PageSize::Size1G:
-      return 30;
-  }
-  return 12;
-}
-
-std::uint64_t page_bytes(PageSize size) {
-  return bit(offset_bits(size));
-}
-
-unsigned top_level(PagingMode mode) {
-  switch (mode) {
-    case PagingMode::None:
-      return 0;
-    case PagingMode::Bits32:
-      return 2;
-    case PagingMode::Pae:
-      return 3;
-    case PagingMode::Level4:
-      return 4;
-    case PagingMode::Level5:
-      return 5;
-  }
-  return 0;
-}
-
 bool has_level(PagingMode mode, unsigned level) {
   return level >= 1 && level <= top_level(mode);
-}
-
-unsigned entry_bytes(PagingMode mode) {
-  return mode == PagingMode::Bits32 ? 4 : 8;
-}
-
-unsigned linear_width(PagingMode mode) {
-  switch (mode) {
-    case PagingMode::Level4:
-      return 48;
-    case PagingMode::Level5:
-      return 57;
-    default:
-      return 32;
-  }
 }
 
 std::string_view intel_level_name(unsigned level) {

@@ -50,6 +50,7 @@ struct DecidedEntry {
 };
 
 struct Decision {
+  Decision() {}  // NOLINT(modernize-use-equals-default): leaves `entries` unset, below
   enum class Kind : std::uint8_t { Translation, PageFault, GeneralProtection };
   Kind kind = Kind::Translation;
   std::uint32_t error_code = 0;  // #PF / #GP error code
@@ -63,15 +64,31 @@ struct Decision {
   bool writable = true, user = true, executable = true, global = false;
   unsigned protection_key = 0;
   // Every entry the walk read, top first; on a #PF the last one is the entry that faulted
-  // (the leaf, for a permission fault).
-  std::array<DecidedEntry, 5> entries{};
+  // (the leaf, for a permission fault). Only the first entry_count are set: the walk
+  // makes a Decision per access, and zeroing all five cost a quarter of a 4-level walk.
+  union {
+    std::array<DecidedEntry, 5> entries;
+  };
   unsigned entry_count = 0;
   // A/D bits the access sets: on a translation, A on every non-register entry and D on
   // the leaf when `write`; on a #PF, the non-register entries before the last MAY get A.
   bool write = false;
   // For a #GP: the linear-address width of the mode, whose canonical rule the address broke.
   unsigned linear_width = 0;
-  bool operator==(const Decision&) const = default;
+  // Equal decisions: the same fields and the same entries read (those that are set).
+  bool operator==(const Decision& o) const {
+    if (kind != o.kind || error_code != o.error_code || address != o.address ||
+        physical != o.physical || page_base != o.page_base || frame != o.frame ||
+        page_size != o.page_size || writable != o.writable || user != o.user ||
+        executable != o.executable || global != o.global || protection_key != o.protection_key ||
+        entry_count != o.entry_count || write != o.write || linear_width != o.linear_width) {
+      return false;
+    }
+    for (unsigned i = 0; i < entry_count; ++i) {
+      if (!(entries[i] == o.entries[i])) return false;
+    }
+    return true;
+  }
 };
 
 }  // namespace pagelab::paging

@@ -31,9 +31,12 @@ enum class ReservedRule : std::uint8_t {
   LargeFrameAlignment,   // frame bits below the page size of a huge leaf
 };
 
+// Trivially constructible on purpose: EntryRules is made on every level of every walk,
+// and zeroing its list (only the first reserved_count are ever read) cost more than the
+// rest of the level.
 struct ReservedMask {
-  std::uint64_t mask = 0;
-  ReservedRule rule = ReservedRule::Above32Bits;
+  std::uint64_t mask;
+  ReservedRule rule;
 };
 
 struct EntryRules {
@@ -43,7 +46,8 @@ struct EntryRules {
   PageSize page_size = PageSize::Size4K;
   GuestPhys address;  // the next table, or the page frame when leaf
   unsigned protection_key = 0;
-  std::array<ReservedMask, MaxReserved> reserved{};  // in the order decode_entry lists them
+  // In the order decode_entry lists them; only the first reserved_count are set.
+  std::array<ReservedMask, MaxReserved> reserved;
   unsigned reserved_count = 0;
   std::uint64_t reserved_bits = 0;  // union of the masks
 

@@ -19,15 +19,50 @@ PagingMode paging_mode_of(std::uint64_t cr0, std::uint64_t cr4, std::uint64_t ef
 
 std::string_view to_string(PagingMode mode);  // "none", "32-bit", "PAE", "4-level", "5-level"
 std::string_view to_string(PageSize size);    // "4K", "2M", "4M", "1G"
-std::uint64_t page_bytes(PageSize size);
-unsigned offset_bits(PageSize size);
+// Inline: the decision walk asks these on every access.
+constexpr unsigned offset_bits(PageSize size) {
+  switch (size) {
+    case PageSize::Size4K:
+      return 12;
+    case PageSize::Size2M:
+      return 21;
+    case PageSize::Size4M:
+      return 22;
+    case PageSize::Size1G:
+      return 30;
+  }
+  return 12;
+}
+constexpr std::uint64_t page_bytes(PageSize size) {
+  return std::uint64_t{1} << offset_bits(size);
+}
 
 // Levels are numbered as in the SDM: 1 = PT, 2 = PD, 3 = PDPT, 4 = PML4, 5 = PML5.
-unsigned top_level(PagingMode mode);  // 0 for None, 2, 3, 4, 5
+// 0 for None, 2, 3, 4, 5.
+constexpr unsigned top_level(PagingMode mode) {
+  switch (mode) {
+    case PagingMode::None:
+      return 0;
+    case PagingMode::Bits32:
+      return 2;
+    case PagingMode::Pae:
+      return 3;
+    case PagingMode::Level4:
+      return 4;
+    case PagingMode::Level5:
+      return 5;
+  }
+  return 0;
+}
 bool has_level(PagingMode mode, unsigned level);
-unsigned entry_bytes(PagingMode mode);  // 4 for 32-bit paging, 8 otherwise
+// 4 for 32-bit paging, 8 otherwise.
+constexpr unsigned entry_bytes(PagingMode mode) {
+  return mode == PagingMode::Bits32 ? 4 : 8;
+}
 // Width of linear addresses the mode translates: 32, 32, 48, 57 (None: 32).
-unsigned linear_width(PagingMode mode);
+constexpr unsigned linear_width(PagingMode mode) {
+  return mode == PagingMode::Level4 ? 48 : mode == PagingMode::Level5 ? 57 : 32;
+}
 
 // Intel's name of a level: "PT", "PD", "PDPT", "PML4", "PML5".
 std::string_view intel_level_name(unsigned level);
