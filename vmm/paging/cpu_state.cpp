@@ -5,10 +5,6 @@
 
 namespace pagelab::paging {
 
-PagingMode CpuState::mode() const {
-  return paging_mode_of(cr0, cr4, efer);
-}
-
 GuestPhys CpuState::root() const {
   switch (mode()) {
     case PagingMode::Bits32:

@@ -35,6 +35,7 @@ Outcome to_outcome(const Decision& d) {
       return GeneralProtection{d.error_code, non_canonical_reason(d.address, d.linear_width)};
     case Decision::Kind::PageFault: {
       PageFault pf{d.error_code, d.address, {}};
+      pf.may_set_accessed.reserve(d.entry_count);
       // The entry that faulted never gets A; those used before it may.
       for (unsigned i = 0; i + 1 < d.entry_count; ++i) {
         if (!d.entries[i].pdpte_register) {
@@ -56,6 +57,7 @@ Outcome to_outcome(const Decision& d) {
   t.frame = d.frame;
   t.global = d.global;
   t.protection_key = d.protection_key;
+  t.ad_updates.reserve(d.entry_count);  // one allocation, not one per doubling
   for (unsigned i = 0; i < d.entry_count; ++i) {
     if (!d.entries[i].pdpte_register)
       t.ad_updates.emplace_back(d.entries[i].address, Pte::Accessed);

@@ -7,13 +7,6 @@
 
 namespace pagelab::paging {
 
-PagingMode paging_mode_of(std::uint64_t cr0, std::uint64_t cr4, std::uint64_t efer) {
-  if ((cr0 & Cr0::Pg) == 0) return PagingMode::None;
-  if ((cr4 & Cr4::Pae) == 0) return PagingMode::Bits32;
-  if ((efer & Efer::Lma) == 0) return PagingMode::Pae;
-  return (cr4 & Cr4::La57) != 0 ? PagingMode::Level5 : PagingMode::Level4;
-}
-
 std::string_view to_string(PagingMode mode) {
   switch (mode) {
     case PagingMode::None:

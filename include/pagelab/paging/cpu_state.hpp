@@ -22,7 +22,7 @@ struct CpuState {
   // Legacy-PAE PDPTE registers, filled by load_pdptes() (walker.hpp) as MOV CR3 does.
   std::array<std::uint64_t, 4> pdptes{};
   CpuFeatures features;
-  [[nodiscard]] PagingMode mode() const;
+  [[nodiscard]] PagingMode mode() const { return paging_mode_of(cr0, cr4, efer); }
   // Physical address of the top-level table (the PDPT for PAE) from CR3.
   [[nodiscard]] GuestPhys root() const;
 };

@@ -8,14 +8,21 @@
 #include <vector>
 
 #include "pagelab/paging/address.hpp"
+#include "pagelab/paging/bits.hpp"
 
 namespace pagelab::paging {
 
 enum class PagingMode { None, Bits32, Pae, Level4, Level5 };
 enum class PageSize { Size4K, Size2M, Size4M, Size1G };
 
-// From CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 (SDM §4.1.1, table 4-1).
-PagingMode paging_mode_of(std::uint64_t cr0, std::uint64_t cr4, std::uint64_t efer);
+// From CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 (SDM §4.1.1, table 4-1). Inline: every
+// decision walk asks.
+constexpr PagingMode paging_mode_of(std::uint64_t cr0, std::uint64_t cr4, std::uint64_t efer) {
+  if ((cr0 & Cr0::Pg) == 0) return PagingMode::None;
+  if ((cr4 & Cr4::Pae) == 0) return PagingMode::Bits32;
+  if ((efer & Efer::Lma) == 0) return PagingMode::Pae;
+  return (cr4 & Cr4::La57) != 0 ? PagingMode::Level5 : PagingMode::Level4;
+}
 
 std::string_view to_string(PagingMode mode);  // "none", "32-bit", "PAE", "4-level", "5-level"
 std::string_view to_string(PageSize size);    // "4K", "2M", "4M", "1G"

@@ -40,6 +40,11 @@ bool same_outcome(const paging::Outcome& a, const paging::Outcome& b) {
 }  // namespace
 
 std::uint64_t read_bytes(const paging::PhysicalMemory& memory, GuestPhys pa, unsigned size) {
+  // Within one aligned word (most accesses): one read.
+  if ((pa.value() & 7) + size <= sizeof(std::uint64_t)) {
+    const std::uint64_t word = memory.read64(GuestPhys(pa.value() & ~std::uint64_t{7}));
+    return (word >> ((pa.value() & 7) * 8)) & size_mask(size);
+  }
   std::uint64_t value = 0;
   for (unsigned i = 0; i < size; ++i) {
     const std::uint64_t a = pa.value() + i;
@@ -50,6 +55,13 @@ std::uint64_t read_bytes(const paging::PhysicalMemory& memory, GuestPhys pa, uns
 }
 
 void write_bytes(paging::PhysicalMemory& memory, GuestPhys pa, unsigned size, std::uint64_t value) {
+  if ((pa.value() & 7) + size <= sizeof(std::uint64_t)) {
+    const GuestPhys word_at(pa.value() & ~std::uint64_t{7});
+    const auto shift = static_cast<unsigned>((pa.value() & 7) * 8);
+    const std::uint64_t mask = size_mask(size) << shift;
+    memory.write64(word_at, (memory.read64(word_at) & ~mask) | ((value << shift) & mask));
+    return;
+  }
   for (unsigned i = 0; i < size; ++i) {
     const std::uint64_t a = pa.value() + i;
     const GuestPhys word_at(a & ~std::uint64_t{7});
@@ -81,8 +93,9 @@ paging::CpuState Judge::state_for(bool ac) const {
 }
 
 std::uint64_t Judge::read_entry(GuestPhys at) const {
-  return paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t) ? memory_.read32(at)
-                                                                     : memory_.read64(at);
+  const unsigned bytes = paging::entry_bytes(state_.mode());
+  if (flat_.base != nullptr) return flat_.read(at, bytes);
+  return bytes == sizeof(std::uint32_t) ? memory_.read32(at) : memory_.read64(at);
 }
 
 void Judge::write_entry(GuestPhys at, std::uint64_t value) {
@@ -243,7 +256,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
   decisions.push_back(paging::decide(base, s, access));
   if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, s, access));
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
-  std::vector<const CachedPath*> cached;
+  auto& cached = candidates_;  // reused: no allocation per access
   caches_.candidates(access.address, cached);
   const bool pae = s.mode() == paging::PagingMode::Pae;
   for (const auto* p : cached) {
@@ -301,16 +314,20 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   };
   const bool data = access.type != paging::AccessType::Fetch;
   const auto offset = access.address.value() % Page;
-  std::vector<paging::Decision> firsts;
-  std::vector<paging::Walk> first_walks;
+  // Scratch reused across accesses: no allocation per access once warm.
+  auto& firsts = scratch_decisions_[0];
+  auto& first_walks = scratch_walks_[0];
+  firsts.clear();
+  first_walks.clear();
   page_decisions(s, access, explain, firsts, first_walks);
   j.decided = firsts.front();
   if (explain == Explain::Yes) {
     j.fresh = first_walks.front();
     j.others.assign(first_walks.begin() + 1, first_walks.end());
   }
-  j.decided_others.assign(firsts.begin() + 1, firsts.end());
+  if (firsts.size() > 1) j.decided_others.assign(firsts.begin() + 1, firsts.end());
   if (!data || offset + access.size <= Page) {
+    j.allowed.reserve(firsts.size());
     for (std::size_t k = 0; k < firsts.size(); ++k) {
       Allowed a(paging::to_outcome(firsts[k]), k > 0);
       if (firsts[k].kind == paging::Decision::Kind::Translation &&
@@ -329,8 +346,10 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   second.address = Linear(access.address.value() - offset + Page);
   const auto first_bytes = static_cast<unsigned>(Page - offset);
   second.size = access.size - first_bytes;
-  std::vector<paging::Decision> seconds;
-  std::vector<paging::Walk> second_walks;
+  auto& seconds = scratch_decisions_[1];
+  auto& second_walks = scratch_walks_[1];
+  seconds.clear();
+  second_walks.clear();
   page_decisions(s, second, explain, seconds, second_walks);
   j.decided_second = seconds.front();
   j.decided_others.insert(j.decided_others.end(), seconds.begin() + 1, seconds.end());
@@ -437,6 +456,7 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   }
   // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted.
   v.ad_predictable = v.matched == 0;
+  v.entries.reserve(judgement.decided.entry_count);
   auto record = [&](const paging::Decision& d) {
     // The last entry read is a leaf when the walk translated or refused on rights.
     const bool reached_leaf =

@@ -19,6 +19,7 @@ constexpr std::uint64_t AccessedDirty = Pte::Accessed | Pte::Dirty;
 constexpr std::array<PageSize, 4> AllSizes{PageSize::Size4K, PageSize::Size2M, PageSize::Size4M,
                                            PageSize::Size1G};
 constexpr unsigned LevelKeyShift = 60;
+constexpr std::uint64_t bits_below_page = 0xfff;
 
 CachedPath path_of(const paging::Decision& walk, const paging::CpuState& state, unsigned count) {
   CachedPath p;
@@ -46,12 +47,14 @@ std::uint64_t TranslationCache::tlb_key(std::uint64_t base, PageSize size) {
 }
 
 std::uint64_t TranslationCache::region_key(paging::Linear va, unsigned level) const {
-  return std::uint64_t{level} << LevelKeyShift | va.value() >> paging::level_bits(mode_, level).lo;
+  return std::uint64_t{level} << LevelKeyShift |
+         va.value() >> paging::level_bits_unchecked(mode_, level).lo;
 }
 
 void TranslationCache::insert(Bucket& bucket, CachedPath path) {
   if (std::find(bucket.begin(), bucket.end(), path) == bucket.end()) {
     bucket.push_back(path);
+    ++version_;
   }
 }
 
@@ -62,6 +65,21 @@ void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState
   // translation or of a permission fault, or the entry that stopped the walk). PAE's
   // PDPTEs are registers, not cache items.
   if (walk.entry_count == 0) return;
+  // The same walk filled again with nothing forgotten since adds nothing: skip the
+  // lookups (a page accessed over and over costs one comparison).
+  LastFill now{generation_,
+               va.value() & ~bits_below_page,
+               walk.kind,
+               walk.entry_count,
+               state.efer & Efer::Nxe,
+               state.cr4 & Cr4::Pse,
+               {}};
+  for (unsigned i = 0; i < walk.entry_count; ++i) {
+    now.entries[i] = {walk.entries[i].address.value(), walk.entries[i].value & ~AccessedDirty,
+                      walk.entries[i].level};
+  }
+  if (state.mode() != paging::PagingMode::Pae && now == last_fill_) return;
+  last_fill_ = now;
   for (unsigned i = 0; i + 1 < walk.entry_count; ++i) {
     if (walk.entries[i].pdpte_register) continue;
     insert(structures_[region_key(va, walk.entries[i].level)], path_of(walk, state, i + 1));
@@ -73,6 +91,8 @@ void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState
 }
 
 void TranslationCache::invalidate_page(paging::Linear va) {
+  ++generation_;
+  ++version_;
   for (const auto size : AllSizes) {
     tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
   }
@@ -80,6 +100,8 @@ void TranslationCache::invalidate_page(paging::Linear va) {
 }
 
 void TranslationCache::invalidate_for_fault(paging::Linear va) {
+  ++generation_;
+  ++version_;
   for (const auto size : AllSizes) {
     tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
   }
@@ -89,6 +111,8 @@ void TranslationCache::invalidate_for_fault(paging::Linear va) {
 }
 
 void TranslationCache::flush_non_global() {
+  ++generation_;
+  ++version_;
   structures_.clear();
   for (auto it = tlb_.begin(); it != tlb_.end();) {
     std::erase_if(it->second, [](const CachedPath& p) { return !p.global; });
@@ -97,6 +121,8 @@ void TranslationCache::flush_non_global() {
 }
 
 void TranslationCache::flush_all() {
+  ++generation_;
+  ++version_;
   tlb_.clear();
   structures_.clear();
 }
@@ -104,7 +130,19 @@ void TranslationCache::flush_all() {
 void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPath*>& out) const {
   out.clear();
   if (tlb_.empty() && structures_.empty()) return;
+  // The same page asked again with nothing added or forgotten since: the same items
+  // (the pointers stay valid while nothing changes).
+  const std::uint64_t page = va.value() >> paging::Pte::FrameShift;
+  if (memo_.version == version_ && memo_.page == page) {
+    out = memo_.items;
+    return;
+  }
   for (const auto size : AllSizes) {
+    // A page size the mode has no leaf for was never filled (4 MiB only in 32-bit
+    // paging, which has no 2 MiB or 1 GiB pages).
+    const bool bits32 = mode_ == paging::PagingMode::Bits32;
+    if ((size == PageSize::Size4M) != bits32 && size != PageSize::Size4K) continue;
+    if (size == PageSize::Size1G && mode_ == paging::PagingMode::Pae) continue;
     const auto it = tlb_.find(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
     if (it == tlb_.end()) continue;
     for (const auto& p : it->second) out.push_back(&p);
@@ -114,6 +152,9 @@ void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPat
     if (it == structures_.end()) continue;
     for (const auto& p : it->second) out.push_back(&p);
   }
+  memo_.version = version_;
+  memo_.page = page;
+  memo_.items = out;
 }
 
 std::size_t TranslationCache::size() const {

@@ -8,6 +8,7 @@
 //
 // The judge only decides. Front-ends (the engine's batches, scenarios, the matrix, the
 // fuzzer) feed it their program in order and explain only what they print.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -171,6 +172,10 @@ class Judge {
   JudgeOptions options_;
   TranslationCache caches_;
   std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
+  // Scratch for judge() and page_decisions(), kept to save an allocation per access.
+  mutable std::vector<const CachedPath*> candidates_;
+  mutable std::array<std::vector<paging::Decision>, 2> scratch_decisions_;  // per page
+  mutable std::array<std::vector<paging::Walk>, 2> scratch_walks_;
 };
 
 }  // namespace pagelab::lab::judge

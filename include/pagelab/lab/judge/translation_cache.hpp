@@ -71,10 +71,39 @@ class TranslationCache {
 
  private:
   using Bucket = std::vector<CachedPath>;
-  static void insert(Bucket& bucket, CachedPath path);
+  void insert(Bucket& bucket, CachedPath path);
   // TLB key: the page base with its size in the low bits (page bases are 4 KiB aligned).
   static std::uint64_t tlb_key(std::uint64_t base, paging::PageSize size);
   [[nodiscard]] std::uint64_t region_key(paging::Linear va, unsigned level) const;
+
+  // The last fill() that went through, and how many invalidations had happened then.
+  struct LastFill {
+    std::uint64_t generation = ~std::uint64_t{0}, page = 0;
+    paging::Decision::Kind kind{};
+    unsigned count = 0;
+    std::uint64_t efer = 0, cr4 = 0;
+    std::array<CachedEntry, 5> entries{};
+    bool operator==(const LastFill&) const = default;
+  };
+  std::uint64_t generation_ = 0;  // invalidations so far
+  LastFill last_fill_;
+  // Changes of any kind so far, and the last candidates() answer under that version.
+  std::uint64_t version_ = 0;
+  // The pointers are into this object's buckets: a copy starts with no memo.
+  struct CandidatesMemo {
+    static constexpr std::uint64_t Unset = ~std::uint64_t{0};
+    std::uint64_t version = Unset, page = 0;
+    std::vector<const CachedPath*> items;
+    CandidatesMemo() = default;
+    CandidatesMemo(const CandidatesMemo& /*other*/) {}
+    CandidatesMemo& operator=(const CandidatesMemo& /*other*/) {
+      version = Unset;
+      items.clear();
+      return *this;
+    }
+    ~CandidatesMemo() = default;
+  };
+  mutable CandidatesMemo memo_;
 
   paging::PagingMode mode_;
   std::unordered_map<std::uint64_t, Bucket> tlb_;
