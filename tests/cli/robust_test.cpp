@@ -41,7 +41,7 @@ RunSetup stdout_to(const std::string& path) {
 // seconds in all, however fast the batches get.
 std::string long_scenario() {
   std::string text = "# many reads\nmap 0x4000_0000 -> 0x20_0000 4k w\n";
-  for (int i = 0; i < 60000; ++i) text += "read 0x4000_0000\nexpect ad PT a=1\n";
+  for (int i = 0; i < 100000; ++i) text += "read 0x4000_0000\nexpect ad PT a=1\n";
   return text;
 }
 
@@ -58,7 +58,7 @@ TEST_F(QemuFailure, KilledMidRunIsReportedFlushedAndTheNextFileGetsAFreshQemu) {
     while (std::chrono::steady_clock::now() < deadline && !killed) {
       for (const auto& p : process_table()) {
         if (p.live() && p.cmdline.find(tag) != std::string::npos) {
-          std::this_thread::sleep_for(1500ms);  // past start-up, into the reads
+          std::this_thread::sleep_for(300ms);  // past start-up (~50 ms), into the reads
           killed = ::kill(p.pid, SIGKILL) == 0;
           break;
         }

@@ -166,7 +166,8 @@ int run_one(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
         lab::LabOptions options;
         options.backend = slot->kind;
         try {
-          machine = sc::make_engine_machine(options);
+          // The text report prints no walks; JSON lists every one.
+          machine = sc::make_engine_machine(options, opts.json);
         } catch (const sc::ScenarioError&) {
           throw;
         } catch (const std::exception& e) {

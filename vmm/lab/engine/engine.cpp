@@ -363,7 +363,7 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
         check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
         entry_bytes());
     if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
-    return paging::walk(view, sim_state, to_access(a));
+    return paging::decide(view, sim_state, to_access(a));  // where it goes, no words
   };
   // The planted instruction must not be what an earlier access of the same batch reads
   // or overwrites: the chunk then ends before the fetch (the batch runs on in the next).
@@ -393,23 +393,24 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     } else if (const auto* a = std::get_if<OpAccess>(&op);
                a && a->type != paging::AccessType::Fetch && any_fetch) {
       const auto w = sim_walk(*a);
-      if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
-        touched.emplace_back(t->physical.value(), t->physical.value() + a->size);
+      if (w.kind == paging::Decision::Kind::Translation) {
+        touched.emplace_back(w.physical.value(), w.physical.value() + a->size);
       }
     } else if (a && a->type == paging::AccessType::Fetch) {
       const auto w = sim_walk(*a);
-      if (const auto* t = std::get_if<paging::Translation>(&w.outcome)) {
-        const auto pa = t->physical.value();
+      if (w.kind == paging::Decision::Kind::Translation) {
+        const paging::GuestPhys physical = w.physical;
+        const auto pa = physical.value();
         const bool clash = std::any_of(touched.begin(), touched.end(), [&](const auto& range) {
           return range.first < pa + 2 && pa < range.second;
         });
         if (clash && consumed > 0) break;
-        if (plantable(t->physical.value())) {
-          auto* p = lab.ram().host(t->physical, 2);
+        if (plantable(pa)) {
+          auto* p = lab.ram().host(physical, 2);
           p[0] = BATCH_FETCH_RETURN_0;
           p[1] = BATCH_FETCH_RETURN_1;
           if (check) {
-            auto* m = model.bytes().data() + t->physical.value();
+            auto* m = model.bytes().data() + pa;
             m[0] = BATCH_FETCH_RETURN_0;
             m[1] = BATCH_FETCH_RETURN_1;
           }
@@ -417,7 +418,7 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
           r.skipped = fmt::format(
               "fetch target {:#x} is the probe, its batch area, a page table or the last byte of a "
               "page: nothing planted there",
-              t->physical.value());
+              pa);
         }
       }
     }

@@ -39,7 +39,8 @@ std::string stop_text(const GuestStopped& e) {
 
 class EngineMachine : public Machine {
  public:
-  explicit EngineMachine(const LabOptions& options) : lab_(options) {}
+  EngineMachine(const LabOptions& options, bool explain_all)
+      : lab_(options), explain_all_(explain_all) {}
 
   [[nodiscard]] std::string name() const override { return std::string(lab_.backend_name()); }
   [[nodiscard]] CpuFeatures features() const override { return lab_.cpu().paging_features(); }
@@ -65,7 +66,7 @@ class EngineMachine : public Machine {
   std::optional<std::string> start(const Scenario& scenario, ScenarioModel& model) override {
     EngineOptions options;
     options.mode = model.mode();
-    options.explain_all = true;  // the scenario's report shows every access's walk
+    options.explain_all = explain_all_;
     // The control bits the setup asked for, relative to the engine's default state.
     const CpuState base = make_cpu_state(options.mode, GuestPhys(0), features());
     const CpuState& want = model.state();
@@ -200,7 +201,8 @@ class EngineMachine : public Machine {
     pending_.clear();
     std::optional<std::string> failed_before;  // an operation before the access failed
     const CheckedResult* last_access = nullptr;
-    for (const auto& r : results) {
+    out.reserve(results.size());
+    for (auto& r : results) {
       if (!std::holds_alternative<OpAccess>(r.op)) {
         if (r.skipped) {
           failed_before = fmt::format("{} was not run: {}", op_name(r.op), *r.skipped);
@@ -217,13 +219,13 @@ class EngineMachine : public Machine {
       } else if (r.skipped) {
         out.emplace_back(*r.skipped);
       } else {
-        out.emplace_back(observation_of(r));
+        out.emplace_back(observation_of(std::move(r)));
       }
     }
     if (read_back && last_access != nullptr && !out.empty()) {
       if (auto* o = std::get_if<Observation>(&out.back())) {
         // The entries the access used, as the CPU left them (for `expect ad`).
-        for (const auto& e : last_access->entries) {
+        for (const auto& e : o->entries) {  // moved there from last_access
           const GuestPhys at(e.address);
           o->entries_after.emplace_back(e.address, model.mode() == PagingMode::Bits32
                                                        ? lab_.physical().read32(at)
@@ -235,7 +237,8 @@ class EngineMachine : public Machine {
   }
 
  private:
-  static Observation observation_of(const CheckedResult& r) {
+  // Takes the judgement and entries over: a batch holds thousands of them.
+  static Observation observation_of(CheckedResult&& r) {
     Observation o;
     o.value = r.observed.value;
     o.vector = r.observed.vector;
@@ -252,10 +255,10 @@ class EngineMachine : public Machine {
       o.kind = Observation::Kind::OtherFault;
     }
     o.agrees = r.agrees;
-    o.report = r.report;
-    o.deviation = r.deviation;
-    o.judgement = r.judgement;
-    o.entries = r.entries;
+    o.report = std::move(r.report);
+    o.deviation = std::move(r.deviation);
+    o.judgement = std::move(r.judgement);
+    o.entries = std::move(r.entries);
     return o;
   }
 
@@ -301,6 +304,7 @@ class EngineMachine : public Machine {
   }
 
   Lab lab_;
+  bool explain_all_;
   std::unique_ptr<Engine> engine_;
   std::vector<Op> pending_;
   bool rflags_ac_ = false;
@@ -313,8 +317,8 @@ std::optional<std::string> kvm_unavailable_reason() {
   return kvm::System::unavailable_reason();
 }
 
-std::unique_ptr<Machine> make_engine_machine(const LabOptions& options) {
-  return std::make_unique<EngineMachine>(options);
+std::unique_ptr<Machine> make_engine_machine(const LabOptions& options, bool explain_every_access) {
+  return std::make_unique<EngineMachine>(options, explain_every_access);
 }
 
 }  // namespace pagelab::lab::scenario

@@ -351,10 +351,10 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
         r.reason = *why;
         fail_on_stop(r);
       } else {
-        observed = std::get<Observation>(got[k]);
+        observed = std::move(std::get<Observation>(got[k]));
       }
       if (observed && observed->judgement) {
-        const auto entries = observed->entries;
+        const auto& entries = observed->entries;
         finish_access(
             r, step, *observed->judgement,
             [&](unsigned level) { return ScenarioModel::ad_allowed(entries, level); }, observed,

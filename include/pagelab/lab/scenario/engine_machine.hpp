@@ -15,7 +15,10 @@ namespace pagelab::lab::scenario {
 std::optional<std::string> kvm_unavailable_reason();
 
 // A machine that boots its own Lab (on options.backend) at start(). Each scenario
-// needs a new one.
-std::unique_ptr<Machine> make_engine_machine(const LabOptions& options = {});
+// needs a new one. `explain_every_access`: every access's walk in words (what the
+// JSON report lists); without it only a disagreement is explained, which is what the
+// text report prints, at a fraction of the cost.
+std::unique_ptr<Machine> make_engine_machine(const LabOptions& options = {},
+                                             bool explain_every_access = true);
 
 }  // namespace pagelab::lab::scenario
