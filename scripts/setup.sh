@@ -10,6 +10,8 @@ packages=(
   qemu-system-x86 clang-format
   clang libclang-rt-14-dev
 )
+# --nested: also what scripts/nested-kvm.sh boots (a real KVM inside QEMU TCG).
+if [ "${1:-}" = --nested ]; then packages+=(linux-image-amd64 busybox-static cpio); fi
 
 missing=()
 for p in "${packages[@]}"; do
