@@ -1,13 +1,17 @@
 #include <fmt/core.h>
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/kvm/error.hpp"
+#include "pagelab/paging/planted_bug.hpp"
 
 namespace pagelab::cli {
 
@@ -48,8 +52,31 @@ int run(int argc, const char* const* argv) {
 
 namespace {
 
+// Test-only (planted_bug.hpp): PAGELAB_PLANTED_BUG=NAME makes the oracle wrong in one
+// rule for this process, so tests can show that the matrix and the fuzzer catch a wrong
+// judge and that their reproducers fail `pagelab run` the same way. Said on stderr
+// every time, so no result of such a run passes for a real one.
+void apply_planted_bug() {
+  const char* name = std::getenv("PAGELAB_PLANTED_BUG");
+  if (name == nullptr || *name == '\0') {
+    paging::set_planted_bug(paging::PlantedBug::None);
+    return;
+  }
+  const auto bug = paging::planted_bug_named(name);
+  if (!bug) {
+    throw UsageError(fmt::format("PAGELAB_PLANTED_BUG={}: not a planted bug (one of: {})",
+                                 printable(name, 100),
+                                 fmt::join(paging::planted_bug_names(), ", ")));
+  }
+  paging::set_planted_bug(*bug);
+  if (*bug != paging::PlantedBug::None) {
+    fmt::print(stderr, "pagelab: PLANTED BUG {} is on: the oracle is deliberately wrong\n", name);
+  }
+}
+
 int parse_and_run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
   try {
+    apply_planted_bug();
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
