@@ -35,11 +35,7 @@ finish64:
 	movl	%eax, MB(MB_DONE_SEQ)
 	outb	%al, $PROBE_PORT_DOORBELL
 wait64:
-	movl	MB(MB_SEQ), %eax
-	cmpl	MB(MB_DONE_SEQ), %eax
-	jne	dispatch64
-	pause
-	jmp	wait64
+	WAIT_FOR_COMMAND dispatch64
 
 dispatch64:
 	movq	$PROBE_STACK_TOP, %rsp
@@ -133,6 +129,12 @@ cmd64_exec:
 	movq	MB(MB_ARG0), %rax
 	call	*%rax
 	jmp	finish64
+
+	/* The host's wake-up of a halted probe (prot_mode.S puts it in the IDT). */
+	.global nmi64
+nmi64:
+	lock incl MB(MB_NMI_COUNT)
+	iretq
 
 	.balign 16
 	.global stubs64

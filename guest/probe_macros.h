@@ -22,6 +22,37 @@
 	jmp	1b
 2:	ljmpl	$PROBE_SEL_CODE32, $dispatch32
 .endm
+/* Waits for the next command (MB_SEQ != MB_DONE_SEQ), then jumps to `dispatch`;
+ * spins, then halts where the host allows it (the protocol is in probe_abi.h).
+ * Clobbers eax, ebx, ecx, edx. Same bytes in 32- and 64-bit code. */
+.macro WAIT_FOR_COMMAND dispatch
+1:	movl	$PROBE_SPIN_BEFORE_HALT, %ecx
+2:	movl	MB(MB_SEQ), %eax
+	cmpl	MB(MB_DONE_SEQ), %eax
+	jne	\dispatch
+	pause
+	decl	%ecx
+	jnz	2b
+	cmpl	$0, MB(MB_HALT_OK)
+	je	1b
+	movl	MB(MB_NMI_COUNT), %ebx
+	movl	$PROBE_WAIT_HALTED, %eax
+	xchgl	%eax, MB(MB_WAITING)	/* a full barrier: announce, then look again */
+	movl	MB(MB_SEQ), %eax
+	cmpl	MB(MB_DONE_SEQ), %eax
+	jne	4f
+3:	cmpl	MB(MB_NMI_COUNT), %ebx	/* the NMI came (perhaps just before the HLT) */
+	jne	5f
+	hlt
+	jmp	3b
+4:	movl	$PROBE_WAIT_HALTED, %eax	/* a command came: take the announcement back */
+	xorl	%edx, %edx
+	lock cmpxchgl %edx, MB(MB_WAITING)
+	jne	3b			/* too late: the host's NMI is on its way */
+	jmp	\dispatch
+5:	movl	$0, MB(MB_WAITING)
+	jmp	1b
+.endm
 /* clang-format on */
 #endif
 

@@ -65,8 +65,22 @@ build_idts:
 	addl	$16, %edi
 	decl	%ecx
 	jnz	2b
+	/* NMI: the host's wake-up of a halted probe (probe_abi.h, MB_WAITING). The one
+	 * handler that IRETs: only QEMU sends NMIs, and its IRET works in every mode. */
+	movl	$nmi32, %eax
+	movw	%ax, idt32 + 2 * 8
+	shrl	$16, %eax
+	movw	%ax, idt32 + 2 * 8 + 6
+	movl	$nmi64, %eax
+	movw	%ax, idt64 + 2 * 16
+	shrl	$16, %eax
+	movw	%ax, idt64 + 2 * 16 + 6
 	movl	$1, idts_built
 	ret
+
+nmi32:
+	lock incl MB(MB_NMI_COUNT)
+	iretl
 
 /* Writes the state to the mailbox and rings the doorbell (finish32, land32). */
 .macro report32
@@ -99,11 +113,7 @@ build_idts:
 finish32:
 	report32
 wait32:
-	movl	MB(MB_SEQ), %eax
-	cmpl	MB(MB_DONE_SEQ), %eax
-	jne	dispatch32
-	pause
-	jmp	wait32
+	WAIT_FOR_COMMAND dispatch32
 
 	.global dispatch32
 dispatch32:

@@ -31,6 +31,22 @@
 #define MB_ARG1 0x18 /* u64 */
 #define MB_ARG2 0x20 /* u64 */
 #define MB_ARG3 0x28 /* u64 */
+/* Waiting without burning a host core (QEMU TCG spins a whole core on a PAUSE loop):
+ * where the host allows it (MB_HALT_OK, set by the QEMU backend only: on KVM the
+ * doorbell exits and the next command is there when the vCPU resumes), the probe spins
+ * PROBE_SPIN_BEFORE_HALT times, then announces PROBE_WAIT_HALTED in MB_WAITING, looks
+ * at MB_SEQ once more and HLTs with interrupts off. A host that bumps MB_SEQ and finds
+ * the announcement swaps it for PROBE_WAIT_WOKEN (compare-and-swap, so exactly one side
+ * takes it back) and injects an NMI; the probe's NMI handler counts in MB_NMI_COUNT and
+ * IRETs. The probe never goes on while an NMI it was promised is still to come, and a
+ * host that sees PROBE_WAIT_WOKEN stay for a while sends another (the NMI may land
+ * between the probe's last look and its HLT). */
+#define MB_WAITING 0x30   /* u32: 0, PROBE_WAIT_HALTED or PROBE_WAIT_WOKEN */
+#define MB_NMI_COUNT 0x34 /* u32: NMIs the probe has taken */
+#define MB_HALT_OK 0x38   /* u32: nonzero when the host wakes a halted probe with an NMI */
+#define PROBE_WAIT_HALTED 1
+#define PROBE_WAIT_WOKEN 2
+#define PROBE_SPIN_BEFORE_HALT 16
 /* Result block (probe writes). */
 #define MB_DONE_SEQ 0x40   /* u32: MB_SEQ of the last finished command */
 #define MB_STATUS 0x44     /* u32: PROBE_STATUS_* */

@@ -10,6 +10,7 @@
 
 #include "needs_backend.hpp"
 #include "pagelab/lab/backend/qemu_backend.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/lab/tour/tour.hpp"
 #include "pagelab/paging/bits.hpp"
@@ -160,6 +161,55 @@ TEST_F(QemuLabTest, ResetAfterAHangAndFromARunningProbe) {
   lab->reset();  // the probe was waiting for a command, i.e. running
   EXPECT_EQ(lab->last_report().code_bits, 16U);
   EXPECT_TRUE(lab->command(PROBE_CMD_REPORT).ok());
+}
+
+// While the host works between commands, the probe halts instead of spinning a host
+// core under TCG (probe_abi.h, MB_WAITING), and the host's NMI wakes it for the next
+// command, in 32-bit protected mode and in 64-bit mode alike.
+TEST_F(QemuLabTest, AnIdleProbeHaltsAndTheNextCommandWakesIt) {
+  auto lab = make_lab();
+  auto& qemu = dynamic_cast<lab::QemuBackend&>(lab->backend());
+  const paging::GuestPhys waiting(PROBE_MAILBOX_GPA + MB_WAITING);
+  auto halted_soon = [&] {
+    for (int i = 0; i < 500; ++i) {
+      if (lab->ram().read<std::uint32_t>(waiting) == PROBE_WAIT_HALTED) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  };
+  ASSERT_TRUE(lab->command(PROBE_CMD_ENTER_PROT).ok());
+  ASSERT_TRUE(halted_soon()) << "the 32-bit probe never announced a halt";
+  const auto before = qemu.wake_ups();
+  auto r = lab->command(PROBE_CMD_REPORT);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.code_bits, 32U);
+  EXPECT_GT(qemu.wake_ups(), before);
+  EXPECT_NE(lab->ram().read<std::uint32_t>(waiting), PROBE_WAIT_WOKEN) << "the NMI was never taken";
+  // Many commands in a row, each after an idle moment: none is lost.
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    r = lab->command(PROBE_CMD_CPUID, 0, 0);
+    ASSERT_TRUE(r.ok()) << i;
+  }
+}
+
+TEST_F(QemuLabTest, AnIdleProbeIn64BitModeHaltsAndIsWokenToo) {
+  auto lab = make_lab();
+  auto& qemu = dynamic_cast<lab::QemuBackend&>(lab->backend());
+  lab::Engine engine(*lab);
+  engine.start();  // 4-level paging, 64-bit mode
+  const paging::GuestPhys waiting(PROBE_MAILBOX_GPA + MB_WAITING);
+  bool halted = false;
+  for (int i = 0; i < 500 && !halted; ++i) {
+    halted = lab->ram().read<std::uint32_t>(waiting) == PROBE_WAIT_HALTED;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(halted) << "the 64-bit probe never announced a halt";
+  const auto before = qemu.wake_ups();
+  const auto r = lab->command(PROBE_CMD_REPORT);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.code_bits, 64U);
+  EXPECT_GT(qemu.wake_ups(), before);
 }
 
 TEST_F(QemuLabTest, NoQemuProcessOutlivesTheLab) {

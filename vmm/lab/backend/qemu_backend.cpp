@@ -42,6 +42,8 @@ constexpr auto kQuitGrace = std::chrono::milliseconds(2000);
 // Most commands finish in microseconds under TCG: look at the mailbox for this long
 // before sleeping in poll() (which costs a wakeup of 5-25 us).
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(30);
+// How long a probe that was sent an NMI may stay halted before it gets another.
+constexpr auto kNmiRetry = std::chrono::milliseconds(1);
 
 FileDescriptor check_fd(int fd, const char* what) {
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
@@ -131,6 +133,8 @@ struct QemuBackend::State {
   std::unique_ptr<QemuProcess> process;
   std::unique_ptr<Qmp> qmp;
   std::uint64_t round_trips = 0;
+  std::uint64_t nmis = 0;
+  std::chrono::steady_clock::time_point last_nmi{};
   bool stopped = true;  // -S: nothing runs before start()
 
   // Once QEMU closed its end: "QEMU exited (signal 9)" and its last words. It is
@@ -191,7 +195,10 @@ QemuBackend::QemuBackend(const QemuOptions& options) : s_(std::make_unique<State
 
   const auto mib = options.memory_bytes / kMiB;
   const std::vector<std::string> args{
-      "-name", fmt::format("guest={}", s.name), "-accel", "tcg", "-cpu", "max", "-M",
+      // No local APIC: QMP's inject-nmi then goes straight to the CPU. With one, it goes
+      // through LVT LINT1, masked from reset, and the NMI that wakes a halted probe
+      // (MB_WAITING) would be dropped. Paging does not care.
+      "-name", fmt::format("guest={}", s.name), "-accel", "tcg", "-cpu", "max,-apic", "-M",
       "microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=off,acpi=off,"
       "memory-backend=ram",
       "-m", fmt::format("{}M", mib), "-object",
@@ -246,6 +253,8 @@ std::uint64_t QemuBackend::round_trips() const {
 }
 
 void QemuBackend::start() {
+  // The probe may halt while it waits: we wake it with an NMI (probe_abi.h, MB_WAITING).
+  s_->ram->write<std::uint32_t>(GuestPhys(PROBE_MAILBOX_GPA + MB_HALT_OK), 1);
   s_->execute("cont");
   s_->stopped = false;
 }
@@ -286,6 +295,7 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
   const std::chrono::nanoseconds cpu_at_start = first_cpu.value_or(std::chrono::nanoseconds{});
   const std::chrono::nanoseconds busy_budget = watchdog.busy.value_or(std::chrono::milliseconds{});
   ++s.round_trips;
+  wake_if_halted();
   // The probe writes MB_DONE_SEQ before its OUT, so the mailbox is the truth; the
   // debugcon byte only wakes us up.
   while (std::chrono::steady_clock::now() - start < kSpinBeforeSleep) {
@@ -342,11 +352,39 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
                 waited.count())};
       }
     }
+    // An NMI that landed between the probe's last look and its HLT woke nothing: while
+    // the probe still waits for one, look again soon and send another.
+    const bool promised = waiting_word().load() == PROBE_WAIT_WOKEN;
+    if (promised && std::chrono::steady_clock::now() - s.last_nmi > kNmiRetry) send_nmi();
     std::array<pollfd, 2> fds{pollfd{s.doorbell_read.get(), POLLIN, 0},
                               pollfd{s.qmp->fd(), POLLIN, 0}};
-    ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long>(left.count() + 1, 100)));
+    ::poll(fds.data(), fds.size(),
+           static_cast<int>(std::min<long>(left.count() + 1, promised ? 1 : 100)));
     drain(s.doorbell_read.get());
   }
+}
+
+std::atomic_ref<std::uint32_t> QemuBackend::waiting_word() {
+  auto* word = s_->ram->host(GuestPhys(PROBE_MAILBOX_GPA + MB_WAITING), sizeof(std::uint32_t));
+  return std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(word));
+}
+
+// Called once MB_SEQ is bumped. The probe announced a HLT: take the announcement
+// (exactly one of us does) and wake it. A probe that is still spinning sees MB_SEQ.
+void QemuBackend::wake_if_halted() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // MB_SEQ before MB_WAITING
+  std::uint32_t expected = PROBE_WAIT_HALTED;
+  if (waiting_word().compare_exchange_strong(expected, PROBE_WAIT_WOKEN)) send_nmi();
+}
+
+void QemuBackend::send_nmi() {
+  s_->execute("inject-nmi");
+  s_->last_nmi = std::chrono::steady_clock::now();
+  ++s_->nmis;
+}
+
+std::uint64_t QemuBackend::wake_ups() const {
+  return s_->nmis;
 }
 
 MachineRegisters QemuBackend::registers() {

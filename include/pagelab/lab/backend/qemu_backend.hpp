@@ -6,6 +6,8 @@
 // The QEMU process is always reaped: QMP quit, then SIGKILL; PR_SET_PDEATHSIG kills
 // it if this process dies (it fires when the *thread* that forked exits, so create
 // the backend on a long-lived thread).
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,8 +52,13 @@ class QemuBackend : public Backend {
 
   [[nodiscard]] int pid() const;
   [[nodiscard]] const std::string& process_name() const;
+  // NMIs sent to wake a halted probe (probe_abi.h, MB_WAITING).
+  [[nodiscard]] std::uint64_t wake_ups() const;
 
  private:
+  std::atomic_ref<std::uint32_t> waiting_word();
+  void wake_if_halted();
+  void send_nmi();
   struct State;
   std::unique_ptr<State> s_;
 };
