@@ -154,9 +154,9 @@ TEST_F(OnQemu, InfoAndRunAgreeOnTheReservedBitErrorCode) {
   EXPECT_EQ(quirk, contains(r.out, "tcg-reserved-bit-error-code-without-p")) << r.out;
 }
 
-TEST_F(OnKvm, PvmForeignWriterIsAKnownDeviation) {
+TEST_F(OnKvm, ShadowMmuForeignWriterIsAKnownDeviation) {
   expect_known_then_strict_fails("kvm", example("foreign_writer.pgl"),
-                                 "pvm-host-pte-write-invisible");
+                                 "shadow-mmu-host-pte-write-invisible");
 }
 
 TEST_F(OnQemu, ForeignWriterAgreesWithTheArchitectureOnQemu) {
