@@ -28,14 +28,10 @@ fi
 # npt=1 only: any L2 state with EFER.LME=1, CR4.PAE=0, CR0.PG=0 hangs the whole guest
 # kernel (KVM_RUN never returns): QEMU's emulated #VMEXIT (do_vmexit() calls
 # cpu_x86_update_cr0() while the L2's LME/PAE are still loaded, and it returns early).
-# These tests enter that state; with npt=0 they run.
-npt1_wedges=(
-  lab.ProbeModes.PagingWithLmeButNoPaeRaisesGp
-  lab.ModeMatrixKvm.EveryStepMatchesTheRulesOrAKnownDeviation
-  lab.ModeMatrixKvm.RouteDEntersAndLeavesIa32e
-  cli.ModesKvmCli.FullRunHasNoUnexplainedMismatch
-  cli.ModesKvmCli.JsonCountsAddUp
-)
+# pagelab knows it (lab::platform_wedge): the mode matrix does not try such writes and
+# ProbeModes skips its test, both saying why. Tests listed here are skipped by the
+# stage as well, with this reason, should a new one be found to wedge.
+npt1_wedges=()
 npt1_wedge_reason="kvm_amd npt=1 under QEMU TCG wedges the guest kernel on any L2 state with EFER.LME=1, CR4.PAE=0, CR0.PG=0 (QEMU's emulated #VMEXIT, do_vmexit() -> cpu_x86_update_cr0() returns early); runs with npt=0"
 
 start=$(date +%s)
@@ -74,7 +70,7 @@ for round in 1 2 3 4 5 6; do
   for layer in "${layers[@]}"; do
     filter=$(grep "^$layer\." "$todo" | while read -r t; do
       skip=0
-      if [ "$npt" = 1 ]; then for w in "${npt1_wedges[@]}"; do [ "$t" = "$w" ] && skip=1; done; fi
+      if [ "$npt" = 1 ]; then for w in "${npt1_wedges[@]+"${npt1_wedges[@]}"}"; do [ "$t" = "$w" ] && skip=1; done; fi
       if [ "$skip" = 1 ]; then
         if ! grep -q "^$t " "$work/results"; then
           echo "$t skipped" >>"$work/results"
@@ -89,7 +85,7 @@ for round in 1 2 3 4 5 6; do
   done
   [ -s "$work/commands" ] || break
   set +e
-  scripts/nested-kvm.sh --npt="$npt" --timeout 300 --commands "$work/commands" --results "$work/round-$round" \
+  scripts/nested-kvm.sh --npt="$npt" --timeout "${PAGELAB_NESTED_TIMEOUT:-300}" --commands "$work/commands" --results "$work/round-$round" \
     2> >(grep 'booted in' >&2) | sed 's/--gtest_filter=.*/--gtest_filter=.../'
   set -e
   boots=$((boots + $(ls "$work/round-$round"/console-*.log 2>/dev/null | wc -l)))

@@ -247,6 +247,27 @@ void add_tcg_under_kvm(std::vector<Deviation>& list) {
        },
        true});
   list.push_back(
+      {"tcg-under-kvm-pae-pdpte-accessed-bit-gp", nested,
+       "SDM 4.4.1 and table 4-8: in PAE paging, MOV to CR0 changing CD, NW or PG and MOV to CR4 "
+       "changing PAE, PGE, PSE or SMEP load the PDPTEs; #GP(0) only when a present PDPTE has a "
+       "reserved bit set (bits 2:1 and 8:5 among them), and the processor never sets bit 5 "
+       "there",
+       "With npt=1 QEMU TCG walks the guest's tables and sets bit 5 (A) in the PAE PDPTEs it "
+       "uses, as on 64-bit tables; KVM completes the intercepted MOV in its emulator (QEMU's "
+       "SVM has no decode assists), reloads the PDPTEs from memory, finds that reserved bit "
+       "and raises #GP(0); the register keeps its old value",
+       "pagelab modes --backend kvm --from pae --step 'CR4.PGE 0->1'", [](const MatrixCase& c) {
+         constexpr std::uint64_t cr0_triggers = Cr0::Cd | Cr0::Nw | Cr0::Pg;
+         constexpr std::uint64_t cr4_triggers = Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep;
+         const bool pae =
+             (c.before.cr0 & Cr0::Pg) && (c.before.cr4 & Cr4::Pae) && !in_ia32e(c.before);
+         const bool reloads =
+             (c.step.what == Write::Cr0 && ((c.step.value ^ c.before.cr0) & cr0_triggers)) ||
+             (c.step.what == Write::Cr4 && ((c.step.value ^ c.before.cr4) & cr4_triggers));
+         return pae && reloads && c.expected.allowed && gp0(c.observed) &&
+                c.observed.after == c.before;
+       }});
+  list.push_back(
       {"tcg-under-kvm-vmrun-refuses-cr3-high-bits", nested,
        "SDM 4.5 / MOV CR3: in IA-32e mode a CR3 bit at or above MAXPHYADDR (bit 63 without PCIDE "
        "is the no-flush bit's place) raises #GP(0)",
@@ -332,6 +353,20 @@ bool deviation_applies(const Deviation& d, const MatrixCase& c) {
   // A family: "kvm" covers "kvm_pvm", "kvm_intel", ...
   return c.platform.size() > d.platform.size() && c.platform.starts_with(d.platform) &&
          c.platform[d.platform.size()] == '_';
+}
+
+std::optional<std::string> platform_wedge(const std::string& platform,
+                                          const paging::ControlState& state) {
+  if (!platform.starts_with("kvm_amd") || !has_platform_key(true, "tcg-under-kvm")) {
+    return std::nullopt;
+  }
+  if (kvm_shadow_mmu(kvm::detect_flavour())) return std::nullopt;  // npt=0 survives it
+  if ((state.efer & Efer::Lme) == 0 || (state.cr4 & Cr4::Pae) != 0 || (state.cr0 & Cr0::Pg) != 0) {
+    return std::nullopt;
+  }
+  return "would wedge this platform: kvm_amd npt=1 under QEMU TCG hangs for good on a guest "
+         "state with EFER.LME=1, CR4.PAE=0, CR0.PG=0 (QEMU's emulated #VMEXIT, do_vmexit() -> "
+         "cpu_x86_update_cr0() returns early); it runs with npt=0";
 }
 
 const Deviation* find_deviation(const MatrixCase& c, const std::vector<Deviation>& list) {

@@ -86,7 +86,12 @@ const std::vector<std::string>& platform_keys(bool on_kvm) {
     std::vector<std::string> keys{"kvm"};
     keys.push_back(flavour.name == "kvm_pvm" ? "pvm" : flavour.name);
     if (kvm_shadow_mmu(flavour)) keys.emplace_back("kvm-shadow-mmu");
-    if (detect_host_machine().in_qemu_tcg()) keys.emplace_back("tcg-under-kvm");
+    if (detect_host_machine().in_qemu_tcg()) {
+      keys.emplace_back("tcg-under-kvm");
+      // With nested paging the guest's page walks are QEMU TCG's own: its access
+      // deviations apply as on the QEMU backend.
+      if (!kvm_shadow_mmu(flavour)) keys.emplace_back("tcg");
+    }
     return keys;
   }();
   return on_kvm ? kvm_keys : tcg;

@@ -32,9 +32,10 @@ HostMachine detect_host_machine(const std::string& dmi_dir = "/sys/class/dmi/id"
 bool kvm_shadow_mmu(const kvm::Flavour& flavour);
 
 // The keys a deviation list names platforms by, for a KVM (`on_kvm`) or QEMU TCG
-// backend on this machine: "tcg" (QEMU's CPU as the backend); "kvm", the flavour
-// ("kvm_amd", "kvm_intel", "pvm"), "kvm-shadow-mmu" and "tcg-under-kvm" (KVM itself
-// running on QEMU TCG). Detected once per process.
+// backend on this machine: "tcg" (QEMU TCG walks the guest's page tables: the QEMU
+// backend, or KVM with nested paging inside QEMU TCG); "kvm", the flavour ("kvm_amd",
+// "kvm_intel", "pvm"), "kvm-shadow-mmu" and "tcg-under-kvm" (KVM itself running on
+// QEMU TCG). Detected once per process.
 const std::vector<std::string>& platform_keys(bool on_kvm);
 
 bool has_platform_key(bool on_kvm, std::string_view key);
