@@ -62,7 +62,7 @@ void add_info(CLI::App& app, Context& ctx) {
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
   cmd->callback([json, no_probe, backend, &ctx] {
-    const auto report = lab::detect_platform(!*no_probe, backend->kind());
+    const auto report = lab::detect_platform(!*no_probe, backend->kind_to_run());
     if (*json) {
       fmt::print("{}\n", report.to_json().dump(2));
     } else {
