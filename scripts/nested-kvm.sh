@@ -86,8 +86,13 @@ export HOME=/tmp TMPDIR=/tmp PATH=/bin:/sbin:/usr/bin
 sh "$top/scripts/nested-guest.sh" "$(arg list)" "$(arg first)" "$(arg results)"
 poweroff -f
 '
-# The cache is keyed by the init's text, so a changed init gives a new initramfs.
-initrd=$out/initramfs-$kver-$(printf '%s' "$init" | md5sum | cut -c1-8).cpio.gz
+# The shared libraries of what runs inside (pagelab and the test binaries).
+libs=$(for bin in "$top"/build/vmm/pagelab "$top"/build/tests/pagelab_*_tests; do
+  [ -x "$bin" ] && ldd "$bin" | grep -oE '/[^ ]+'
+done | sort -u)
+# The cache is keyed by the init's text and the libraries, so either changing gives a
+# new initramfs.
+initrd=$out/initramfs-$kver-$(printf '%s\n%s' "$init" "$libs" | md5sum | cut -c1-8).cpio.gz
 
 if [ ! -s "$initrd" ]; then
   root=$(mktemp -d)
@@ -105,13 +110,9 @@ if [ ! -s "$initrd" ]; then
   done
   printf '%s' "$init" >"$root/init"
   chmod +x "$root/init"
-  # The shared libraries of what runs inside (pagelab and the test binaries).
-  for bin in "$top"/build/vmm/pagelab "$top"/build/tests/pagelab_*_tests; do
-    [ -x "$bin" ] || continue
-    ldd "$bin" | grep -oE '/[^ ]+' | while read -r lib; do
-      mkdir -p "$root$(dirname "$lib")"
-      cp -L "$lib" "$root$lib"
-    done
+  for lib in $libs; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
   done
   rm -f "$out"/initramfs-*.cpio.gz
   (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd.tmp"
@@ -132,7 +133,8 @@ rm -f "$results"/*.out "$results"/*.status "$results"/console-*.log
 
 qemu_pid=
 cleanup() { [ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 
 # The command number the console's last marker names ("begin N"), or 0.
 last_begun() { sed -nE 's/.*nested-kvm: begin ([0-9]+).*/\1/p' "$1" | tail -n1; }
