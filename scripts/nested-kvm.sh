@@ -136,6 +136,9 @@ cleanup() { [ -z "$qemu_pid" ] || kill -KILL "$qemu_pid" 2>/dev/null || true; }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
+# The console's last lines, without carriage returns and terminal escapes.
+console_tail() { tail -n 20 "$1" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g'; }
+
 # The command number the console's last marker names ("begin N"), or 0.
 last_begun() { sed -nE 's/.*nested-kvm: begin ([0-9]+).*/\1/p' "$1" | tail -n1; }
 
@@ -177,12 +180,12 @@ while [ "$first" -le "$count" ]; do
     failed=1
     if [ "$current" = 0 ]; then
       echo "nested-kvm: the guest did not boot within $boot_timeout_s s; last console lines:" >&2
-      tail -n 20 "$log" | tr -d '\r' >&2
+      console_tail "$log" >&2
       exit 1
     fi
     {
       echo "nested-kvm: command $current did not finish within $timeout_s s: the guest wedged; last console lines:"
-      tail -n 20 "$log" | tr -d '\r'
+      console_tail "$log"
     } >>"$results/$current.out"
     echo "124 $timeout_s" >"$results/$current.status"
     first=$((current + 1))
@@ -194,13 +197,13 @@ while [ "$first" -le "$count" ]; do
   failed=1
   if [ "$current" = 0 ]; then
     echo "nested-kvm: the guest ended before running anything; last console lines:" >&2
-    tail -n 20 "$log" | tr -d '\r' >&2
+    console_tail "$log" >&2
     exit 1
   fi
   if [ ! -f "$results/$current.status" ]; then
     {
       echo "nested-kvm: the guest died during command $current; last console lines:"
-      tail -n 20 "$log" | tr -d '\r'
+      console_tail "$log"
     } >>"$results/$current.out"
     echo "125 0" >"$results/$current.status"
   fi

@@ -68,7 +68,7 @@ boots=0
 for round in 1 2 3 4 5 6; do
   : >"$work/commands"
   for layer in "${layers[@]}"; do
-    filter=$(grep "^$layer\." "$todo" | while read -r t; do
+    filter=$({ grep "^$layer\." "$todo" || true; } | while read -r t; do
       skip=0
       if [ "$npt" = 1 ]; then for w in "${npt1_wedges[@]+"${npt1_wedges[@]}"}"; do [ "$t" = "$w" ] && skip=1; done; fi
       if [ "$skip" = 1 ]; then
