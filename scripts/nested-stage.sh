@@ -18,7 +18,14 @@ cd "$(dirname "$0")/.."
 npt=0
 case "${1:-}" in --npt=0 | --npt=1) npt=${1#--npt=}; shift ;; esac
 dir=${1:-build}
-layers=(kvm lab cli)
+# Every test binary built (a layer without KVM tests lists none).
+layers=()
+for bin in "$dir"/tests/pagelab_*_tests; do
+  [ -x "$bin" ] || continue
+  name=${bin##*/pagelab_}
+  layers+=("${name%_tests}")
+done
+[ ${#layers[@]} -gt 0 ] || { echo "nested-kvm: no test binaries in $dir/tests" >&2; exit 2; }
 
 if [ -e /dev/kvm ]; then
   echo "nested-kvm: not needed: /dev/kvm exists, the KVM tests ran natively"
