@@ -2,10 +2,17 @@
 # One command from a fresh Debian 12 machine to a tested build: install what is
 # missing, build with warnings as errors and run every test, then do the same under
 # ASan+UBSan. Prints how many tests ran, how many were skipped, and why.
-# PAGELAB_SKIP_ASAN=1 skips the sanitizer pass (quicker local runs).
+# Without /dev/kvm, the KVM tests (skipped by the default build) then run inside one
+# nested kvm_amd under QEMU TCG (scripts/nested-stage.sh, npt=0): the "nested-kvm:"
+# line of the summary.
+# PAGELAB_SKIP_ASAN=1 skips the sanitizer pass (quicker local runs);
+# PAGELAB_SKIP_NESTED=1 the nested KVM stage; PAGELAB_NESTED_NPT="0 1" runs it with
+# npt=1 as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+nested=0
+if [ ! -e /dev/kvm ] && [ "${PAGELAB_SKIP_NESTED:-0}" != 1 ]; then nested=1; fi
+if [ "$nested" = 1 ]; then scripts/setup.sh --nested; else scripts/setup.sh; fi
 
 jobs=$(nproc)
 summaries=()
@@ -75,6 +82,21 @@ run_suite() {
 
 start=$(date +%s)
 run_suite default build || status=1
+# The default build only: ASan's shadow memory and speed do not suit a TCG guest.
+# PAGELAB_NESTED_NPT="0 1" adds a pass with nested paging (TCG's page walks).
+if [ "$nested" = 1 ]; then
+  for npt in ${PAGELAB_NESTED_NPT:-0}; do
+    echo "== nested KVM (kvm_amd npt=$npt inside QEMU TCG)"
+    nested_log=$(mktemp)
+    if scripts/nested-stage.sh --npt="$npt" build | tee "$nested_log"; then :; else status=1; fi
+    summaries+=("$(grep -E '^nested-kvm: ' "$nested_log" | tail -n1)")
+    rm -f "$nested_log"
+  done
+elif [ -e /dev/kvm ]; then
+  summaries+=("nested-kvm: not needed: /dev/kvm exists, the KVM tests ran natively")
+else
+  summaries+=("nested-kvm: skipped (PAGELAB_SKIP_NESTED=1)")
+fi
 if [ "${PAGELAB_SKIP_ASAN:-0}" != 1 ]; then
   run_suite asan build-asan || status=1
 fi

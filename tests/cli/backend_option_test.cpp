@@ -18,6 +18,45 @@ namespace {
 class OnQemu : public QemuTest {};
 class OnKvm : public KvmTest {};
 
+// Without /dev/kvm an explicit kvm stops before anything runs, on one line that names
+// what can run instead.
+TEST(BackendOption, KvmWithoutDevKvmNamesTheAlternativesOnEveryCommand) {
+  if (!kvm_missing()) GTEST_SKIP() << "KVM works here";
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"run", "--backend", "kvm", example("worked_example.pgl")},
+           {"bench", "--backend", "kvm"},
+           {"info", "--backend", "kvm"},
+           {"crash", "triple-fault", "--backend", "kvm"},
+           {"tour", "--backend", "kvm"}}) {
+    const auto r = run_pagelab(args);
+    EXPECT_EQ(r.status, 2) << args[0] << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args[0] << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, "backend kvm unavailable")) << args[0] << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, "--backend qemu")) << args[0] << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, "scripts/nested-kvm.sh")) << args[0] << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << args[0] << ": " << r.out;
+  }
+}
+
+// Where auto falls back to QEMU, the first thing said is that, and why.
+TEST(BackendOption, AutoPickingQemuSaysWhyFirst) {
+  if (!kvm_missing()) GTEST_SKIP() << "KVM works here: auto picks it";
+  if (auto why = qemu_missing()) GTEST_SKIP() << *why;
+  const auto r = run_pagelab({"info", "--no-probe"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.rfind("pagelab: no /dev/kvm (", 0), 0u) << r.err;
+  EXPECT_TRUE(contains(r.err, "running on QEMU TCG; scripts/nested-kvm.sh runs a real KVM"))
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(contains(r.out, "qemu-tcg")) << r.out;
+  // Said on stderr: --json stays one document.
+  const auto j = run_pagelab({"info", "--no-probe", "--json"});
+  EXPECT_TRUE(nlohmann::json::accept(j.out)) << j.out;
+  EXPECT_TRUE(contains(j.err, "running on QEMU TCG")) << j.err;
+  // An explicit qemu is what was asked for: nothing to explain.
+  EXPECT_TRUE(run_pagelab({"info", "--no-probe", "--backend", "qemu"}).err.empty());
+}
+
 TEST(BackendOption, NonsenseIsAOneLineUsageErrorOnEveryCommand) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"run", "--backend", "nonsense", example("worked_example.pgl")},
@@ -154,9 +193,9 @@ TEST_F(OnQemu, InfoAndRunAgreeOnTheReservedBitErrorCode) {
   EXPECT_EQ(quirk, contains(r.out, "tcg-reserved-bit-error-code-without-p")) << r.out;
 }
 
-TEST_F(OnKvm, PvmForeignWriterIsAKnownDeviation) {
+TEST_F(OnKvm, ShadowMmuForeignWriterIsAKnownDeviation) {
   expect_known_then_strict_fails("kvm", example("foreign_writer.pgl"),
-                                 "pvm-host-pte-write-invisible");
+                                 "shadow-mmu-host-pte-write-invisible");
 }
 
 TEST_F(OnQemu, ForeignWriterAgreesWithTheArchitectureOnQemu) {

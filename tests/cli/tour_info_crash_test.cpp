@@ -51,6 +51,14 @@ TEST_F(KvmCli, CrashTripleFaultExitsThreeWithDisassembly) {
   const auto r = run_pagelab({"crash", "triple-fault"});
   EXPECT_EQ(r.status, 3) << r.out << r.err;
   EXPECT_TRUE(contains(r.out, "triple fault")) << r.out;
+  // kvm_amd INITs the vCPU before reporting a shutdown: the state is lost there, and
+  // the report must say so instead of disassembling the reset vector.
+  if (kvm::detect_flavour().name == "kvm_amd") {
+    EXPECT_TRUE(contains(r.out, "the state at the fault is lost")) << r.out;
+    EXPECT_TRUE(contains(r.out, "last state the probe reported")) << r.out;
+    EXPECT_FALSE(contains(r.out, "ud2")) << r.out;
+    return;
+  }
   EXPECT_TRUE(contains(r.out, "ud2")) << r.out;
   EXPECT_TRUE(contains(r.out, "RIP=")) << r.out;
 }
@@ -65,6 +73,14 @@ TEST_F(KvmCli, CrashJsonIsValid) {
   const auto r = run_pagelab({"crash", "triple-fault", "--in", "protected", "--json"});
   EXPECT_EQ(r.status, 3) << r.err;
   const auto j = nlohmann::json::parse(r.out);
+  if (kvm::detect_flavour().name == "kvm_amd") {  // see above: the state is lost there
+    EXPECT_TRUE(j.at("state_lost").get<bool>()) << j.dump(2);
+    EXPECT_TRUE(j.at("code").is_null()) << j.dump(2);
+    EXPECT_EQ(j.at("last_known").at("code_bits"), 32) << j.dump(2);
+    return;
+  }
+  EXPECT_FALSE(j.at("state_lost").get<bool>()) << j.dump(2);
+  ASSERT_TRUE(j.at("code").at("instruction").is_object()) << j.dump(2);
   EXPECT_EQ(j.at("code").at("instruction").at("mnemonic"), "ud2") << j.dump(2);
 }
 

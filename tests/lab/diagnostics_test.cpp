@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kvm/test_vm.hpp"
+#include "pagelab/kvm/flavour.hpp"
 #include "pagelab/paging/bits.hpp"
 
 namespace pagelab::lab {
@@ -205,6 +206,48 @@ TEST(AbnormalStopJson, SameFacts) {
   EXPECT_EQ(none.at("exit_detail").at("after_ms"), 250);
 }
 
+// After INIT (CS:RIP F000:FFF0) the registers are not the fault's: nothing is
+// disassembled and the report says the state is lost.
+TEST(DescribeAbnormalStop, ShutdownWithTheInitStateSaysTheStateIsLost) {
+  kvm_regs regs{};
+  regs.rip = 0xfff0;
+  kvm_sregs sregs{};
+  sregs.cs.selector = 0xf000;
+  sregs.cs.base = 0xffff0000;
+  sregs.cr0 = Cr0::Et | Cr0::Cd | Cr0::Nw;
+  bool read = false;
+  const CodeReader reader = [&](std::uint64_t, std::size_t) -> std::optional<Bytes> {
+    read = true;
+    return Bytes{0xea, 0x5b, 0xe0, 0x00, 0xf0};  // the BIOS's jmp far f000:e05b
+  };
+  const auto stop = analyse_abnormal_stop(kvm::ShutdownExit{}, regs, sregs, reader);
+  EXPECT_TRUE(stop.state_lost);
+  EXPECT_FALSE(read);
+  EXPECT_FALSE(stop.instruction.has_value());
+  const auto text = describe(stop);
+  EXPECT_TRUE(contains(text, "the state at the fault is lost")) << text;
+  EXPECT_TRUE(contains(text, "not the fault's")) << text;
+  EXPECT_FALSE(contains(text, "code at CS:RIP")) << text;
+  const auto json = to_json(stop);
+  EXPECT_TRUE(json.at("state_lost").get<bool>());
+  EXPECT_TRUE(json.at("code").is_null());
+}
+
+TEST(DescribeAbnormalStop, InitStateIsOnlyLostStateAfterAShutdown) {
+  kvm_regs regs{};
+  regs.rip = 0xfff0;
+  kvm_sregs sregs{};
+  sregs.cs.selector = 0xf000;
+  sregs.cs.base = 0xffff0000;
+  // A hang at the reset vector is a guest that really runs there.
+  EXPECT_FALSE(analyse_abnormal_stop(kvm::HangExit{}, regs, sregs, {}).state_lost);
+  // Real mode elsewhere after a shutdown (QEMU, kvm_intel keep the state): not lost.
+  sregs.cs.selector = 0;
+  sregs.cs.base = 0;
+  regs.rip = 0x8000;
+  EXPECT_FALSE(analyse_abnormal_stop(kvm::ShutdownExit{}, regs, sregs, {}).state_lost);
+}
+
 // End to end on the real vCPU: the stop is diagnosed from live registers and memory.
 TEST(DescribeAbnormalStop, LiveTripleFault) {
   PAGELAB_REQUIRE_KVM();
@@ -226,6 +269,14 @@ TEST(DescribeAbnormalStop, LiveTripleFault) {
   };
   const AbnormalStop stop = analyse_abnormal_stop(exit, t.vcpu.regs(), t.vcpu.sregs(), read);
   EXPECT_EQ(stop.kind, "triple fault (SHUTDOWN)");
+  // kvm_amd INITs the vCPU on a shutdown intercept before reporting it (svm.c,
+  // shutdown_interception()): there the state is lost, and must be called lost.
+  if (kvm::detect_flavour().name == "kvm_amd") {
+    EXPECT_TRUE(stop.state_lost) << describe(stop);
+    EXPECT_FALSE(stop.instruction.has_value()) << describe(stop);
+    return;
+  }
+  EXPECT_FALSE(stop.state_lost) << describe(stop);
   EXPECT_EQ(stop.cs_mode, "32-bit protected");
   ASSERT_TRUE(stop.instruction.has_value()) << describe(stop);
   // A fault leaves RIP at the faulting instruction (SDM vol. 3 §6.5).

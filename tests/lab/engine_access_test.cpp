@@ -110,8 +110,19 @@ TEST_F(EngineAccess, ReservedBit51GivesRsvd) {
   lab::OpWriteEntry w{pte, value};
   one(w);
   one(lab::OpInvlpg{kUserRw});
-  expect_pf(one(access(kUserRw, AccessType::Read, Privilege::User)),
-            PfError::P | PfError::U | PfError::Rsvd, kUserRw);
+  const auto results =
+      engine().run(std::vector<lab::Op>{access(kUserRw, AccessType::Read, Privilege::User)});
+  ASSERT_EQ(results.size(), 1u);
+  const auto& r = results[0];
+  if (r.deviation) {
+    // Where QEMU TCG walks the pages (KVM with nested paging inside it), its known
+    // error code without P: named, and nothing else.
+    EXPECT_EQ(*r.deviation, "tcg-reserved-bit-error-code-without-p") << r.report;
+    EXPECT_EQ(r.observed.error_code, PfError::U | PfError::Rsvd) << r.report;
+    return;
+  }
+  EXPECT_TRUE(r.agrees) << r.report;
+  expect_pf(r, PfError::P | PfError::U | PfError::Rsvd, kUserRw);
 }
 
 TEST_F(EngineAccess, NonCanonicalGivesGp) {

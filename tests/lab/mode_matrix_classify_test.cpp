@@ -390,9 +390,10 @@ TEST(ModeMatrixClassify, RealModeFarJumpKeepsLAndDAndAQemuShutdownOnPgIsListed) 
 TEST(ModeMatrixClassify, EveryDeviationNamesItsPlatformInItsId) {
   for (const auto& d : known_deviations()) {
     ASSERT_FALSE(d.platform.empty()) << d.id;
-    const auto prefix = d.platform == "kvm_pvm"    ? "pvm-"
-                        : d.platform == "qemu-tcg" ? "qemu-"
-                                                   : "kvm-";
+    const auto prefix = d.platform == "kvm_pvm"         ? "pvm-"
+                        : d.platform == "qemu-tcg"      ? "qemu-"
+                        : d.platform == "tcg-under-kvm" ? "tcg-under-kvm-"
+                                                        : "kvm-";
     EXPECT_EQ(d.id.rfind(prefix, 0), 0u) << d.id << " on " << d.platform;
     if (d.platform == "qemu-tcg") {
       EXPECT_NE(d.reproducer.find("--backend qemu"), std::string::npos) << d.id;

@@ -74,7 +74,24 @@ TEST_F(ModeMatrixKvm, RealProtectedAndIa32eFromStatesAreReachedAndRun) {
 }
 
 TEST_F(ModeMatrixKvm, RoutesCDAndTheWayDownAgree) {
+  // Route (d) sets EFER.LME with PAE=0 first, a state kvm_amd npt=1 inside QEMU TCG never
+  // comes back from (lab::platform_wedge): there it is skipped at that step, saying so.
+  bool d_wedges = false;
+  for (const auto& c : route("d").steps) {
+    d_wedges = d_wedges || c.detail.starts_with("would wedge this platform");
+  }
+  if (d_wedges) {
+    EXPECT_EQ(route("d").overall(), CaseVerdict::Skipped);
+    bool past_the_wedge = false;
+    for (const auto& c : route("d").steps) {
+      past_the_wedge = past_the_wedge || c.detail.starts_with("would wedge this platform");
+      if (past_the_wedge) {
+        EXPECT_FALSE(c.observed.executed) << describe(c);
+      }
+    }
+  }
   for (const auto* name : {"c", "d", "down"}) {
+    if (d_wedges && std::string(name) == "d") continue;
     const auto& r = route(name);
     EXPECT_EQ(r.overall(), CaseVerdict::Agreed) << name;
     for (const auto& c : r.steps) {
@@ -84,6 +101,7 @@ TEST_F(ModeMatrixKvm, RoutesCDAndTheWayDownAgree) {
   // Route (c) ends in 64-bit mode, the way down in real mode.
   EXPECT_EQ(paging::mode_of(route("c").steps.back().observed.after), paging::Mode::Long64_4Level);
   EXPECT_EQ(paging::mode_of(route("down").steps.back().observed.after), paging::Mode::Real);
+  if (d_wedges) return;
   // Route (d)'s PG with PAE=0 must be refused with #GP(0) (SDM 4.1.2).
   bool refused = false;
   for (const auto& c : route("d").steps) {

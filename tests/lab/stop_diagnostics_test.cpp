@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "lab/lab_fixture.hpp"
+#include "pagelab/kvm/flavour.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/probe_abi.h"
@@ -23,11 +24,34 @@ lab::GuestStopped stop_of(lab::Lab& lab, std::uint32_t cmd, std::uint64_t arg = 
   return lab::GuestStopped("none", "", {});
 }
 
+// kvm_amd re-initialises the vCPU on a shutdown intercept before KVM_EXIT_SHUTDOWN
+// reaches userspace (svm.c, shutdown_interception(): the VMCB is undefined after one),
+// on real AMD hosts too: the fault's registers cannot be read there. The report must
+// then say so and give what the host last knew, never the INIT state as the fault's.
+bool loses_state_on_shutdown(lab::Lab& lab) {
+  return lab.backend_name() == "kvm" && kvm::detect_flavour().name == "kvm_amd";
+}
+
+void expect_state_lost(const lab::GuestStopped& s, const std::string& last_mode) {
+  EXPECT_TRUE(s.json().at("state_lost").get<bool>()) << s.json().dump(2);
+  EXPECT_NE(s.report().find("the state at the fault is lost"), std::string::npos) << s.report();
+  EXPECT_EQ(s.report().find("ud2"), std::string::npos) << s.report();
+  EXPECT_TRUE(s.json().at("code").is_null()) << s.json().dump(2);
+  EXPECT_EQ(s.json().at("last_known").at("mode"), last_mode) << s.json().dump(2);
+  EXPECT_EQ(s.json().at("last_known").at("command"), "0x20") << s.json().dump(2);
+}
+
 TEST_F(StopDiagnostics, TripleFaultIn64BitModeShowsTheFaultingUd2) {
   lab().enter_protected();
   lab().enter_long(paging::PagingMode::Level4);
+  const auto last_mode = lab().last_report().mode_name();
   const auto s = stop_of(lab(), PROBE_CMD_TRIPLE_FAULT);
   EXPECT_NE(s.kind().find("triple fault"), std::string::npos) << s.report();
+  if (loses_state_on_shutdown(lab())) {
+    expect_state_lost(s, last_mode);
+    return;
+  }
+  EXPECT_FALSE(s.json().at("state_lost").get<bool>()) << s.json().dump(2);
   EXPECT_NE(s.report().find("ud2"), std::string::npos) << s.report();
   EXPECT_NE(s.report().find("64-bit"), std::string::npos) << s.report();
   EXPECT_NE(s.report().find("CR0="), std::string::npos) << s.report();
@@ -36,7 +60,12 @@ TEST_F(StopDiagnostics, TripleFaultIn64BitModeShowsTheFaultingUd2) {
 
 TEST_F(StopDiagnostics, TripleFaultInProtectedModeDisassemblesAs32Bit) {
   lab().enter_protected();
+  const auto last_mode = lab().last_report().mode_name();
   const auto s = stop_of(lab(), PROBE_CMD_TRIPLE_FAULT);
+  if (loses_state_on_shutdown(lab())) {
+    expect_state_lost(s, last_mode);
+    return;
+  }
   EXPECT_NE(s.report().find("ud2"), std::string::npos) << s.report();
   EXPECT_NE(s.report().find("32-bit"), std::string::npos) << s.report();
 }

@@ -33,7 +33,7 @@ void add_bench(CLI::App& app, Context& ctx) {
     options.rounds = static_cast<unsigned>(round_count);
     if (options.batch == 0) throw UsageError("--batch must be at least 1");
     lab::LabOptions lab_options;
-    lab_options.backend = backend->kind();
+    lab_options.backend = backend->kind_to_run();
     lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
     if (*json) {

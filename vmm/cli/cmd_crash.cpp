@@ -56,7 +56,7 @@ void add_crash(CLI::App& app, Context& ctx) {
     code.push_back(0xc3);  // RET back into the probe if the platform runs it
     lab::LabOptions options;
     options.watchdog = std::chrono::milliseconds(*watchdog_ms);
-    options.backend = backend->kind();
+    options.backend = backend->kind_to_run();
     lab::Lab lab(options);
     if (!*json) fmt::print("pagelab crash {} on {}\n", *kind, lab::describe_backend(lab));
     try {

@@ -1,9 +1,11 @@
 // `pagelab info`: what the machine that runs the probe (KVM or QEMU TCG) is and does.
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/lab/platform/host_machine.hpp"
 #include "pagelab/lab/platform/platform.hpp"
 
 namespace pagelab::cli {
@@ -15,6 +17,8 @@ void print_text(const lab::PlatformReport& r) {
   const std::string not_kvm = fmt::format("n/a (the backend is {}, not KVM)", r.backend);
   fmt::print("KVM flavour      {}\n", r.on_kvm() ? kvm::describe(r.flavour) : not_kvm);
   fmt::print("KVM API version  {}\n", r.on_kvm() ? std::to_string(r.api_version) : "n/a");
+  fmt::print("runs on          {}\n", lab::detect_host_machine().describe());
+  fmt::print("deviation lists  {}\n", fmt::join(lab::platform_keys(r.on_kvm()), ", "));
   fmt::print("CPU vendor       {}\n", r.cpu.vendor());
   fmt::print("address widths   MAXPHYADDR {} bits, linear {} bits\n", r.cpu.maxphyaddr(),
              r.cpu.linear_bits());
@@ -58,7 +62,7 @@ void add_info(CLI::App& app, Context& ctx) {
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
   cmd->callback([json, no_probe, backend, &ctx] {
-    const auto report = lab::detect_platform(!*no_probe, backend->kind());
+    const auto report = lab::detect_platform(!*no_probe, backend->kind_to_run());
     if (*json) {
       fmt::print("{}\n", report.to_json().dump(2));
     } else {

@@ -152,7 +152,7 @@ int run_all(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
 int run_one(const RunOptions& opts, const std::vector<sc::Scenario>& scenarios,
             const std::vector<lab::AccessDeviation>& known) {
   std::optional<sc::BackendSlot> slot;
-  if (!opts.oracle_only) slot = sc::backend_slot(opts.backend.kind());
+  if (!opts.oracle_only) slot = sc::backend_slot(opts.backend.kind_to_run());
   const std::string backend = slot ? slot->name : "oracle";
   nlohmann::json all = nlohmann::json::array();
   unsigned passed = 0, failed = 0, skipped = 0, deviations = 0;

@@ -26,7 +26,7 @@ void add_tour(CLI::App& app, Context& ctx) {
   cmd->callback([json, watchdog_ms, backend, &ctx] {
     lab::LabOptions options;
     options.watchdog = std::chrono::milliseconds(*watchdog_ms);
-    options.backend = backend->kind();
+    options.backend = backend->kind_to_run();
     try {
       lab::Lab lab(options);
       const bool on_kvm = lab.backend_name() == "kvm";

@@ -65,7 +65,7 @@ Engine::Impl::Impl(Lab& l)
   const auto& cpu = lab.cpu();
   has_invpcid = cpu.has(cpuid::Invpcid);
   has_pku = cpu.has(cpuid::Pku);
-  platform = platform_tag(lab);
+  platform = platform_keys(lab);
 }
 
 unsigned Engine::Impl::code_bits() const {
@@ -645,6 +645,20 @@ void Engine::Impl::check_access(CheckedResult& r,
   // A disagreement is explained: the same judgement again, with its walks in words.
   if (!allowed && explain == judge::Explain::No) j = judge.judge(acc, ac, judge::Explain::Yes);
   const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
+  // The entries as the walks read them, before commit sets their A/D bits in the model:
+  // a platform acting on a stale control bit did not walk them, and a read through
+  // another translation may land on one (a page table read as data).
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_before;
+  if (!allowed) {
+    for (const auto* w : {&j.fresh}) {
+      for (const auto& st : w->steps)
+        entries_before.emplace_back(st.entry_address.value(), st.value);
+    }
+    for (const auto& w : j.others) {
+      for (const auto& st : w.steps)
+        entries_before.emplace_back(st.entry_address.value(), st.value);
+    }
+  }
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
@@ -666,7 +680,29 @@ void Engine::Impl::check_access(CheckedResult& r,
   r.entries = v.entries;
   r.judgement = std::move(j);
   if (v.agrees()) return;
-  const AccessCase c{platform, a, r.observed, r.allowed, before_foreign};
+  const auto matches_under = [&](const paging::CpuState& state) {
+    judge::Allowed other(judge.walk_under(acc, state).outcome, false);
+    if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
+        t != nullptr && a.type == paging::AccessType::Read) {
+      other.value_known = t->physical.value() + a.size <= model.size();
+      if (other.value_known) {
+        other.value = judge::read_bytes(model, t->physical, a.size);
+        const unsigned width = paging::entry_bytes(state.mode());
+        const std::uint64_t pa = t->physical.value();
+        for (const auto& [at, old] : entries_before) {
+          for (unsigned b = 0; b < a.size; ++b) {
+            if (pa + b < at || pa + b >= at + width) continue;
+            const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
+            const std::uint64_t old_byte = (old >> (8 * (pa + b - at))) & 0xff;
+            other.value = (other.value & ~byte_mask) | (old_byte << (8 * b));
+          }
+        }
+      }
+    }
+    return judge.matches(other, acc, ob);
+  };
+  const AccessCase c{platform,     a, r.observed, r.allowed, before_foreign, judge.state_for(ac),
+                     matches_under};
   if (const auto* d = find_access_deviation(c, known_access_deviations())) {
     r.deviation = d->id;
     note(fmt::format("{}: {}", d->id, d->description));

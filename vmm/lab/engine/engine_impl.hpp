@@ -29,7 +29,7 @@ struct Engine::Impl {
   std::vector<std::string> ad_violations;
   std::vector<std::string> notes;
   std::uint64_t exits = 0;
-  std::string platform;  // platform_tag(): how access deviations name it
+  std::vector<std::string> platform;  // platform_keys(): how access deviations name it
   paging::PagingMode mode = paging::PagingMode::Level4;
   bool has_invpcid = false, has_pku = false;
   bool explain_all = false;  // EngineOptions::explain_all

@@ -1,8 +1,12 @@
 #include "pagelab/lab/judge/access_deviations.hpp"
 
+#include <algorithm>
 #include <variant>
 
+#include "pagelab/lab/platform/host_machine.hpp"
+
 #include "pagelab/kvm/flavour.hpp"
+#include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 
 namespace pagelab::lab {
@@ -25,27 +29,60 @@ bool reserved_bit_fault_without_p(const AccessCase& c) {
   return false;
 }
 
+// Observed what a walk with one control bit flipped back gives, the bit being `bit` of
+// the register `reg` picks, now clear.
+bool as_if_set(const AccessCase& c, std::uint64_t paging::CpuState::*reg, std::uint64_t bit) {
+  if ((c.state.*reg & bit) != 0 || !c.matches_under) return false;
+  auto old = c.state;
+  old.*reg |= bit;
+  return c.matches_under(old);
+}
+
 }  // namespace
 
-std::string platform_tag(const Lab& lab) {
-  if (lab.backend_name() != "kvm") return "tcg";
-  const auto flavour = kvm::detect_flavour().name;
-  if (flavour == "kvm_pvm") return "pvm";
-  if (flavour == "kvm_intel" || flavour == "kvm_amd") return flavour;
-  return "kvm";
+std::vector<std::string> platform_keys(const Lab& lab) {
+  return platform_keys(lab.backend_name() == "kvm");
 }
 
 const std::vector<AccessDeviation>& known_access_deviations() {
   static const std::vector<AccessDeviation> list = {
-      {"pvm-host-pte-write-invisible",
+      {"shadow-mmu-host-pte-write-invisible", "kvm-shadow-mmu",
        "SDM Vol. 3A §4.10.4.1: after INVLPG (or MOV CR3) the next access walks the paging "
        "structures in memory, whoever wrote them",
-       "PVM (shadow paging) keeps using the shadow of an entry the host rewrote in guest "
-       "memory; only a guest write to the entry, a CR0.WP toggle or re-adding the memory slot "
-       "makes the change visible",
+       "KVM's shadow MMU (PVM; kvm_amd npt=0; kvm_intel ept=0) keeps using its shadow of an "
+       "entry the host rewrote in guest memory: it learns of page-table changes by trapping "
+       "the guest's own writes, and INVLPG re-reads only unsynced shadow pages. Only a guest "
+       "write to the entry, a CR0.WP toggle or re-adding the memory slot makes the change "
+       "visible. A limit of shadow paging rather than a bug: a VMM that writes its guest's "
+       "page tables must tell KVM",
        "pagelab run examples/foreign_writer.pgl --backend kvm",
-       [](const AccessCase& c) { return c.platform == "pvm" && c.matches_before_foreign_writes; }},
-      {"tcg-reserved-bit-error-code-without-p",
+       [](const AccessCase& c) { return c.matches_before_foreign_writes; }},
+      {"shadow-mmu-xd-kept-after-nxe-clear", "kvm-shadow-mmu",
+       "SDM Vol. 3A §4.7 and table 4-19: with EFER.NXE=0, bit 63 of a paging-structure entry is "
+       "reserved (#PF with RSVD); §4.10.4.1: after INVLPG the next access walks the entries in "
+       "memory",
+       "KVM's shadow MMU keeps the shadow entry it built while EFER.NXE was 1, so bit 63 still "
+       "reads as XD and the access succeeds: its shadow pages carry efer_nx=1 whatever the "
+       "guest's EFER (mmu.c, kvm_init_shadow_mmu(): root_role.efer_nx = true), and INVLPG "
+       "leaves synced shadow pages alone. Seen on kvm_amd npt=0 (Linux 6.1) inside QEMU TCG",
+       "pagelab run examples/nx_fetch.pgl --backend kvm",
+       [](const AccessCase& c) {
+         return as_if_set(c, &paging::CpuState::efer, paging::Efer::Nxe);
+       }},
+      {"shadow-mmu-4m-page-kept-after-pse-clear", "kvm-shadow-mmu",
+       "SDM Vol. 3A §4.3 and table 4-4: with CR4.PSE=0 the PS bit of a 32-bit PDE is ignored and "
+       "the PDE references a page table; §4.10.4.1: after INVLPG the next access walks the "
+       "entries in memory",
+       "KVM's shadow MMU keeps translating through the 4 MiB page it shadowed while CR4.PSE was "
+       "1: CR4.PSE is not part of a shadow page's role (only of the MMU's extended role), so "
+       "the shadow page directory is reused after the change, and INVLPG leaves synced shadow "
+       "pages alone. Seen on kvm_amd npt=0 (Linux 6.1) inside QEMU TCG",
+       "pagelab run examples/paging32_pse_4m.pgl --backend kvm",
+       [](const AccessCase& c) {
+         return c.state.mode() == paging::PagingMode::Bits32 &&
+                as_if_set(c, &paging::CpuState::cr4, paging::Cr4::Pse);
+       }},
+      {"tcg-reserved-bit-error-code-without-p", "tcg",
        "SDM Vol. 3A §4.7: a reserved bit set in a paging-structure entry is a protection "
        "violation, reported with both RSVD and P set in the #PF error code (P=0 only when an "
        "entry is not present)",
@@ -55,7 +92,7 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "kvm-unit-tests' access test reports the same under TCG (\"error code 8 "
        "expected 9\")",
        "pagelab run examples/reserved_bit51.pgl --backend qemu",
-       [](const AccessCase& c) { return c.platform == "tcg" && reserved_bit_fault_without_p(c); }},
+       [](const AccessCase& c) { return reserved_bit_fault_without_p(c); }},
   };
   return list;
 }
@@ -63,7 +100,9 @@ const std::vector<AccessDeviation>& known_access_deviations() {
 const AccessDeviation* find_access_deviation(const AccessCase& c,
                                              const std::vector<AccessDeviation>& list) {
   for (const auto& d : list) {
-    if (d.matches(c)) return &d;
+    const bool applies =
+        std::find(c.platform.begin(), c.platform.end(), d.platform) != c.platform.end();
+    if (applies && d.matches(c)) return &d;
   }
   return nullptr;
 }

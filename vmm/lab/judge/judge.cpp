@@ -441,6 +441,10 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
   return paging::walk(before, state_for(ac), access);
 }
 
+paging::Walk Judge::walk_under(const paging::Access& access, const paging::CpuState& state) const {
+  return paging::walk(memory_, state, access);
+}
+
 AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,
                             const Judgement& judgement, const Observed* observed) {
   AccessVerdict v;

@@ -15,6 +15,10 @@ constexpr std::size_t kMaxInstructionLength = 15;
 constexpr std::uint64_t kPageSize = 4096;
 constexpr std::uint64_t kLow32 = paging::bits(0, 31);
 constexpr std::uint64_t kLow16 = paging::bits(0, 15);
+// The vCPU's state after INIT or RESET (SDM vol. 3 Table 10-1).
+constexpr std::uint16_t kInitCsSelector = 0xf000;
+constexpr std::uint64_t kInitCsBase = 0xffff0000;
+constexpr std::uint64_t kInitRip = 0xfff0;
 
 template <class... Fs>
 struct Overloaded : Fs... {
@@ -128,6 +132,11 @@ std::string cs_mode_name(const kvm_sregs& sregs) {
   return sregs.cs.db != 0 ? "32-bit protected" : "16-bit protected";
 }
 
+bool is_init_state(const kvm_regs& regs, const kvm_sregs& sregs) {
+  return sregs.cs.selector == kInitCsSelector && sregs.cs.base == kInitCsBase &&
+         regs.rip == kInitRip && (sregs.cr0 & paging::Cr0::Pe) == 0;
+}
+
 AbnormalStop analyse_abnormal_stop(const kvm::Exit& exit, const kvm_regs& regs,
                                    const kvm_sregs& sregs, const CodeReader& read_code) {
   AbnormalStop stop;
@@ -138,6 +147,18 @@ AbnormalStop analyse_abnormal_stop(const kvm::Exit& exit, const kvm_regs& regs,
   stop.cs_mode = cs_mode_name(sregs);
   stop.bits = code_bits_of(sregs);
   stop.code_linear = code_linear_address(regs, sregs, stop.bits);
+  // The probe never runs at the reset vector: a shutdown that lands there was followed
+  // by an INIT before userspace saw it. Disassembling F000:FFF0 would present the
+  // platform's reset as the guest's fault.
+  if (std::holds_alternative<kvm::ShutdownExit>(exit) && is_init_state(regs, sregs)) {
+    stop.state_lost = true;
+    stop.state_lost_reason =
+        "the registers after the shutdown are the vCPU's INIT state (CS:RIP F000:FFF0), not the "
+        "fault's: the platform re-initialised the vCPU before reporting it (kvm_amd does so on "
+        "every shutdown intercept, as the VMCB is undefined after one)";
+    stop.cs_mode = "unknown";
+    return stop;
+  }
 
   // KVM's own copy is what it failed on; guest memory may have changed since.
   if (const auto* internal = std::get_if<kvm::InternalErrorExit>(&exit);
@@ -157,15 +178,10 @@ AbnormalStop analyse_abnormal_stop(const kvm::Exit& exit, const kvm_regs& regs,
   return stop;
 }
 
-std::string describe(const AbnormalStop& stop) {
-  const kvm_regs& r = stop.regs;
-  const kvm_sregs& s = stop.sregs;
+namespace {
+
+std::string describe_register_dump(const kvm_regs& r, const kvm_sregs& s) {
   std::string text;
-  text += fmt::format("abnormal stop: {}\n", stop.kind);
-  text += fmt::format("exit: {}\n", stop.exit_description);
-  text +=
-      fmt::format("mode: {} (CS={:#06x} base={:#x} limit={:#x} D/B={} L={} DPL={})\n", stop.cs_mode,
-                  s.cs.selector, s.cs.base, s.cs.limit, s.cs.db, s.cs.l, s.cs.dpl);
   text +=
       fmt::format("RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}\n", r.rax, r.rbx, r.rcx, r.rdx);
   text +=
@@ -177,6 +193,39 @@ std::string describe(const AbnormalStop& stop) {
   text += fmt::format("RIP={:016x} RFLAGS={:016x}\n", r.rip, r.rflags);
   text += fmt::format("CR0={:016x} CR2={:016x} CR3={:016x} CR4={:016x} EFER={:016x}\n", s.cr0,
                       s.cr2, s.cr3, s.cr4, s.efer);
+  return text;
+}
+
+std::string describe_lost_state(const AbnormalStop& stop) {
+  std::string text;
+  text += fmt::format("abnormal stop: {}\n", stop.kind);
+  text += fmt::format("exit: {}\n", stop.exit_description);
+  text += fmt::format("the state at the fault is lost: {}\n", stop.state_lost_reason);
+  if (stop.last_known) {
+    const auto& r = stop.last_known->report;
+    text += fmt::format("last state the probe reported: {}, {}-bit code, {}\n", r.mode_name(),
+                        r.code_bits, r.registers_text());
+    text += fmt::format("then it ran probe command {:#x} (arg {:#x}), which faulted\n",
+                        stop.last_known->command, stop.last_known->arg0);
+  }
+  text += "faulting instruction: unknown (state lost)\n";
+  text += "registers after the platform's INIT (not the fault's):\n";
+  return text + describe_register_dump(stop.regs, stop.sregs);
+}
+
+}  // namespace
+
+std::string describe(const AbnormalStop& stop) {
+  if (stop.state_lost) return describe_lost_state(stop);
+  const kvm_regs& r = stop.regs;
+  const kvm_sregs& s = stop.sregs;
+  std::string text;
+  text += fmt::format("abnormal stop: {}\n", stop.kind);
+  text += fmt::format("exit: {}\n", stop.exit_description);
+  text +=
+      fmt::format("mode: {} (CS={:#06x} base={:#x} limit={:#x} D/B={} L={} DPL={})\n", stop.cs_mode,
+                  s.cs.selector, s.cs.base, s.cs.limit, s.cs.db, s.cs.l, s.cs.dpl);
+  text += describe_register_dump(r, s);
   text += fmt::format("code at CS:RIP {:04x}:{:x} (linear {:#x}), {}-bit: ", s.cs.selector,
                       effective_ip(r.rip, stop.bits), stop.code_linear,
                       static_cast<unsigned>(stop.bits));
@@ -233,9 +282,23 @@ nlohmann::json to_json(const AbnormalStop& stop) {
                            {"operands", stop.instruction->operands},
                            {"text", stop.instruction->text()}};
   }
-  return {{"kind", stop.kind}, {"exit", stop.exit_description}, {"mode", stop.cs_mode},
-          {"cs", cs},          {"registers", registers},        {"control", control},
-          {"code", code}};
+  nlohmann::json json = {{"kind", stop.kind},      {"exit", stop.exit_description},
+                         {"mode", stop.cs_mode},   {"cs", cs},
+                         {"registers", registers}, {"control", control},
+                         {"code", code},           {"state_lost", stop.state_lost}};
+  if (stop.state_lost) {
+    // The registers and code above are the INIT state's: say so beside them.
+    json["state_lost_reason"] = stop.state_lost_reason;
+    json["code"] = nullptr;
+    json["last_known"] = nullptr;
+    if (stop.last_known) {
+      auto last = stop.last_known->report.to_json();
+      last["command"] = hex(stop.last_known->command);
+      last["arg0"] = hex(stop.last_known->arg0);
+      json["last_known"] = std::move(last);
+    }
+  }
+  return json;
 }
 
 nlohmann::json abnormal_stop_json(const kvm::Exit& exit, const kvm_regs& regs,

@@ -243,6 +243,10 @@ void Lab::abnormal(const BackendStop& backend_stop) {
     return std::vector<std::uint8_t>(p, p + len);
   };
   auto stop = analyse_abnormal_stop(backend_stop.exit, regs, sregs, read_code);
+  if (stop.state_lost) {
+    stop.last_known = LastKnownState{last_, ram.read<std::uint32_t>(mb(MB_CMD)),
+                                     ram.read<std::uint64_t>(mb(MB_ARG0))};
+  }
   if (!backend_stop.description.empty()) stop.exit_description = backend_stop.description;
   auto json = to_json(stop);
   json["backend"] = std::string(backend_->name());

@@ -1,5 +1,6 @@
 #include "pagelab/lab/modes/deviations.hpp"
 
+#include "pagelab/lab/platform/host_machine.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/segment_check.hpp"
 
@@ -209,6 +210,78 @@ void add_qemu_tcg(std::vector<Deviation>& list) {
        true});
 }
 
+// KVM running on QEMU TCG's emulated SVM (scripts/nested-kvm.sh: kvm_amd, Linux 6.1,
+// inside QEMU 7.2 TCG -cpu max). What `pagelab modes --backend kvm` found there on
+// 2026-12-05 beyond the architecture; none of it is seen on hardware SVM.
+void add_tcg_under_kvm(std::vector<Deviation>& list) {
+  const std::string nested = "tcg-under-kvm";
+  list.push_back(
+      {"tcg-under-kvm-upper-control-bits-ignored", nested,
+       "SDM 2.5 / MOV CR: CR0 bits 63:32 and the undefined CR4 bits are reserved; a 64-bit MOV "
+       "setting them raises #GP(0)",
+       "QEMU's emulated SVM offers no decode assists and no NRIP save, so KVM completes an "
+       "intercepted MOV to CR0/CR4 in its own instruction emulator, which drops the upper half: "
+       "no fault, and the register keeps its old value",
+       "pagelab modes --backend kvm --from long64 --step 'bit 32'", [](const MatrixCase& c) {
+         const std::uint64_t before = c.step.what == Write::Cr0   ? c.before.cr0
+                                      : c.step.what == Write::Cr4 ? c.before.cr4
+                                                                  : 0;
+         return (c.step.what == Write::Cr0 || c.step.what == Write::Cr4) &&
+                (c.step.value & ~before & kUpperHalf) != 0 && refused_by_model(c) &&
+                accepted(c.observed) && c.observed.after == c.before;
+       }});
+  list.push_back(
+      {"tcg-under-kvm-vmrun-refuses-l1-d1-code-segment", nested,
+       "SDM vol. 2 JMP / 3.4.5: in IA-32e mode a code segment with L=1 and D=1 is reserved; a far "
+       "jump to it raises #GP(selector)",
+       "KVM emulates the far jump (it intercepts the #GP-free load) and resumes the guest with "
+       "CS.L=1 CS.D=1; QEMU's emulated VMRUN then rejects that CS in its consistency checks, so "
+       "KVM_RUN ends with KVM_EXIT_FAIL_ENTRY instead of the guest seeing #GP",
+       "pagelab modes --backend kvm --from long64 --step 'far "
+       "jump L=1 D=1'",
+       [](const MatrixCase& c) {
+         const bool l = c.step.value & paging::FarJumpOperand::L;
+         const bool d = c.step.value & paging::FarJumpOperand::D;
+         return c.step.what == Write::FarJumpCs && l && d && in_ia32e(c.before) &&
+                refused_by_model(c) && stopped_with(c.observed, "entry failed");
+       },
+       true});
+  list.push_back(
+      {"tcg-under-kvm-pae-pdpte-accessed-bit-gp", nested,
+       "SDM 4.4.1 and table 4-8: in PAE paging, MOV to CR0 changing CD, NW or PG and MOV to CR4 "
+       "changing PAE, PGE, PSE or SMEP load the PDPTEs; #GP(0) only when a present PDPTE has a "
+       "reserved bit set (bits 2:1 and 8:5 among them), and the processor never sets bit 5 "
+       "there",
+       "With npt=1 QEMU TCG walks the guest's tables and sets bit 5 (A) in the PAE PDPTEs it "
+       "uses, as on 64-bit tables; KVM completes the intercepted MOV in its emulator (QEMU's "
+       "SVM has no decode assists), reloads the PDPTEs from memory, finds that reserved bit "
+       "and raises #GP(0); the register keeps its old value",
+       "pagelab modes --backend kvm --from pae --step 'CR4.PGE 0->1'", [](const MatrixCase& c) {
+         constexpr std::uint64_t cr0_triggers = Cr0::Cd | Cr0::Nw | Cr0::Pg;
+         constexpr std::uint64_t cr4_triggers = Cr4::Pae | Cr4::Pge | Cr4::Pse | Cr4::Smep;
+         const bool pae =
+             (c.before.cr0 & Cr0::Pg) && (c.before.cr4 & Cr4::Pae) && !in_ia32e(c.before);
+         const bool reloads =
+             (c.step.what == Write::Cr0 && ((c.step.value ^ c.before.cr0) & cr0_triggers)) ||
+             (c.step.what == Write::Cr4 && ((c.step.value ^ c.before.cr4) & cr4_triggers));
+         return pae && reloads && c.expected.allowed && gp0(c.observed) &&
+                c.observed.after == c.before;
+       }});
+  list.push_back(
+      {"tcg-under-kvm-vmrun-refuses-cr3-high-bits", nested,
+       "SDM 4.5 / MOV CR3: in IA-32e mode a CR3 bit at or above MAXPHYADDR (bit 63 without PCIDE "
+       "is the no-flush bit's place) raises #GP(0)",
+       "KVM lets the MOV CR3 through, and QEMU's emulated VMRUN rejects the CR3 in its "
+       "consistency checks (bits 40 and 63 seen): KVM_RUN ends with KVM_EXIT_FAIL_ENTRY instead "
+       "of the guest seeing #GP(0)",
+       "pagelab modes --backend kvm --from long64 --step 'CR3'",
+       [](const MatrixCase& c) {
+         return c.step.what == Write::Cr3 && in_ia32e(c.before) && refused_by_model(c) &&
+                stopped_with(c.observed, "entry failed");
+       },
+       true});
+}
+
 std::vector<Deviation> make_list() {
   std::vector<Deviation> list;
   list.push_back(
@@ -259,6 +332,7 @@ std::vector<Deviation> make_list() {
                 accepted(c.observed) && c.observed.after == c.before;
        }});
   add_qemu_tcg(list);
+  add_tcg_under_kvm(list);
   return list;
 }
 
@@ -271,10 +345,28 @@ const std::vector<Deviation>& known_deviations() {
 
 bool deviation_applies(const Deviation& d, const MatrixCase& c) {
   if (c.platform.empty() || d.platform.empty()) return false;
+  // Keys of how KVM runs rather than which KVM: detected on this machine.
+  if (d.platform == "tcg-under-kvm" || d.platform == "kvm-shadow-mmu") {
+    return c.platform.starts_with("kvm_") && has_platform_key(true, d.platform);
+  }
   if (c.platform == d.platform) return true;
   // A family: "kvm" covers "kvm_pvm", "kvm_intel", ...
   return c.platform.size() > d.platform.size() && c.platform.starts_with(d.platform) &&
          c.platform[d.platform.size()] == '_';
+}
+
+std::optional<std::string> platform_wedge(const std::string& platform,
+                                          const paging::ControlState& state) {
+  if (!platform.starts_with("kvm_amd") || !has_platform_key(true, "tcg-under-kvm")) {
+    return std::nullopt;
+  }
+  if (kvm_shadow_mmu(kvm::detect_flavour())) return std::nullopt;  // npt=0 survives it
+  if ((state.efer & Efer::Lme) == 0 || (state.cr4 & Cr4::Pae) != 0 || (state.cr0 & Cr0::Pg) != 0) {
+    return std::nullopt;
+  }
+  return "would wedge this platform: kvm_amd npt=1 under QEMU TCG hangs for good on a guest "
+         "state with EFER.LME=1, CR4.PAE=0, CR0.PG=0 (QEMU's emulated #VMEXIT, do_vmexit() -> "
+         "cpu_x86_update_cr0() returns early); it runs with npt=0";
 }
 
 const Deviation* find_deviation(const MatrixCase& c, const std::vector<Deviation>& list) {

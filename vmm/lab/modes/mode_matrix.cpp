@@ -341,6 +341,13 @@ MatrixCase Runner::attempt(const Step& generic_step, const std::string& route,
   c.step = step;
   c.expected = paging::evaluate(c.before, step.what, step.value, features_);
   if (!skip) skip = unsafe_reason(c.before, step, c.expected);
+  if (!skip && (step.what == Write::Cr0 || step.what == Write::Cr4 || step.what == Write::Efer)) {
+    auto taken = c.before;  // as if the platform took the write, whatever the model says
+    (step.what == Write::Cr0   ? taken.cr0
+     : step.what == Write::Cr4 ? taken.cr4
+                               : taken.efer) = step.value;
+    skip = platform_wedge(platform_, taken);
+  }
   if (skip) {
     c.skip_reason = std::move(skip);
     finish(c);

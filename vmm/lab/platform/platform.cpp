@@ -9,6 +9,7 @@
 #include "pagelab/kvm/system.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/lab/platform/host_machine.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"
@@ -189,6 +190,13 @@ nlohmann::json PlatformReport::to_json() const {
     j["cpu"]["features"][std::string(b.name)] = cpu.has(b);
   j["cpu"]["maxphyaddr"] = cpu.maxphyaddr();
   j["cpu"]["linear_address_bits"] = cpu.linear_bits();
+  // Where pagelab runs, and so which platform deviation lists apply.
+  const auto host = detect_host_machine();
+  j["host"] = {{"hypervisor_bit", host.hypervisor_bit},
+               {"hypervisor_signature", host.hypervisor_signature},
+               {"dmi_vendor", host.dmi_vendor},
+               {"nested_in_qemu_tcg", on_kvm() && host.in_qemu_tcg()}};
+  j["platform_keys"] = platform_keys(on_kvm());
   j["probed"] = probed;
   if (!probe_error.empty()) j["probe_error"] = probe_error;
   j["quirks"] = nlohmann::json::array();

@@ -11,23 +11,31 @@
 
 namespace pagelab::lab {
 
-// Which platform ran the probe, as deviation data names it: "pvm", "kvm_intel",
-// "kvm_amd", "kvm" (another KVM) or "tcg" (QEMU's software CPU).
-std::string platform_tag(const Lab& lab);
+// The platform keys of the machine that runs the probe (platform_keys() in
+// host_machine.hpp): "tcg"; or "kvm", the flavour ("pvm", "kvm_amd", "kvm_intel"),
+// "kvm-shadow-mmu", "tcg-under-kvm".
+std::vector<std::string> platform_keys(const Lab& lab);
 
 // One access the engine could not match to any allowed outcome.
 struct AccessCase {
-  std::string platform;  // platform_tag()
+  std::vector<std::string> platform;  // platform_keys()
   const OpAccess& access;
   const OpResult& observed;
   const std::vector<paging::Outcome>& allowed;  // fresh first, then stale
   // The outcome of a walk over the tables as they were before the host's foreign
   // writes (OpForeignWrite) matches what was observed.
   bool matches_before_foreign_writes = false;
+  paging::CpuState state;  // the control state the access ran under
+  // Does a walk of the tables in memory under another control state give what was
+  // observed? (A platform acting on a stale control bit.)
+  std::function<bool(const paging::CpuState&)> matches_under;
 };
 
 struct AccessDeviation {
-  std::string id;           // e.g. "pvm-host-pte-write-invisible"
+  std::string id;  // e.g. "shadow-mmu-host-pte-write-invisible"
+  // The platform key it belongs to ("kvm-shadow-mmu", "tcg", "tcg-under-kvm", ...): it
+  // never explains a case from a platform without that key.
+  std::string platform;
   std::string rule;         // the rule the platform breaks (SDM section)
   std::string description;  // what the platform does instead, where it was seen
   std::string reproducer;   // a pagelab command line that shows it

@@ -14,6 +14,7 @@
 
 #include "pagelab/kvm/exit.hpp"
 #include "pagelab/lab/machine/disassembler.hpp"
+#include "pagelab/lab/machine/probe_report.hpp"
 
 namespace pagelab::lab {
 
@@ -22,6 +23,14 @@ namespace pagelab::lab {
 // return fewer bytes than asked (e.g. up to the end of a page).
 using CodeReader =
     std::function<std::optional<std::vector<std::uint8_t>>(std::uint64_t linear, std::size_t len)>;
+
+// What the host last knew before the guest stopped: the probe's report after the last
+// command that finished, and the command it was running when it stopped.
+struct LastKnownState {
+  ProbeReport report;
+  std::uint32_t command = 0;  // PROBE_CMD_*
+  std::uint64_t arg0 = 0;
+};
 
 struct AbnormalStop {
   // "triple fault (SHUTDOWN)", "KVM internal error (emulation failure)", "entry
@@ -38,7 +47,18 @@ struct AbnormalStop {
   // "kvm" (bytes from KVM_EXIT_INTERNAL_ERROR), "guest memory", or "" (unavailable).
   std::string bytes_source;
   std::vector<std::uint8_t> code_bytes;  // what was disassembled (may be undecodable)
+  // A triple fault whose registers are the vCPU's INIT state (CS:RIP F000:FFF0): the
+  // platform re-initialised the vCPU before reporting the shutdown (kvm_amd does, on
+  // real AMD hosts too), so the state at the fault is lost. The registers are then
+  // not presented as the fault's, and nothing is disassembled.
+  bool state_lost = false;
+  std::string state_lost_reason;
+  std::optional<LastKnownState> last_known;  // set by the Lab when state_lost
 };
+
+// True for the registers of a vCPU just after INIT or RESET (SDM vol. 3 Table 10-1,
+// AMD APM vol. 2 §14.1.3): CS selector F000, base FFFF0000, RIP FFF0.
+bool is_init_state(const kvm_regs& regs, const kvm_sregs& sregs);
 
 // The kind string for an exit, or nullopt for an ordinary exit (I/O, MMIO, HLT).
 std::optional<std::string> abnormal_stop_kind(const kvm::Exit& exit);

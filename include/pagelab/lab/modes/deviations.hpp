@@ -3,6 +3,7 @@
 // what rule is broken, how to recognise a case of it, and how to reproduce it. A
 // difference that matches none of these is an unexplained mismatch and fails the run.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,14 @@ struct Deviation {
 };
 
 const std::vector<Deviation>& known_deviations();
+
+// A state the platform that runs `platform` (MatrixCase::platform) cannot survive, so a
+// write that would make it is not tried: the reason, or nullopt. Today: kvm_amd with
+// npt=1 inside QEMU TCG hangs for good on any guest state with EFER.LME=1, CR4.PAE=0,
+// CR0.PG=0 (QEMU's emulated #VMEXIT: do_vmexit() calls cpu_x86_update_cr0() while the
+// guest's LME/PAE are still loaded, and it returns early; KVM_RUN never returns).
+std::optional<std::string> platform_wedge(const std::string& platform,
+                                          const paging::ControlState& state);
 
 // True when `d` was seen on the platform that ran `c` (see Deviation::platform).
 bool deviation_applies(const Deviation& d, const MatrixCase& c);
