@@ -86,7 +86,6 @@ void run_decode_descriptor(const DescriptorOptions& o) {
   const std::uint64_t size = d.effective_limit() + 1;
   if (o.json) {
     json j = {{"value", raw},
-              {"value_hex", fmt::format("{:#018x}", raw)},
               {"kind", kind_of(d)},
               {"type", d.type},
               {"type_name", d.type_name()},
@@ -112,7 +111,8 @@ void run_decode_descriptor(const DescriptorOptions& o) {
       j["effective_limit"] = d.effective_limit();
       j["size"] = human_size(size);
     }
-    print_json(j);
+    print_document("decode", j,
+                   {"value", "high", "gate_offset", "base", "limit", "effective_limit"});
     return;
   }
   fmt::print("{:#018x}: {} descriptor: {}\n", raw, d.s ? "segment" : "system", d.type_name());
@@ -171,7 +171,7 @@ void run_decode_selector(const SelectorOptions& o) {
               {"rpl", s.rpl()},
               {"null", s.is_null()},
               {"byte_offset", s.index() * kDescriptorBytes}};
-    print_json(j);
+    print_document("decode", j, {"value", "byte_offset"});
     return;
   }
   fmt::print("{:#06x}: index {}, TI {} ({}), RPL {}\n", raw, s.index(), s.ti() ? 1 : 0, table,
@@ -308,11 +308,10 @@ void run_decode_register(const RegisterOptions& o) {
     }
     json j = {{"register", reg},
               {"value", value},
-              {"value_hex", fmt::format("{:#x}", value)},
               {"bits", bits},
               {"reserved_bits_set", reserved},
               {"mode", mode}};
-    print_json(j);
+    print_document("decode", j, {"value"});
     return;
   }
   fmt::print("{} = {:#x}\n", reg, value);

@@ -39,7 +39,7 @@ std::string access_text(const Access& a) {
 nlohmann::json outcome_json(const Outcome& outcome) {
   nlohmann::json j;
   if (const auto* t = std::get_if<Translation>(&outcome)) {
-    j = {{"kind", "translation"},
+    j = {{"kind", "ok"},
          {"physical", t->physical.value()},
          {"page_size", to_string(t->page_size)},
          {"writable", t->writable},
@@ -52,14 +52,14 @@ nlohmann::json outcome_json(const Outcome& outcome) {
     }
     j["ad_updates"] = ad;
   } else if (const auto* pf = std::get_if<PageFault>(&outcome)) {
-    j = {{"kind", "page_fault"},
+    j = {{"kind", "page-fault"},
          {"vector", 14},
          {"error_code", pf->error_code},
          {"error_bits", describe_error_code(pf->error_code)},
          {"cr2", pf->cr2.value()}};
   } else {
     const auto& gp = std::get<GeneralProtection>(outcome);
-    j = {{"kind", "general_protection"},
+    j = {{"kind", "general-protection"},
          {"vector", 13},
          {"error_code", gp.error_code},
          {"reason", gp.reason}};
@@ -148,7 +148,9 @@ void print_walk_json(const Walk& w, const CpuState& state, const Access& access,
   j["steps"] = steps;
   j["outcome"] = outcome_json(w.outcome);
   if (!w.fault_reason.empty()) j["fault_reason"] = w.fault_reason;
-  print_json(j);
+  print_document("explain", j,
+                 {"address", "cr3", "offset", "physical", "entry_address", "sets", "value",
+                  "error_code", "cr2"});
 }
 
 std::string read_file(const std::string& path) {

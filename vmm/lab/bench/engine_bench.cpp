@@ -1,4 +1,5 @@
 #include "pagelab/lab/bench/engine_bench.hpp"
+#include "pagelab/lab/report/json.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -146,7 +147,7 @@ BenchResult run_bench(Lab& lab, const BenchOptions& options) {
 }
 
 nlohmann::json BenchResult::to_json() const {
-  nlohmann::json j;
+  nlohmann::json j = report::document("bench");
   j["backend"] = backend;
   j["platform"] = platform;
   // "vm_exits" keeps its name on every backend (scripts read it); round_trips says
@@ -158,7 +159,8 @@ nlohmann::json BenchResult::to_json() const {
                               {"checked_per_second", w.checked_per_second()},
                               {"unchecked_us_per_access", w.unchecked_us_per_access()},
                               {"vm_exits", w.exits},
-                              {"disagreements", w.disagreements}});
+                              {"disagreements", w.disagreements},
+                              {"verdict", w.disagreements == 0 ? "passed" : "failed"}});
   }
   j["accesses_per_vm_exit"] = accesses_per_exit;
   j["exception_cost_us"] = {{"cpl3", exception_cost_cpl3_us}, {"cpl0", exception_cost_cpl0_us}};

@@ -221,10 +221,15 @@ void finish_access(AccessResult& r, const AccessStep& step, const AccessJudgemen
                    const std::function<ScenarioModel::AdAllowed(unsigned)>& ad_allowed,
                    const std::optional<Observation>& observed, PagingMode mode,
                    const std::vector<AccessDeviation>& known) {
-  for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, step));
+  const bool is_read = step.access.type == AccessType::Read;
+  for (const auto& a : judgement.allowed) {
+    r.allowed.push_back(allowed_text(a, step));
+    r.allowed_fields.push_back(outcome_fields(a, is_read));
+  }
   r.walk = judgement.fresh.steps;
   r.fault_reason = judgement.fresh.fault_reason;
   if (observed) {
+    r.observed_fields = outcome_fields(*observed, is_read);
     r.observed = observed->kind == Observation::Kind::Ok && step.access.type != AccessType::Read
                      ? std::string("ok")
                      : describe(*observed);
