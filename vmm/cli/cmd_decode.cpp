@@ -14,6 +14,7 @@
 #include "pagelab/paging/segment_descriptor.hpp"
 #include "pagelab/paging/transition.hpp"
 #include "pagelab/paging/transition_bits.hpp"
+#include "segment_layouts.hpp"
 
 namespace pagelab::cli {
 
@@ -170,13 +171,15 @@ void run_decode_selector(const SelectorOptions& o) {
               {"table", table},
               {"rpl", s.rpl()},
               {"null", s.is_null()},
-              {"byte_offset", s.index() * kDescriptorBytes}};
+              {"byte_offset", s.index() * kDescriptorBytes},
+              {"linux_names", linux_selector_names(s.raw)}};
     print_document("decode", j, {"value", "byte_offset"});
     return;
   }
   fmt::print("{:#06x}: index {}, TI {} ({}), RPL {}\n", raw, s.index(), s.ti() ? 1 : 0, table,
              s.rpl());
   fmt::print("  descriptor at byte {:#x} of the {}\n", s.index() * kDescriptorBytes, table);
+  for (const auto& name : linux_selector_names(s.raw)) fmt::print("  Linux: {}\n", name);
   if (s.is_null()) {
     fmt::print("  the null selector: loading it into SS or CS raises #GP(0)\n");
   }
