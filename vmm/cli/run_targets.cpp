@@ -101,6 +101,8 @@ std::vector<RunTarget> load_run_targets(const std::vector<std::string>& argument
                       printable(file), t.scenario.statements.empty() ? ": the file is empty" : ""));
     }
     if (t.line) t.scenario = cut_at_line(std::move(t.scenario), *t.line);  // the access's line
+    for (const auto& w : t.scenario.warnings)
+      fmt::print(stderr, "pagelab: {}\n", printable(w, 1000));
     targets.push_back(std::move(t));
   }
   return targets;

@@ -182,6 +182,7 @@ nlohmann::json ScenarioResult::to_json() const {
   j["backend"] = backend;
   j["verdict"] = verdict_name();
   if (!reason.empty()) j["reason"] = reason;
+  if (!warnings.empty()) j["warnings"] = warnings;
   report::VerdictCounts counts;
   nlohmann::json deviations = nlohmann::json::object();
   nlohmann::json list = nlohmann::json::array();

@@ -136,8 +136,8 @@ void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel::AdAllowed
   if (!allowed.reached) {
     c.passed = false;
     c.contradicts_architecture = true;
-    c.diff =
-        fmt::format("    the walk did not reach level {} ({})", x.level, intel_level_name(x.level));
+    c.diff = fmt::format("    the walk did not reach level {} ({})\n", x.level,
+                         intel_level_name(x.level));
     return;
   }
   auto has = [](const std::vector<bool>& options, bool v) {
@@ -312,6 +312,7 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
   ScenarioResult result;
   result.file = scenario.file;
   result.title = scenario.title;
+  result.warnings = scenario.warnings;
   result.backend = machine != nullptr ? machine->name() : "oracle";
   std::optional<std::string> skip;
   if (machine != nullptr) skip = machine->precheck(scenario);

@@ -122,6 +122,7 @@ struct ScenarioResult {
   std::string file, title, backend;
   Verdict verdict = Verdict::Passed;
   std::string reason;  // why the whole scenario was skipped
+  std::vector<std::string> warnings;  // the parser's (Scenario::warnings)
   std::vector<AccessResult> accesses;
   [[nodiscard]] unsigned count(Verdict v) const;
   [[nodiscard]] unsigned known_deviations() const;
