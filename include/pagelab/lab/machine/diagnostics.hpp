@@ -38,6 +38,9 @@ struct AbnormalStop {
   // "kvm" (bytes from KVM_EXIT_INTERNAL_ERROR), "guest memory", or "" (unavailable).
   std::string bytes_source;
   std::vector<std::uint8_t> code_bytes;  // what was disassembled (may be undecodable)
+  // A hang whose RIP follows a HLT byte (0xF4): the CPU is halted there, and the code
+  // at RIP is the next instruction, not yet run.
+  bool after_hlt = false;
 };
 
 // The kind string for an exit, or nullopt for an ordinary exit (I/O, MMIO, HLT).
