@@ -45,9 +45,9 @@ TEST(DecodeCli, DescriptorJsonParses) {
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j.at("dpl"), 3);
-  EXPECT_EQ(j.at("base"), 0);
-  EXPECT_EQ(j.at("limit"), 0xfffff);
-  EXPECT_EQ(j.at("effective_limit"), 0xffffffffULL);
+  EXPECT_EQ(j.at("base"), "0x0");  // 64-bit values are hex strings (docs/json.md)
+  EXPECT_EQ(j.at("limit"), "0xfffff");
+  EXPECT_EQ(j.at("effective_limit"), "0xffffffff");
   EXPECT_EQ(j.at("g"), true);
   EXPECT_EQ(j.at("db"), true);
   EXPECT_EQ(j.at("present"), true);
@@ -59,7 +59,7 @@ TEST(DecodeCli, SixteenByteTssWithHigh) {
       pagelab({"decode", "descriptor", "0x1200893456780067", "--high", "0xffff8880", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j.at("base"), 0xffff888012345678ULL);
+  EXPECT_EQ(j.at("base"), "0xffff888012345678");
   EXPECT_EQ(j.at("type_name"), "64-bit TSS (available)");
 }
 

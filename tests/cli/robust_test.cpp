@@ -246,7 +246,7 @@ TEST(HostileText, JsonSurvivesBytesThatAreNotUtf8) {
   const auto r = run_pagelab({"run", "--oracle-only", "--json", file});
   EXPECT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["passed"], 1);
+  EXPECT_EQ(j["counts"]["passed"], 1);
 }
 
 TEST(HostileText, EchoedInputIsEscapedAndBounded) {
@@ -316,8 +316,10 @@ TEST(JsonOnErrors, WhatRanIsKeptAndTheErrorIsAnObject) {
       run_pagelab({"run", "--oracle-only", "--json", example("worked_example.pgl"), bad});
   EXPECT_EQ(r.status, 2) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  ASSERT_EQ(j["scenarios"].size(), 1u);
+  ASSERT_EQ(j["scenarios"].size(), 2u);  // the file that ran, and the one that could not
   EXPECT_EQ(j["scenarios"][0]["verdict"], "passed");
+  EXPECT_EQ(j["scenarios"][1]["verdict"], "failed");
+  EXPECT_EQ(j["scenarios"][1]["error"]["line"], 3);
   EXPECT_EQ(j["error"]["file"], bad);
   EXPECT_EQ(j["error"]["line"], 3);
   EXPECT_EQ(j["error"]["exit_status"], 2);

@@ -27,6 +27,7 @@ struct RunSetup {
   std::string stdout_path;  // stdout goes there instead of being captured ("/dev/full")
   // Called in the parent with the child's pid while it runs (e.g. to kill its QEMU).
   std::function<void(pid_t)> while_running;
+  std::string stdin_path;  // the child's stdin (else it inherits ours)
 };
 
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end
@@ -75,6 +76,11 @@ inline ProcessResult run_pagelab(std::vector<std::string> args, const RunSetup& 
   for (const auto& [name, value] : setup.env) env.push_back(name + "=" + value);
   const pid_t pid = fork();
   if (pid == 0) {
+    if (!setup.stdin_path.empty()) {
+      const int in_fd = open(setup.stdin_path.c_str(), O_RDONLY);
+      if (in_fd < 0) _exit(126);
+      dup2(in_fd, STDIN_FILENO);
+    }
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
     std::vector<char*> argv, envp;

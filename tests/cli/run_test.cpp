@@ -100,11 +100,11 @@ TEST(RunCommand, JsonIsValidAndCounts) {
   EXPECT_EQ(j["backend"], "oracle");
   ASSERT_EQ(j["scenarios"].size(), 2u);
   EXPECT_EQ(j["scenarios"][0]["verdict"], "passed");
-  EXPECT_EQ(j["scenarios"][0]["passed"], 3);
+  EXPECT_EQ(j["scenarios"][0]["counts"]["passed"], 3);
   EXPECT_EQ(j["scenarios"][1]["verdict"], "failed");
-  EXPECT_EQ(j["failed"], 1);
+  EXPECT_EQ(j["counts"]["failed"], 1);
   const auto& check = j["scenarios"][1]["accesses"][0]["checks"][0];
-  EXPECT_EQ(check["passed"], false);
+  EXPECT_EQ(check["verdict"], "failed");
   EXPECT_TRUE(contains(check["diff"].get<std::string>(), "0x1111"));
 }
 
@@ -115,7 +115,7 @@ TEST(RunCommand, JsonOnTheCpu) {
   const auto j = nlohmann::json::parse(r.out);
   // The default backend is auto: KVM where /dev/kvm works, else QEMU.
   EXPECT_EQ(j["backend"], std::string(lab::backend_name(lab::BackendKind::Auto)));
-  EXPECT_EQ(j["failed"], 0);
+  EXPECT_EQ(j["counts"]["failed"], 0);
 }
 
 TEST(RunCommand, HelpDocumentsTheLanguage) {

@@ -270,7 +270,8 @@ TEST(ModeMatrixClassify, JsonCarriesBackendRuleAndVerdict) {
   const auto j = c.to_json();
   EXPECT_EQ(j["backend"], "kvm");
   EXPECT_EQ(j["from"], "protected");
-  EXPECT_EQ(j["verdict"], "deviation");
+  EXPECT_EQ(j["verdict"], "known-deviation");
+  EXPECT_EQ(j["id"], "protected:" + c.step.label);
   EXPECT_EQ(j["deviation"], "pvm-legacy-paging-refused");
   EXPECT_NE(j["rule"].get<std::string>().find("SDM 4.1.2"), std::string::npos);
   EXPECT_EQ(j["observed"]["vector"], 13);

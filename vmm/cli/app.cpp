@@ -7,10 +7,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <string_view>
 
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/kvm/error.hpp"
+#include "pagelab/lab/report/json.hpp"
 #include "pagelab/paging/planted_bug.hpp"
 
 namespace pagelab::cli {
@@ -74,6 +76,21 @@ void apply_planted_bug() {
   }
 }
 
+// With --json, an error is a JSON document too (docs/json.md): stdout still parses, and
+// says what went wrong and the exit status; the one line on stderr stays.
+int report_error(int argc, const char* const* argv, const std::string& message, int status) {
+  bool json = false;
+  for (int i = 1; i < argc; ++i) json = json || std::string_view(argv[i]) == "--json";
+  if (json) {
+    const std::string command = argc > 1 && argv[1][0] != '-' ? argv[1] : "";
+    auto j = lab::report::document(command);
+    j["error"] = {{"message", message}, {"exit_status", status}};
+    j["exit_status"] = status;
+    print_json(j);
+  }
+  return status;
+}
+
 int parse_and_run(CLI::App& app, Context& ctx, int argc, const char* const* argv) {
   try {
     apply_planted_bug();
@@ -87,16 +104,16 @@ int parse_and_run(CLI::App& app, Context& ctx, int argc, const char* const* argv
   } catch (const CLI::ParseError& e) {
     // CLI11 reports bad input with its own codes; ours is 2, on one line.
     fmt::print(stderr, "pagelab: {} (see 'pagelab --help')\n", printable(e.what(), 1000));
-    return 2;
+    return report_error(argc, argv, printable(e.what(), 1000), 2);
   } catch (const UsageError& e) {
     fmt::print(stderr, "pagelab: {}\n", printable(e.what(), 1000));
-    return 2;
+    return report_error(argc, argv, printable(e.what(), 1000), 2);
   } catch (const kvm::KvmError& e) {
     fmt::print(stderr, "pagelab: KVM error: {}\n", printable(e.what(), 1000));
-    return 1;
+    return report_error(argc, argv, "KVM error: " + printable(e.what(), 1000), 1);
   } catch (const std::exception& e) {
     fmt::print(stderr, "pagelab: error: {}\n", printable(e.what(), 1000));
-    return 1;
+    return report_error(argc, argv, printable(e.what(), 1000), 1);
   }
   return ctx.exit_code;
 }

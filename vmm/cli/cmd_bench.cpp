@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/lab/bench/engine_bench.hpp"
+#include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 
 namespace pagelab::cli {
@@ -18,7 +19,9 @@ void add_bench(CLI::App& app, Context& ctx) {
   auto batch = std::make_shared<std::string>("4000");
   auto rounds = std::make_shared<std::string>("3");
   cmd->add_flag("--json", *json, "Print JSON");
-  cmd->add_option("--batch", *batch, "Accesses per batch (one VM exit each)");
+  cmd->add_option(
+      "--batch", *batch,
+      fmt::format("Accesses per batch (one VM exit each), 1 to {}", lab::Engine::batch_capacity()));
   cmd->add_option("--rounds", *rounds, "Batches per workload");
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
@@ -31,13 +34,17 @@ void add_bench(CLI::App& app, Context& ctx) {
       throw UsageError("--rounds must be 1 to 1000000");
     }
     options.rounds = static_cast<unsigned>(round_count);
-    if (options.batch == 0) throw UsageError("--batch must be at least 1");
+    // Checked here, before a machine starts: bad input is exit 2 and costs no VM.
+    if (options.batch == 0 || options.batch > lab::Engine::batch_capacity()) {
+      throw UsageError(fmt::format("--batch must be 1 to {} (accesses per round trip)",
+                                   lab::Engine::batch_capacity()));
+    }
     lab::LabOptions lab_options;
     lab_options.backend = backend->kind_to_run();
     lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
     if (*json) {
-      print_json(result.to_json());
+      print_json(result.to_json());  // a whole document (docs/json.md)
     } else {
       fmt::print("{}", result.text());
     }

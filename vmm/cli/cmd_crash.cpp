@@ -6,8 +6,10 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/lab/platform/platform.hpp"
+#include "pagelab/lab/report/json.hpp"
 #include "pagelab/paging/mode.hpp"
 #include "pagelab/probe_abi.h"
 
@@ -15,16 +17,24 @@ namespace pagelab::cli {
 
 namespace {
 
+// "0f 0b", "0f0b", "0x0f 0x0b": bytes as hex, with or without spaces between them.
 std::vector<std::uint8_t> parse_bytes(const std::string& text) {
   std::vector<std::uint8_t> out;
   std::istringstream in(text);
   std::string tok;
   while (in >> tok) {
-    const auto v = parse_u64(tok.rfind("0x", 0) == 0 ? tok : "0x" + tok, "--bytes");
-    if (v > 0xff) throw UsageError(fmt::format("--bytes: '{}' is not a byte", tok));
-    out.push_back(static_cast<std::uint8_t>(v));
+    if (tok.rfind("0x", 0) == 0 || tok.rfind("0X", 0) == 0) tok = tok.substr(2);
+    if (tok.empty() || tok.size() % 2 != 0) {
+      throw UsageError(
+          fmt::format("--bytes: '{}' is not a whole number of hex bytes", printable(tok)));
+    }
+    for (std::size_t i = 0; i < tok.size(); i += 2) {
+      const auto v = parse_u64("0x" + tok.substr(i, 2), "--bytes");
+      out.push_back(static_cast<std::uint8_t>(v));
+    }
   }
   if (out.empty()) throw UsageError("--bytes: give at least one byte, e.g. \"cc\"");
+  if (out.size() > 15) throw UsageError("--bytes: an x86 instruction is at most 15 bytes");
   return out;
 }
 
@@ -45,8 +55,9 @@ void add_crash(CLI::App& app, Context& ctx) {
   cmd->add_option("--in", *where, "Mode to crash in: protected | long")
       ->check(CLI::IsMember({"protected", "long"}));
   cmd->add_option("--bytes", *bytes,
-                  "For 'insn': the instruction bytes to run (hex, default \"cc\" = int3); a RET "
-                  "follows them");
+                  "For 'insn': the instruction bytes to run (hex, \"0f 0b\" or \"0f0b\"; default "
+                  "\"cc\" = int3); a RET follows them. Exit 3 when it raises an exception or "
+                  "stops the guest, 0 when it runs");
   cmd->add_option("--watchdog-ms", *watchdog_ms, "Report a hang after this long")
       ->check(CLI::Range(10U, 600000U));
   cmd->add_flag("--json", *json, "Print the diagnostics as JSON");
@@ -70,20 +81,32 @@ void add_crash(CLI::App& app, Context& ctx) {
       } else {
         r = lab.command(PROBE_CMD_EXEC, lab.place_code(code).value());
       }
-      // Only an instruction can come back: the platform ran it.
+      // Only an instruction can come back: the platform ran it. One that raised an
+      // exception (the probe caught it) is still an abnormal stop of that code: exit 3.
       if (*json) {
-        fmt::print("{}\n", nlohmann::json{{"backend", std::string(lab.backend_name())},
-                                          {"ran", true},
-                                          {"outcome", r.outcome_text()},
-                                          {"mode", r.mode_name()}}
-                               .dump(2));
+        auto j = lab::report::document("crash");
+        j["backend"] = std::string(lab.backend_name());
+        j["ran"] = true;
+        j["faulted"] = r.faulted();
+        if (r.faulted()) {
+          j["kind"] = "exception";
+          j["vector"] = r.vector;
+          j["error_code"] = lab::report::hex(r.error_code);
+        } else {
+          j["kind"] = "ok";
+        }
+        j["outcome"] = r.outcome_text();
+        j["mode"] = r.mode_name();
+        print_json(j);
       } else {
         fmt::print("the platform ran it: {} ({})\n", r.outcome_text(), r.mode_name());
       }
-      ctx.exit_code = 0;
+      ctx.exit_code = r.faulted() ? 3 : 0;
     } catch (const lab::GuestStopped& stop) {
       if (*json) {
-        fmt::print("{}\n", stop.json().dump(2));
+        auto j = lab::report::document("crash");
+        j.update(stop.json());
+        print_json(j);
       } else {
         fmt::print("{}\n", stop.report());
       }

@@ -14,6 +14,7 @@
 #include "pagelab/paging/segment_descriptor.hpp"
 #include "pagelab/paging/transition.hpp"
 #include "pagelab/paging/transition_bits.hpp"
+#include "segment_layouts.hpp"
 
 namespace pagelab::cli {
 
@@ -86,7 +87,6 @@ void run_decode_descriptor(const DescriptorOptions& o) {
   const std::uint64_t size = d.effective_limit() + 1;
   if (o.json) {
     json j = {{"value", raw},
-              {"value_hex", fmt::format("{:#018x}", raw)},
               {"kind", kind_of(d)},
               {"type", d.type},
               {"type_name", d.type_name()},
@@ -112,7 +112,8 @@ void run_decode_descriptor(const DescriptorOptions& o) {
       j["effective_limit"] = d.effective_limit();
       j["size"] = human_size(size);
     }
-    print_json(j);
+    print_document("decode", j,
+                   {"value", "high", "gate_offset", "base", "limit", "effective_limit"});
     return;
   }
   fmt::print("{:#018x}: {} descriptor: {}\n", raw, d.s ? "segment" : "system", d.type_name());
@@ -170,13 +171,15 @@ void run_decode_selector(const SelectorOptions& o) {
               {"table", table},
               {"rpl", s.rpl()},
               {"null", s.is_null()},
-              {"byte_offset", s.index() * kDescriptorBytes}};
-    print_json(j);
+              {"byte_offset", s.index() * kDescriptorBytes},
+              {"linux_names", linux_selector_names(s.raw)}};
+    print_document("decode", j, {"value", "byte_offset"});
     return;
   }
   fmt::print("{:#06x}: index {}, TI {} ({}), RPL {}\n", raw, s.index(), s.ti() ? 1 : 0, table,
              s.rpl());
   fmt::print("  descriptor at byte {:#x} of the {}\n", s.index() * kDescriptorBytes, table);
+  for (const auto& name : linux_selector_names(s.raw)) fmt::print("  Linux: {}\n", name);
   if (s.is_null()) {
     fmt::print("  the null selector: loading it into SS or CS raises #GP(0)\n");
   }
@@ -308,11 +311,10 @@ void run_decode_register(const RegisterOptions& o) {
     }
     json j = {{"register", reg},
               {"value", value},
-              {"value_hex", fmt::format("{:#x}", value)},
               {"bits", bits},
               {"reserved_bits_set", reserved},
               {"mode", mode}};
-    print_json(j);
+    print_document("decode", j, {"value"});
     return;
   }
   fmt::print("{} = {:#x}\n", reg, value);

@@ -112,7 +112,7 @@ void run_decode_pte(const DecodePteOptions& o) {
                         {"meaning", d.meaning}};
     if (d.leaf) j["page_size"] = to_string(d.page_size);
     if (o.pke && d.leaf) j["protection_key"] = d.protection_key;
-    print_json(j);
+    print_document("decode", j, {"value", "address", "mask"});
     return;
   }
   fmt::print("{:#x} as a {} ({} level {}, Linux {}) in {} paging\n", value, d.intel_name,

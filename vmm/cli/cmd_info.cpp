@@ -4,9 +4,11 @@
 
 #include "backend_option.hpp"
 #include "commands.hpp"
+#include "output.hpp"
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/platform/host_machine.hpp"
 #include "pagelab/lab/platform/platform.hpp"
+#include "pagelab/lab/report/json.hpp"
 
 namespace pagelab::cli {
 
@@ -37,7 +39,9 @@ void print_text(const lab::PlatformReport& r) {
     fmt::print("  {:<32} {}\n", c.name, c.value == 0 ? "no" : fmt::format("yes ({})", c.value));
   }
   if (!r.probed) {
-    fmt::print("quirks           unknown: the probe could not run: {}\n", r.probe_error);
+    fmt::print("quirks           {}\n", r.probe_error.empty()
+                                            ? std::string("not probed (--no-probe)")
+                                            : "unknown: the probe could not run: " + r.probe_error);
     return;
   }
   fmt::print("quirks found by running the probe ({}):\n", r.quirks.size());
@@ -64,7 +68,9 @@ void add_info(CLI::App& app, Context& ctx) {
   cmd->callback([json, no_probe, backend, &ctx] {
     const auto report = lab::detect_platform(!*no_probe, backend->kind_to_run());
     if (*json) {
-      fmt::print("{}\n", report.to_json().dump(2));
+      auto j = lab::report::document("info");
+      j.update(report.to_json());
+      print_json(j);
     } else {
       print_text(report);
     }

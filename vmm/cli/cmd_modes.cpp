@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "case_report.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/kvm/flavour.hpp"
@@ -15,6 +16,7 @@
 #include "pagelab/lab/backend/backend.hpp"
 #include "pagelab/lab/backend/qemu_backend.hpp"
 #include "pagelab/lab/modes/mode_matrix.hpp"
+#include "pagelab/lab/report/json.hpp"
 
 namespace pagelab::cli {
 
@@ -22,6 +24,10 @@ namespace {
 
 struct ModesArgs {
   bool json = false;
+  bool tap = false;
+  bool verbose = false;
+  std::string junit;
+  std::string case_id;
   bool quiet = false;
   bool no_routes = false;
   bool routes_only = false;
@@ -36,11 +42,22 @@ std::string clip(const std::string& text, std::size_t width) {
   return text.substr(0, width - 3) + "...";
 }
 
+bool g_verbose = false;  // -v: the details of known deviations too
+
+// The command that runs this one case again, on the backend it ran on.
+std::string case_reproducer(const lab::MatrixCase& c) {
+  return fmt::format("pagelab modes --case '{}' --backend {}", c.id(),
+                     c.backend == "qemu-tcg" ? "qemu" : c.backend);
+}
+
 void print_case(const lab::MatrixCase& c) {
   fmt::print("{:<10} {:<38} {:<16} {:<16} {:<9} {}\n", lab::short_name(c.from),
              clip(c.step.label, 38), c.expected_text(), c.observed_text(),
              lab::to_string(c.verdict), clip(c.expected.rule, 90));
-  if (c.verdict == lab::CaseVerdict::Mismatch || c.verdict == lab::CaseVerdict::Deviation) {
+  if (c.verdict == lab::CaseVerdict::Deviation && !g_verbose) {
+    fmt::print("{:<10} !! known deviation {}; details: {} -v\n", "", c.deviation_id,
+               case_reproducer(c));
+  } else if (c.verdict == lab::CaseVerdict::Mismatch || c.verdict == lab::CaseVerdict::Deviation) {
     fmt::print("{:<10} !! {}\n", "", c.detail);
   } else if (c.verdict == lab::CaseVerdict::Skipped) {
     fmt::print("{:<10} -- {}\n", "", clip(c.detail, 140));
@@ -189,13 +206,16 @@ void print_all_text(const std::vector<lab::MatrixResult>& results) {
 }
 
 nlohmann::json all_json(const std::vector<lab::MatrixResult>& results) {
-  nlohmann::json j;
+  nlohmann::json j = lab::report::document("modes");
   j["backend"] = "all";
   j["results"] = nlohmann::json::array();
   for (const auto& r : results) j["results"].push_back(r.to_json());
   j["comparison"] = nlohmann::json::array();
   for (const auto& [key, cases] : align(results)) {
-    nlohmann::json row{{"from", key.from}, {"transition", key.label}};
+    nlohmann::json row{
+        {"id", key.route.empty() ? key.from + ":" + key.label : "route:" + key.route},
+        {"from", key.from},
+        {"transition", key.label}};
     if (!key.route.empty()) row["route"] = key.route;
     row["backends"] = nlohmann::json::object();
     for (std::size_t b = 0; b < cases.size(); ++b) {
@@ -203,7 +223,7 @@ nlohmann::json all_json(const std::vector<lab::MatrixResult>& results) {
       if (c == nullptr) continue;
       nlohmann::json cj{{"expected", c->expected_text()},
                         {"observed", c->observed_text()},
-                        {"verdict", lab::to_string(c->verdict)},
+                        {"verdict", lab::json_verdict(c->verdict)},
                         {"rule", c->expected.rule}};
       if (!c->deviation_id.empty()) cj["deviation"] = c->deviation_id;
       row["backends"][results[b].backend] = cj;
@@ -241,6 +261,55 @@ std::vector<lab::BackendKind> chosen_backends(const std::string& text) {
   }
 }
 
+lab::report::CaseVerdict verdict_of(lab::CaseVerdict v) {
+  switch (v) {
+    case lab::CaseVerdict::Agreed:
+      return lab::report::CaseVerdict::Passed;
+    case lab::CaseVerdict::Deviation:
+      return lab::report::CaseVerdict::KnownDeviation;
+    case lab::CaseVerdict::Mismatch:
+      return lab::report::CaseVerdict::Failed;
+    case lab::CaseVerdict::Skipped:
+      return lab::report::CaseVerdict::Skipped;
+  }
+  return lab::report::CaseVerdict::Failed;
+}
+
+// One TAP / JUnit case per single step, and one per route (its steps are one story).
+std::vector<CaseLine> case_lines(const std::vector<lab::MatrixResult>& results) {
+  std::vector<CaseLine> out;
+  for (const auto& r : results) {
+    for (const auto& c : r.cases) {
+      out.push_back({fmt::format("{} from {}", r.backend, lab::short_name(c.from)),
+                     fmt::format("{} on {}", c.id(), r.backend), verdict_of(c.verdict), c.detail,
+                     c.deviation_id, "", case_reproducer(c)});
+    }
+    for (const auto& route : r.routes) {
+      CaseLine line{fmt::format("{} routes", r.backend),
+                    fmt::format("route:{} on {} ({})", route.name, r.backend, route.description),
+                    verdict_of(route.overall()),
+                    "",
+                    "",
+                    "",
+                    ""};
+      for (const auto& c : route.steps) {
+        if (c.verdict == lab::CaseVerdict::Agreed) continue;
+        if (line.reason.empty()) line.reason = fmt::format("{}: {}", c.step.label, c.detail);
+        line.details +=
+            fmt::format("{}: {} {}\n", c.step.label, lab::to_string(c.verdict), c.detail);
+        if (line.deviation.empty()) line.deviation = c.deviation_id;
+        if (line.reproducer.empty()) line.reproducer = case_reproducer(c);
+      }
+      if (line.reproducer.empty()) {
+        line.reproducer = fmt::format("pagelab modes --case 'route:{}' --backend {}", route.name,
+                                      r.backend == "qemu-tcg" ? "qemu" : r.backend);
+      }
+      out.push_back(std::move(line));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_modes(CLI::App& app, Context& ctx) {
@@ -249,7 +318,15 @@ void add_modes(CLI::App& app, Context& ctx) {
       "Run the mode-transition matrix (every single control write from every reachable mode, "
       "and the routes between modes) on the CPU and compare with the SDM model");
   auto args = std::make_shared<ModesArgs>();
-  cmd->add_flag("--json", args->json, "Print every case as JSON");
+  cmd->add_flag("--json", args->json, "Print every case as JSON (docs/json.md)");
+  cmd->add_flag("--tap", args->tap,
+                "Print TAP13: one test point per step and per route (a known deviation is "
+                "`not ok ... # TODO known deviation NAME`)");
+  cmd->add_option("--junit", args->junit, "Also write JUnit XML to this file");
+  cmd->add_option("--case", args->case_id,
+                  "Run one case: FROM:TRANSITION as in the JSON's \"id\" (e.g. 'pae:CR0.PG 1->0'), "
+                  "or route:NAME");
+  cmd->add_flag("-v,--verbose", args->verbose, "Show the details of known deviations too");
   cmd->add_option("--backend", args->backend,
                   "kvm, qemu (QEMU TCG, -cpu max), auto (KVM where /dev/kvm works, else QEMU) "
                   "or all (every available backend, side by side)");
@@ -281,9 +358,44 @@ void add_modes(CLI::App& app, Context& ctx) {
     if (args->routes_only && (args->no_routes || !args->from.empty() || !args->step.empty())) {
       throw UsageError("--routes-only does not combine with --no-routes, --from or --step");
     }
+    if (args->json && args->tap)
+      throw UsageError("--json and --tap both print to stdout: choose one");
     options.step_filter = args->step;
     options.run_matrix = !args->routes_only;
     options.run_routes = !args->no_routes;
+    // --case ID: the one mode and label it names (the filter is a substring; only the
+    // exact label is kept), or one route.
+    std::string case_label, case_route;
+    if (!args->case_id.empty()) {
+      if (args->routes_only || args->no_routes || !args->from.empty() || !args->step.empty()) {
+        throw UsageError(
+            "--case does not combine with --from, --step, --routes-only or --no-routes");
+      }
+      const auto colon = args->case_id.find(':');
+      if (colon == std::string::npos || colon + 1 == args->case_id.size()) {
+        throw UsageError(fmt::format(
+            "--case '{}': expected FROM:TRANSITION (e.g. 'pae:CR0.PG 1->0') or route:NAME",
+            printable(args->case_id)));
+      }
+      const std::string head = args->case_id.substr(0, colon);
+      const std::string tail = args->case_id.substr(colon + 1);
+      if (head == "route") {
+        case_route = tail;
+        options.run_matrix = false;
+      } else {
+        options.only_from = lab::mode_from_short_name(head);
+        if (!options.only_from) {
+          throw UsageError(
+              fmt::format("--case: unknown mode '{}' (real, protected, paging32, pae, "
+                          "compat4, long64, compat5, long64-5)",
+                          printable(head)));
+        }
+        case_label = tail;
+        options.step_filter = tail;
+        options.run_routes = false;
+      }
+    }
+    g_verbose = args->verbose;
     int done = 0;
     if (!args->quiet) {
       options.on_case = [&done](const lab::MatrixCase& c) {
@@ -297,6 +409,24 @@ void add_modes(CLI::App& app, Context& ctx) {
       options.lab.backend = kind;
       done = 0;
       results.push_back(lab::run_mode_matrix(options));
+      auto& r = results.back();
+      if (!case_label.empty()) {
+        std::erase_if(r.cases,
+                      [&](const lab::MatrixCase& c) { return c.step.label != case_label; });
+      }
+      if (!case_route.empty()) {
+        std::erase_if(r.routes, [&](const lab::RouteResult& x) { return x.name != case_route; });
+      }
+    }
+    if (!args->case_id.empty()) {
+      const bool found = std::any_of(
+          results.begin(), results.end(),
+          [](const lab::MatrixResult& r) { return !r.cases.empty() || !r.routes.empty(); });
+      if (!found) {
+        throw UsageError(
+            fmt::format("--case '{}': no such case (the JSON's \"id\" fields list them)",
+                        printable(args->case_id)));
+      }
     }
     bool passed = true;
     bool any_case = false;
@@ -310,7 +440,18 @@ void add_modes(CLI::App& app, Context& ctx) {
                                    args->from.empty() ? "" : " --from " + printable(args->from),
                                    args->step.empty() ? "" : " --step " + printable(args->step)));
     }
-    if (args->json) {
+    const auto lines = case_lines(results);
+    if (!args->junit.empty()) {
+      try {
+        write_junit(args->junit, "pagelab modes", lines);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "pagelab: --junit: {}\n", e.what());
+        passed = false;
+      }
+    }
+    if (args->tap) {
+      fmt::print("{}", tap_document(lines));
+    } else if (args->json) {
       auto j = args->backend == "all" ? all_json(results) : results.front().to_json();
       if (args->backend != "all" && results.front().backend == "kvm") {
         j["flavour"] = kvm::detect_flavour().name;

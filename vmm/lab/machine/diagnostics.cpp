@@ -12,6 +12,7 @@ namespace {
 
 // The longest x86 instruction (SDM vol. 2 §2.1).
 constexpr std::size_t kMaxInstructionLength = 15;
+constexpr std::uint8_t kHltOpcode = 0xf4;  // HLT (SDM vol. 2)
 constexpr std::uint64_t kPageSize = 4096;
 constexpr std::uint64_t kLow32 = paging::bits(0, 31);
 constexpr std::uint64_t kLow16 = paging::bits(0, 15);
@@ -169,6 +170,11 @@ AbnormalStop analyse_abnormal_stop(const kvm::Exit& exit, const kvm_regs& regs,
     stop.code_bytes = std::move(*bytes);
     stop.bytes_source = "guest memory";
   }
+  // HLT leaves RIP after itself: a halted CPU's "instruction at RIP" is the next one.
+  if (stop.kind == "hang" && read_code && stop.code_linear > 0) {
+    const auto before = read_code(stop.code_linear - 1, 1);
+    stop.after_hlt = before && before->size() == 1 && before->front() == kHltOpcode;
+  }
   if (!stop.code_bytes.empty()) {
     auto decoded = disassemble(stop.code_bytes, effective_ip(regs.rip, stop.bits), stop.bits, 1);
     if (!decoded.empty()) {
@@ -238,6 +244,12 @@ std::string describe(const AbnormalStop& stop) {
   } else {
     text += "instruction bytes unavailable";
   }
+  if (stop.after_hlt) {
+    text += fmt::format(
+        "\nthe CPU is halted: the byte before RIP is F4 (HLT), which leaves RIP after itself; "
+        "the instruction shown is the next one, not yet run (HLT at linear {:#x})",
+        stop.code_linear - 1);
+  }
   return text + "\n";
 }
 
@@ -275,6 +287,7 @@ nlohmann::json to_json(const AbnormalStop& stop) {
       {"bytes", fmt::format("{:02x}", fmt::join(stop.code_bytes, " "))},
       {"instruction", nullptr},
   };
+  if (stop.after_hlt) code["after_hlt"] = true;
   if (stop.instruction) {
     code["instruction"] = {{"address", hex(stop.instruction->address)},
                            {"bytes", stop.instruction->hex_bytes()},

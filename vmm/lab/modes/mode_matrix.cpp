@@ -1,6 +1,7 @@
 // The matrix: every single control write the model lists, from every from-state,
 // each in a fresh Lab so one case cannot disturb the next.
 #include "pagelab/lab/modes/mode_matrix.hpp"
+#include "pagelab/lab/report/json.hpp"
 
 #include <fmt/core.h>
 
@@ -525,7 +526,7 @@ Counts MatrixResult::counts() const {
 }
 
 nlohmann::json MatrixResult::to_json() const {
-  nlohmann::json j;
+  nlohmann::json j = report::document("modes");
   j["backend"] = backend;
   j["platform"] = platform;
   j["elapsed_ms"] = elapsed.count();
@@ -537,29 +538,34 @@ nlohmann::json MatrixResult::to_json() const {
   for (const auto& c : cases) j["cases"].push_back(c.to_json());
   j["routes"] = nlohmann::json::array();
   for (const auto& r : routes) {
-    nlohmann::json rj{{"name", r.name},
+    nlohmann::json rj{{"id", "route:" + r.name},
+                      {"name", r.name},
                       {"description", r.description},
                       {"backend", backend},
-                      {"overall", to_string(r.overall())}};
+                      {"verdict", json_verdict(r.overall())}};
     rj["steps"] = nlohmann::json::array();
     for (const auto& s : r.steps) rj["steps"].push_back(s.to_json());
     j["routes"].push_back(rj);
   }
   const auto n = counts();
-  j["summary"] = {{"total", n.total},
-                  {"agreed", n.agreed},
-                  {"deviations", n.deviations},
-                  {"mismatches", n.mismatches},
-                  {"skipped", n.skipped},
-                  {"by_deviation", n.by_deviation},
-                  {"skipped_by_reason", n.skipped_by_reason}};
-  j["known_deviations"] = nlohmann::json::array();
+  j["counts"] = {{"passed", n.agreed},
+                 {"failed", n.mismatches},
+                 {"skipped", n.skipped},
+                 {"known-deviation", n.deviations}};
+  j["total"] = n.total;
+  j["known_deviations"] = n.by_deviation;
+  // Reasons are prose: a list of {reason, count}, not keys.
+  j["skipped_reasons"] = nlohmann::json::array();
+  for (const auto& [reason, count] : n.skipped_by_reason) {
+    j["skipped_reasons"].push_back({{"reason", reason}, {"count", count}});
+  }
+  j["deviations"] = nlohmann::json::array();
   for (const auto& d : known_deviations()) {
-    j["known_deviations"].push_back({{"id", d.id},
-                                     {"platform", d.platform},
-                                     {"rule", d.rule},
-                                     {"description", d.description},
-                                     {"reproducer", d.reproducer}});
+    j["deviations"].push_back({{"id", d.id},
+                               {"platform", d.platform},
+                               {"rule", d.rule},
+                               {"description", d.description},
+                               {"reproducer", d.reproducer}});
   }
   return j;
 }

@@ -1,5 +1,7 @@
 #include "pagelab/lab/modes/mode_matrix_case.hpp"
 
+#include "pagelab/lab/report/json.hpp"
+
 #include <fmt/core.h>
 
 #include <array>
@@ -156,14 +158,35 @@ void classify(MatrixCase& c, const std::vector<Deviation>& deviations) {
   c.detail = joined;
 }
 
+// The shared verdict words of docs/json.md.
+std::string_view json_verdict(CaseVerdict verdict) {
+  switch (verdict) {
+    case CaseVerdict::Agreed:
+      return report::to_string(report::CaseVerdict::Passed);
+    case CaseVerdict::Deviation:
+      return report::to_string(report::CaseVerdict::KnownDeviation);
+    case CaseVerdict::Mismatch:
+      return report::to_string(report::CaseVerdict::Failed);
+    case CaseVerdict::Skipped:
+      return report::to_string(report::CaseVerdict::Skipped);
+  }
+  return report::to_string(report::CaseVerdict::Failed);
+}
+
+std::string MatrixCase::id() const {
+  return route.empty() ? fmt::format("{}:{}", short_name(from), step.label) : "route:" + route;
+}
+
 nlohmann::json MatrixCase::to_json() const {
+  using report::hex;
   nlohmann::json j;
+  j["id"] = id();
   j["backend"] = backend;
   if (!route.empty()) j["route"] = route;
   j["from"] = short_name(from);
   j["transition"] = step.label;
   j["write"] = paging::to_string(step.what);
-  j["value"] = step.value;
+  j["value"] = hex(step.value);
   j["before"] = state_text(before);
   j["rule"] = expected.rule;
   j["expected"] = {{"allowed", expected.allowed},
@@ -171,24 +194,28 @@ nlohmann::json MatrixCase::to_json() const {
                    {"mode_after", short_name(expected.mode_after)},
                    {"after", state_text(expected.after)}};
   if (!expected.allowed) {
+    j["expected"]["kind"] = "exception";
     j["expected"]["vector"] = expected.vector.value_or(0);
-    j["expected"]["error_code"] = expected.error_code;
+    j["expected"]["error_code"] = hex(expected.error_code);
+  } else {
+    j["expected"]["kind"] = "ok";
   }
   nlohmann::json o{{"executed", observed.executed}, {"text", observed_text()}};
   if (observed.executed) {
+    o["kind"] = observed.faulted ? "exception" : "ok";
     o["faulted"] = observed.faulted;
     if (observed.faulted) {
       o["vector"] = observed.vector;
-      o["error_code"] = observed.error_code;
+      o["error_code"] = hex(observed.error_code);
     }
     o["after"] = state_text(observed.after);
     o["mode_after"] = short_name(paging::mode_of(observed.after));
     if (!observed.stopped.empty()) o["stopped"] = observed.stopped;
   }
   j["observed"] = o;
-  j["verdict"] = to_string(verdict);
+  j["verdict"] = json_verdict(verdict);
   if (!deviation_id.empty()) j["deviation"] = deviation_id;
-  j["detail"] = detail;
+  if (!detail.empty()) j["reason"] = detail;
   return j;
 }
 

@@ -7,6 +7,7 @@
 
 #include "pagelab/kvm/flavour.hpp"
 #include "pagelab/lab/backend/qemu_backend.hpp"
+#include "pagelab/lab/report/json.hpp"
 #include "pagelab/lab/scenario/engine_machine.hpp"
 
 namespace pagelab::lab::scenario {
@@ -230,6 +231,18 @@ std::string format_comparison(const ScenarioComparison& cmp, bool verbose) {
   for (const auto& b : cmp.backends) width = std::max(width, b.size());
   std::vector<std::string> explained;  // deviations whose rule was printed already
   for (const auto& c : cmp.cases) {
+    if (c.classification == CaseClass::KnownDeviation && !verbose) {
+      // One line by default: the name, who, where, and the command that shows the rest.
+      std::vector<std::string> who;
+      for (const auto& b : c.backends) {
+        if (!b.deviation.empty()) who.push_back(fmt::format("{} on {}", b.deviation, b.backend));
+      }
+      out += fmt::format(
+          "{} {:<28} {}  known deviation {}; details: pagelab run {}:{} --backend all -v\n",
+          mark(c.classification), location_text(c.where), c.access, join(who, ", "), c.where.file,
+          c.where.line);
+      continue;
+    }
     out += fmt::format("{} {:<28} {}\n", mark(c.classification), location_text(c.where), c.access);
     const std::string oracle =
         c.oracle.empty()
@@ -283,39 +296,88 @@ std::string format_comparison(const ScenarioComparison& cmp, bool verbose) {
   return out;
 }
 
+report::CaseVerdict case_verdict(CaseClass c) {
+  switch (c) {
+    case CaseClass::Agree:
+    case CaseClass::DifferAllowed:
+      return report::CaseVerdict::Passed;
+    case CaseClass::KnownDeviation:
+      return report::CaseVerdict::KnownDeviation;
+    case CaseClass::Failed:
+      return report::CaseVerdict::Failed;
+    case CaseClass::Skipped:
+      return report::CaseVerdict::Skipped;
+  }
+  return report::CaseVerdict::Failed;
+}
+
+std::string_view agreement_name(CaseClass c) {
+  return c == CaseClass::DifferAllowed ? "differ-allowed" : "agree";
+}
+
+namespace {
+
+nlohmann::json outcomes_json(const AccessResult& a) {
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t k = 0; k < a.allowed_fields.size(); ++k) {
+    out.push_back(a.allowed_fields[k].to_json(k < a.allowed.size() ? a.allowed[k] : ""));
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json ScenarioComparison::to_json() const {
   nlohmann::json j;
   j["file"] = file;
   j["title"] = title;
   j["backends"] = backends;
-  j["classification"] = to_string(overall());
-  for (auto c : {CaseClass::Agree, CaseClass::DifferAllowed, CaseClass::KnownDeviation,
-                 CaseClass::Failed, CaseClass::Skipped}) {
-    j["counts"][std::string(to_string(c))] = count(c);
-  }
-  j["counts"]["ran on only some backends"] = partial();
+  j["verdict"] = report::to_string(case_verdict(overall()));
+  report::VerdictCounts counts;
+  nlohmann::json deviations = nlohmann::json::object();
+  unsigned agree = 0, differ = 0;
   nlohmann::json list = nlohmann::json::array();
-  for (const auto& c : cases) {
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    counts.add(case_verdict(c.classification));
+    agree += c.classification == CaseClass::Agree;
+    differ += c.classification == CaseClass::DifferAllowed;
     nlohmann::json x;
+    x["file"] = c.where.file;
     x["line"] = c.where.line;
     x["access"] = c.access;
-    x["oracle"] = c.oracle;
-    x["classification"] = to_string(c.classification);
-    if (!c.detail.empty()) x["detail"] = c.detail;
+    x["verdict"] = report::to_string(case_verdict(c.classification));
+    if (c.classification == CaseClass::Agree || c.classification == CaseClass::DifferAllowed) {
+      x["agreement"] = agreement_name(c.classification);
+    }
+    if (!c.detail.empty()) x["reason"] = c.detail;
     x["partial"] = c.partial;
+    if (i < oracle.accesses.size()) x["oracle"] = outcomes_json(oracle.accesses[i]);
     x["backends"] = nlohmann::json::object();
-    for (const auto& b : c.backends) {
+    for (std::size_t b = 0; b < c.backends.size(); ++b) {
+      const auto& bc = c.backends[b];
+      const AccessResult* a =
+          b < results.size() && i < results[b].accesses.size() ? &results[b].accesses[i] : nullptr;
       nlohmann::json y;
-      y["verdict"] = to_string(b.verdict);
-      if (!b.observed.empty()) y["observed"] = b.observed;
-      y["allowed"] = b.allowed;
-      y["disagrees"] = b.disagrees;
-      if (!b.deviation.empty()) y["deviation"] = b.deviation;
-      if (!b.reason.empty()) y["reason"] = b.reason;
-      x["backends"][b.backend] = y;
+      y["verdict"] = a != nullptr ? verdict_name(*a) : to_string(bc.verdict);
+      if (a != nullptr && a->observed_fields)
+        y["observed"] = a->observed_fields->to_json(bc.observed);
+      if (a != nullptr) y["allowed"] = outcomes_json(*a);
+      y["disagrees"] = bc.disagrees;
+      if (!bc.deviation.empty()) {
+        y["deviation"] = bc.deviation;
+        if (c.classification == CaseClass::KnownDeviation) {
+          deviations[bc.deviation] = deviations.value(bc.deviation, 0) + 1;
+        }
+      }
+      if (!bc.reason.empty()) y["reason"] = bc.reason;
+      x["backends"][bc.backend] = y;
     }
     list.push_back(x);
   }
+  j["counts"] = counts.json();
+  j["agreement"] = {{"agree", agree}, {"differ-allowed", differ}, {"partial", partial()}};
+  j["known_deviations"] = deviations;
   j["cases"] = list;
   nlohmann::json results_json = nlohmann::json::array();
   results_json.push_back(oracle.to_json());

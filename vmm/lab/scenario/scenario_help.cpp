@@ -8,7 +8,10 @@ const std::string& scenario_help_text() {
   static const std::string text =
       R"(Scenario files (.pgl): one statement per line; '#' starts a comment; numbers are
 decimal, 0x.. or 0b.., '_' separates digits (0xffff_ffff_ffff_f000). LEN is a
-number or 4k/2m/1g style; LEVEL is 1-5 or PT, PD, PDPT, PML4, PML5.
+number or 4k/2m/1g style; LEVEL is 1-5, PT, PD, PDPT, PML4, PML5, or a Linux name in
+the file's mode: PGD (the top level: PML5 in 5level, PML4 in 4level, the PDPT in pae,
+the PD in 32bit), P4D (5level), PUD (PDPT; 4level and up), PMD (PD; pae and up), PTE
+(PT); a level Linux folds in that mode is refused.
 
   mode 4level|5level|pae|32bit         paging mode (first; default 4level)
   tables PA                            page tables from PA (default 0x300000)
@@ -16,7 +19,10 @@ number or 4k/2m/1g style; LEVEL is 1-5 or PT, PD, PDPT, PML4, PML5.
                                        start: CR0.PE|PG|WP, EFER.NXE where NX exists
   pkru VALUE                           WRPKRU (2 bits per key: AD, WD); needs cr4 +pke
   table VA LEVEL at PA                 the LEVEL table translating VA lives at PA
-  map VA [-> PA] LEN [4k|2m|4m|1g] [FLAGS]   leaves: present + FLAGS (PA default VA)
+  map VA [-> PA] LEN [4k|2m|4m|1g] [FLAGS]   leaves: present + FLAGS (PA default VA);
+                                       4 KiB pages unless a size is given (a warning
+                                       when LEN is 2m/4m/1g without one, and when PA
+                                       overlaps the table pool)
   unmap VA LEN
   protect VA LEN +FLAG|-FLAG ...
   recursive INDEX                      top-level entry INDEX points at its own table
@@ -24,7 +30,8 @@ number or 4k/2m/1g style; LEVEL is 1-5 or PT, PD, PDPT, PML4, PML5.
                                        no invalidation; probe = guest store at CPL0
                                        (default), host = a foreign writer
   invlpg VA                            flush                (MOV CR3, same value)
-  poke PA VALUE                        host stores 8 bytes of data
+  poke PA VALUE                        host stores 8 bytes of data, little-endian;
+                                       PA 8-byte aligned
   read|write|fetch VA [size 1|2|4|8 (8)] [user|supervisor] [ac] [value V]
   expect ok | expect value V[|V2..] [mask M] | expect translate [VA =] PA
   expect pf err=CODE [cr2=ADDR] | expect gp | expect ad LEVEL [a=0|1] [d=0|1]

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "pagelab/lab/engine/experiment.hpp"
+#include "pagelab/lab/judge/scenario_model.hpp"
 #include "pagelab/lab/scenario/scenario.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
@@ -161,16 +163,53 @@ class LineParser {
     ++pos_;
     return n;
   }
-  unsigned level() {
+  // LEVEL: 1-5, an Intel name, or a Linux name in the scenario's mode (PGD is the top
+  // level: PML5 in 5-level, PML4 in 4-level, the PDPT in PAE, the PD in 32-bit paging;
+  // a level Linux folds in that mode is refused, naming the one it folds into).
+  unsigned level(paging::PagingMode mode) {
     static const std::map<std::string, unsigned> names = {
         {"pt", 1}, {"pd", 2}, {"pdpt", 3}, {"pml4", 4}, {"pml5", 5}};
-    const std::string text = lower(next("a level (1-5 or PT, PD, PDPT, PML4, PML5)"));
+    const char* what = "a level (1-5, PT, PD, PDPT, PML4, PML5, or PGD, P4D, PUD, PMD, PTE)";
+    const std::string text = lower(next(what));
     if (auto it = names.find(text); it != names.end()) return it->second;
+    if (auto l = linux_level(mode, text)) return *l;
     auto n = number_of(text);
     if (!n || *n < 1 || *n > 5) {
-      fail_previous("'" + text + "' is not a level (1-5 or PT, PD, PDPT, PML4, PML5)");
+      fail_previous("'" + text + "' is not " + what);
     }
     return static_cast<unsigned>(*n);
+  }
+  std::optional<unsigned> linux_level(paging::PagingMode mode, const std::string& text) {
+    using paging::PagingMode;
+    const unsigned top = mode == PagingMode::Level5   ? 5
+                         : mode == PagingMode::Level4 ? 4
+                         : mode == PagingMode::Pae    ? 3
+                                                      : 2;
+    // Linux's five names, top first, and the Intel level each one is in this mode (0:
+    // folded).
+    struct Named {
+      const char* name;
+      unsigned level;
+    };
+    const Named levels[] = {
+        {"pgd", top},
+        {"p4d", top == 5 ? 4U : 0U},
+        {"pud", top >= 4 ? 3U : 0U},
+        {"pmd", top >= 3 ? 2U : 0U},
+        {"pte", 1},
+    };
+    for (const auto& l : levels) {
+      if (text != l.name) continue;
+      if (l.level == 0) {
+        std::string upper;
+        for (const char c : text)
+          upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        fail_previous(upper + " is folded in " + std::string(paging::to_string(mode)) +
+                      " paging (Linux keeps it in the PGD entry above): use PGD or the Intel name");
+      }
+      return l.level;
+    }
+    return std::nullopt;
   }
   void end() {
     if (!done()) fail("unexpected '" + words_[pos_].text + "'");
@@ -284,7 +323,7 @@ AccessStep parse_access(LineParser& p, paging::AccessType type) {
   return a;
 }
 
-Expectation parse_expect(LineParser& p, const AccessStep& access) {
+Expectation parse_expect(LineParser& p, const AccessStep& access, paging::PagingMode mode) {
   const std::string kind = p.next("what to expect (ok, value, translate, pf, gp, ad)");
   const std::string k = lower(kind);
   if (k == "ok") return ExpectOk{};
@@ -335,7 +374,7 @@ Expectation parse_expect(LineParser& p, const AccessStep& access) {
   }
   if (k == "ad") {
     ExpectAd ad{};
-    ad.level = p.level();
+    ad.level = p.level(mode);
     if (auto a = p.keyed("a")) {
       if (*a > 1) p.fail_previous("a= takes 0 or 1");
       ad.accessed = *a == 1;
@@ -371,6 +410,13 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
   // CPU cannot even be asked about.
   unsigned linear_bits = 64;
   bool mode_is_32bit = false;
+  paging::PagingMode current_mode = paging::PagingMode::Level4;
+  std::uint64_t tables_base = DefaultTablesBase;
+  // Legal but probably not meant: said on stderr by `run`, kept in the JSON.
+  auto warn = [&](const Location& at, const std::string& message) {
+    s.warnings.push_back(
+        fmt::format("{}:{}:{}: warning: {}", at.file, at.line, at.column, message));
+  };
   auto linear = [&](LineParser& p, const std::string& what, std::uint64_t length = 1) {
     const auto value = p.number(what);
     p.range(what, value, length, linear_bits, p.at_previous());
@@ -400,7 +446,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       AccessStep* last =
           s.statements.empty() ? nullptr : std::get_if<AccessStep>(&s.statements.back().action);
       if (last == nullptr) p.fail_previous("'expect' must follow a read, write or fetch");
-      Expect e{where, source, parse_expect(p, *last)};
+      Expect e{where, source, parse_expect(p, *last, current_mode)};
       p.end();
       last->expects.push_back(std::move(e));
       continue;
@@ -414,6 +460,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       if (setup_started) p.fail_previous("'mode' must come before every other statement");
       if (*m == paging::PagingMode::Level5) s.requires_features.push_back("LA57");
       mode_is_32bit = *m == paging::PagingMode::Bits32;
+      current_mode = *m;
       linear_bits = *m == paging::PagingMode::Bits32 || *m == paging::PagingMode::Pae ? 32 : 64;
       action = SetMode{*m};
     } else if (verb == "cr0" || verb == "cr4" || verb == "efer" || verb == "rflags") {
@@ -431,11 +478,12 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       if (setup_started) p.fail_previous("'tables' must come before every other statement");
       const auto base = p.number("a physical address");
       if (base % 4096 != 0) p.fail_previous("tables: the base must be 4 KiB aligned");
+      tables_base = base;
       action = PlaceTables{paging::GuestPhys(base)};
     } else if (verb == "table") {
       PlaceTable t{};
       t.va = linear(p, "an address");
-      t.level = p.level();
+      t.level = p.level(current_mode);
       p.require("at");
       const auto at = p.number("a physical address");
       if (at % 4096 != 0) p.fail_previous("table: the address must be 4 KiB aligned");
@@ -455,11 +503,36 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       p.range("map", m.va.value(), m.length, linear_bits, va_at);
       p.range("map: the physical range", m.pa.value(), m.length, 64, pa_at);
       m.page_size = paging::PageSize::Size4K;
+      bool size_given = false;
       if (auto size = page_size_of(p.peek())) {
         m.page_size = *size;
+        size_given = true;
         p.next("page size");
       }
       if (m.page_size == paging::PageSize::Size1G) s.requires_features.push_back("1GB-pages");
+      if (!size_given &&
+          (m.length == 2ULL << 20 || m.length == 4ULL << 20 || m.length == 1ULL << 30)) {
+        warn(va_at, fmt::format("map: LEN {:#x} is a large-page size, but no page size was given: "
+                                "this maps {} 4 KiB pages (add 2m, 4m or 1g for one large page)",
+                                m.length, m.length >> 12));
+      }
+      // Where the tables live: the oracle's pool (`tables PA`), and the engine's pool
+      // on a CPU. Data mapped over them changes the tables behind the scenario's back.
+      const std::pair<std::uint64_t, std::uint64_t> pools[] = {
+          {tables_base, tables_base + TablesArea},
+          {ExperimentLayout::TablePoolBase, ExperimentLayout::TablePoolLimit}};
+      for (const auto& [lo, hi] : pools) {
+        if (m.pa.value() < hi && lo < m.pa.value() + m.length) {
+          warn(pa_at,
+               fmt::format("map: the physical range [{:#x}, {:#x}) overlaps the page-table "
+                           "pool at [{:#x}, {:#x}){}: accesses through it can change the "
+                           "tables",
+                           m.pa.value(), m.pa.value() + m.length, lo, hi,
+                           lo == ExperimentLayout::TablePoolBase ? " the CPU runs use"
+                                                                 : " ('tables PA' moves it)"));
+          break;
+        }
+      }
       std::uint64_t clear = 0;
       parse_flags(p, m.flags, clear, false);
       if ((clear & ~Pte::ProtectionKey) != 0)
@@ -489,7 +562,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       p.require("entry");
       SetEntry e{};
       e.va = linear(p, "an address");
-      e.level = p.level();
+      e.level = p.level(current_mode);
       if (p.accept("=")) {
         e.value = p.number("an entry value");
         if (linear_bits == 32 && mode_is_32bit && *e.value > UINT32_MAX) {

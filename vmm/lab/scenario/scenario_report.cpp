@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "pagelab/lab/report/json.hpp"
 #include "pagelab/lab/scenario/scenario_run.hpp"
 
 namespace pagelab::lab::scenario {
@@ -30,6 +31,14 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
     std::string what =
         a.observed.empty() ? (a.allowed.empty() ? "" : a.allowed.front()) : a.observed;
     out += fmt::format("{} {:<28} {} -> {}", mark, location_text(a.where), a.text, what);
+    const bool deviation = !a.deviation.empty() && a.verdict != Verdict::Failed;
+    if (deviation && !verbose) {
+      // One line by default: the name, where, and the command that shows the rest.
+      out += fmt::format("  known deviation {}; details: pagelab run {}:{} --backend {} -v\n",
+                         a.deviation, a.where.file, a.where.line,
+                         result.backend == "qemu-tcg" ? "qemu" : result.backend);
+      continue;
+    }
     if (!a.observed.empty() && !a.allowed.empty()) {
       out +=
           fmt::format("  (oracle: {}{})", a.allowed.front(),
@@ -65,9 +74,104 @@ std::string format_report(const ScenarioResult& result, bool verbose) {
   }
   const unsigned known = result.known_deviations();
   out += fmt::format(
-      "   {}: {} passed, {} failed, {} skipped{}\n", to_string(result.verdict),
-      result.count(Verdict::Passed), result.count(Verdict::Failed), result.count(Verdict::Skipped),
-      known == 0 ? "" : fmt::format(" ({} known deviation{})", known, known == 1 ? "" : "s"));
+      "   {}: {} passed, {} failed, {} skipped{}\n", result.verdict_name(),
+      result.count(Verdict::Passed), result.count(Verdict::Failed),
+      result.count(Verdict::Skipped) - known,
+      known == 0 ? "" : fmt::format(", {} known deviation{}", known, known == 1 ? "" : "s"));
+  return out;
+}
+
+OutcomeFields outcome_fields(const Observation& o, bool is_read) {
+  OutcomeFields f;
+  switch (o.kind) {
+    case Observation::Kind::Ok:
+      f.kind = OutcomeFields::Kind::Ok;
+      if (is_read) f.value = o.value;
+      break;
+    case Observation::Kind::PageFault:
+      f.kind = OutcomeFields::Kind::PageFault;
+      f.vector = 14;
+      f.error_code = o.error_code;
+      f.cr2 = o.cr2;
+      break;
+    case Observation::Kind::GeneralProtection:
+      f.kind = OutcomeFields::Kind::GeneralProtection;
+      f.vector = 13;
+      f.error_code = o.error_code;
+      break;
+    case Observation::Kind::OtherFault:
+      f.kind = OutcomeFields::Kind::Exception;
+      f.vector = o.vector;
+      f.error_code = o.error_code;
+      break;
+  }
+  return f;
+}
+
+OutcomeFields outcome_fields(const AllowedOutcome& a, bool is_read) {
+  OutcomeFields f;
+  f.stale = a.stale;
+  if (const auto* t = std::get_if<paging::Translation>(&a.outcome)) {
+    f.kind = OutcomeFields::Kind::Ok;
+    f.physical = t->physical.value();
+    f.page_size = t->page_size;
+    if (is_read && a.value_known) f.value = a.value;
+  } else if (const auto* pf = std::get_if<paging::PageFault>(&a.outcome)) {
+    f.kind = OutcomeFields::Kind::PageFault;
+    f.vector = 14;
+    f.error_code = pf->error_code;
+    f.cr2 = pf->cr2.value();
+  } else if (const auto* gp = std::get_if<paging::GeneralProtection>(&a.outcome)) {
+    f.kind = OutcomeFields::Kind::GeneralProtection;
+    f.vector = 13;
+    f.error_code = gp->error_code;
+  }
+  return f;
+}
+
+nlohmann::json OutcomeFields::to_json(const std::string& text) const {
+  using report::hex;
+  static constexpr const char* kinds[] = {"ok", "page-fault", "general-protection", "exception"};
+  nlohmann::json j{{"kind", kinds[static_cast<int>(kind)]}};
+  if (kind != Kind::Ok) {
+    j["vector"] = vector;
+    j["error_code"] = hex(error_code);
+  }
+  if (cr2) j["cr2"] = hex(*cr2);
+  if (physical) j["physical"] = hex(*physical);
+  if (page_size) j["page_size"] = std::string(paging::to_string(*page_size));
+  if (value) j["value"] = hex(*value);
+  if (stale) j["stale"] = true;
+  j["text"] = text;
+  return j;
+}
+
+std::string_view verdict_name(const AccessResult& a) {
+  if (!a.deviation.empty() && a.verdict != Verdict::Failed) {
+    return report::to_string(report::CaseVerdict::KnownDeviation);
+  }
+  return to_string(a.verdict);
+}
+
+std::string_view ScenarioResult::verdict_name() const {
+  if (verdict != Verdict::Failed && known_deviations() > 0) {
+    return report::to_string(report::CaseVerdict::KnownDeviation);
+  }
+  return to_string(verdict);
+}
+
+nlohmann::json walk_json(const std::vector<paging::WalkStep>& walk) {
+  using report::hex;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& s : walk) {
+    out.push_back({{"level", s.level},
+                   {"intel", s.intel_name},
+                   {"linux", s.linux_name},
+                   {"index", s.index},
+                   {"entry_address", hex(s.entry_address.value())},
+                   {"value", hex(s.value)},
+                   {"meaning", s.meaning}});
+  }
   return out;
 }
 
@@ -76,38 +180,44 @@ nlohmann::json ScenarioResult::to_json() const {
   j["file"] = file;
   j["title"] = title;
   j["backend"] = backend;
-  j["verdict"] = to_string(verdict);
+  j["verdict"] = verdict_name();
   if (!reason.empty()) j["reason"] = reason;
-  j["passed"] = count(Verdict::Passed);
-  j["failed"] = count(Verdict::Failed);
-  j["skipped"] = count(Verdict::Skipped);
-  j["known_deviations"] = known_deviations();
+  if (!warnings.empty()) j["warnings"] = warnings;
+  report::VerdictCounts counts;
+  nlohmann::json deviations = nlohmann::json::object();
   nlohmann::json list = nlohmann::json::array();
   for (const auto& a : accesses) {
+    const auto v = scenario::verdict_name(a);
+    counts.add(v == "passed"    ? report::CaseVerdict::Passed
+               : v == "failed"  ? report::CaseVerdict::Failed
+               : v == "skipped" ? report::CaseVerdict::Skipped
+                                : report::CaseVerdict::KnownDeviation);
+    if (v == "known-deviation") {
+      deviations[a.deviation] = deviations.value(a.deviation, 0) + 1;
+    }
     nlohmann::json x;
+    x["file"] = a.where.file;
     x["line"] = a.where.line;
     x["access"] = a.text;
-    x["verdict"] = to_string(a.verdict);
+    x["verdict"] = v;
     if (!a.reason.empty()) x["reason"] = a.reason;
-    if (!a.observed.empty()) x["observed"] = a.observed;
-    if (!a.observed.empty()) x["disagrees"] = a.disagrees;
     if (!a.deviation.empty()) x["deviation"] = a.deviation;
-    x["allowed"] = a.allowed;
-    nlohmann::json walk = nlohmann::json::array();
-    for (const auto& s : a.walk) {
-      walk.push_back({{"level", s.level},
-                      {"intel", s.intel_name},
-                      {"linux", s.linux_name},
-                      {"index", s.index},
-                      {"entry_address", s.entry_address.value()},
-                      {"value", s.value},
-                      {"meaning", s.meaning}});
+    if (a.observed_fields) {
+      x["observed"] = a.observed_fields->to_json(a.observed);
+      x["disagrees"] = a.disagrees;
     }
-    x["walk"] = walk;
+    nlohmann::json allowed = nlohmann::json::array();
+    for (std::size_t k = 0; k < a.allowed_fields.size(); ++k) {
+      allowed.push_back(
+          a.allowed_fields[k].to_json(k < a.allowed.size() ? a.allowed[k] : std::string()));
+    }
+    x["allowed"] = allowed;
+    x["walk"] = walk_json(a.walk);
     if (!a.fault_reason.empty()) x["fault_reason"] = a.fault_reason;
     nlohmann::json checks = nlohmann::json::array();
     for (const auto& c : a.checks) {
-      nlohmann::json cj = {{"line", c.where.line}, {"expect", c.text}, {"passed", c.passed}};
+      nlohmann::json cj = {
+          {"line", c.where.line}, {"expect", c.text}, {"verdict", c.passed ? "passed" : "failed"}};
       if (!c.passed) {
         cj["contradicts_architecture"] = c.contradicts_architecture;
         cj["diff"] = c.diff;
@@ -118,6 +228,8 @@ nlohmann::json ScenarioResult::to_json() const {
     if (!a.backend_report.empty()) x["engine_report"] = a.backend_report;
     list.push_back(x);
   }
+  j["counts"] = counts.json();
+  j["known_deviations"] = deviations;
   j["accesses"] = list;
   return j;
 }

@@ -136,8 +136,8 @@ void check_ad(const ExpectAd& x, const Expect& e, const ScenarioModel::AdAllowed
   if (!allowed.reached) {
     c.passed = false;
     c.contradicts_architecture = true;
-    c.diff =
-        fmt::format("    the walk did not reach level {} ({})", x.level, intel_level_name(x.level));
+    c.diff = fmt::format("    the walk did not reach level {} ({})\n", x.level,
+                         intel_level_name(x.level));
     return;
   }
   auto has = [](const std::vector<bool>& options, bool v) {
@@ -221,10 +221,15 @@ void finish_access(AccessResult& r, const AccessStep& step, const AccessJudgemen
                    const std::function<ScenarioModel::AdAllowed(unsigned)>& ad_allowed,
                    const std::optional<Observation>& observed, PagingMode mode,
                    const std::vector<AccessDeviation>& known) {
-  for (const auto& a : judgement.allowed) r.allowed.push_back(allowed_text(a, step));
+  const bool is_read = step.access.type == AccessType::Read;
+  for (const auto& a : judgement.allowed) {
+    r.allowed.push_back(allowed_text(a, step));
+    r.allowed_fields.push_back(outcome_fields(a, is_read));
+  }
   r.walk = judgement.fresh.steps;
   r.fault_reason = judgement.fresh.fault_reason;
   if (observed) {
+    r.observed_fields = outcome_fields(*observed, is_read);
     r.observed = observed->kind == Observation::Kind::Ok && step.access.type != AccessType::Read
                      ? std::string("ok")
                      : describe(*observed);
@@ -307,6 +312,7 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
   ScenarioResult result;
   result.file = scenario.file;
   result.title = scenario.title;
+  result.warnings = scenario.warnings;
   result.backend = machine != nullptr ? machine->name() : "oracle";
   std::optional<std::string> skip;
   if (machine != nullptr) skip = machine->precheck(scenario);

@@ -1,4 +1,5 @@
 #include "pagelab/lab/tour/tour.hpp"
+#include "pagelab/lab/report/json.hpp"
 
 #include <fmt/core.h>
 
@@ -38,9 +39,18 @@ bool Tour::ok() const {
 }
 
 nlohmann::json Tour::to_json() const {
-  nlohmann::json j{{"backend", backend}, {"ok", ok()}, {"stops", nlohmann::json::array()}};
+  nlohmann::json j = report::document("tour");
+  j["backend"] = backend;
+  j["ok"] = ok();
+  j["stops"] = nlohmann::json::array();
   for (const auto& s : stops) {
-    nlohmann::json stop{{"mode", s.mode}, {"outcome", std::string(to_string(s.outcome))}};
+    // A mode the platform refuses or lacks is a skip with its reason, not a failure.
+    const auto verdict = s.outcome == StopOutcome::Entered  ? report::CaseVerdict::Passed
+                         : s.outcome == StopOutcome::Failed ? report::CaseVerdict::Failed
+                                                            : report::CaseVerdict::Skipped;
+    nlohmann::json stop{{"mode", s.mode},
+                        {"outcome", std::string(to_string(s.outcome))},
+                        {"verdict", report::to_string(verdict)}};
     if (!s.reason.empty()) stop["reason"] = s.reason;
     stop["steps"] = nlohmann::json::array();
     for (const auto& st : s.steps) {

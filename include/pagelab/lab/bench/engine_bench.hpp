@@ -20,13 +20,17 @@ struct BenchOptions {
 struct BenchWorkload {
   std::string name;  // "cpl3-ok", "cpl3-fault", "cpl0-ok", "cpl0-fault", "mixed", ...
   std::size_t accesses = 0;
-  double checked_seconds = 0, unchecked_seconds = 0;
+  double checked_seconds = 0, unchecked_seconds = 0;  // sums over the rounds
+  // Seconds per access of each round: the minimum is the least disturbed (by the host,
+  // by other processes), the median the typical one.
+  std::vector<double> checked_rounds, unchecked_rounds;
   std::uint64_t exits = 0;        // host round trips (VM exits, doorbells) of the checked runs
   std::size_t disagreements = 0;  // checked results that did not agree
-  [[nodiscard]] double checked_per_second() const { return accesses / checked_seconds; }
-  [[nodiscard]] double unchecked_us_per_access() const {
-    return 1e6 * unchecked_seconds / accesses;
-  }
+  [[nodiscard]] double checked_per_second() const { return 1 / median(checked_rounds); }
+  [[nodiscard]] double unchecked_us_per_access() const { return 1e6 * min(unchecked_rounds); }
+  [[nodiscard]] double unchecked_us_median() const { return 1e6 * median(unchecked_rounds); }
+  static double min(const std::vector<double>& v);
+  static double median(std::vector<double> v);
 };
 
 struct BenchResult {

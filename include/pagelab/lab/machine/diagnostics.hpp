@@ -54,6 +54,9 @@ struct AbnormalStop {
   bool state_lost = false;
   std::string state_lost_reason;
   std::optional<LastKnownState> last_known;  // set by the Lab when state_lost
+  // A hang whose RIP follows a HLT byte (0xF4): the CPU is halted there, and the code
+  // at RIP is the next instruction, not yet run.
+  bool after_hlt = false;
 };
 
 // True for the registers of a vCPU just after INIT or RESET (SDM vol. 3 Table 10-1,

@@ -17,6 +17,8 @@ struct Deviation;
 
 enum class CaseVerdict { Agreed, Deviation, Mismatch, Skipped };
 std::string_view to_string(CaseVerdict verdict);  // "agreed", "deviation", "mismatch", "skipped"
+// The JSON's words (docs/json.md): "passed", "known-deviation", "failed", "skipped".
+std::string_view json_verdict(CaseVerdict verdict);
 
 // What the backend did with the write. `executed == false` means it was not tried.
 struct Observation {
@@ -52,6 +54,8 @@ struct MatrixCase {
 
   [[nodiscard]] std::string expected_text() const;  // "allowed -> 64-bit (4-level)", "#GP(0)"
   [[nodiscard]] std::string observed_text() const;
+  // "pae:CR0.PG 1->0" (from-mode:transition) or "route:NAME": `pagelab modes --case ID`.
+  [[nodiscard]] std::string id() const;
   [[nodiscard]] nlohmann::json to_json() const;
 };
 

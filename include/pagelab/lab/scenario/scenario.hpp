@@ -140,6 +140,9 @@ struct Scenario {
   // Features the scenario needs from the CPU ("1GB-pages", "SMEP", ...), derived from
   // its statements: the engine skips the scenario when the platform lacks one.
   std::vector<std::string> requires_features;
+  // "FILE:LINE:COL: warning: ..." for legal statements that are probably not meant (a
+  // large-page LEN mapped with 4 KiB pages, a mapping over the page-table pool).
+  std::vector<std::string> warnings;
 };
 
 // Parses scenario text; `file` names it in errors. Throws ScenarioError.

@@ -13,6 +13,7 @@
 #include "pagelab/lab/backend/backend.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/lab/report/json.hpp"
 #include "pagelab/lab/scenario/scenario_run.hpp"
 
 namespace pagelab::lab::scenario {
@@ -39,6 +40,10 @@ enum class CaseClass {
 };
 // "agree", "differ, both allowed", "known deviation", "FAILED", "skipped".
 std::string_view to_string(CaseClass c);
+// In the JSON (docs/json.md): agree and differ are both "passed" (with an "agreement"
+// field saying which), the rest map one to one.
+report::CaseVerdict case_verdict(CaseClass c);
+std::string_view agreement_name(CaseClass c);  // "agree" or "differ-allowed"
 
 // One access on one backend.
 struct BackendCase {

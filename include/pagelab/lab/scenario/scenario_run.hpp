@@ -78,6 +78,19 @@ class Machine {
   [[nodiscard]] virtual std::optional<std::string> stopped() const { return std::nullopt; }
 };
 
+// One outcome as fields (what the JSON shows; `observed` and `allowed` hold the text).
+struct OutcomeFields {
+  enum class Kind { Ok, PageFault, GeneralProtection, Exception } kind = Kind::Ok;
+  std::uint32_t vector = 0;
+  std::uint32_t error_code = 0;
+  std::optional<std::uint64_t> cr2, value, physical;
+  std::optional<paging::PageSize> page_size;
+  bool stale = false;  // allowed only: a translation the CPU may still cache
+  [[nodiscard]] nlohmann::json to_json(const std::string& text) const;
+};
+OutcomeFields outcome_fields(const Observation& observation, bool is_read);
+OutcomeFields outcome_fields(const AllowedOutcome& allowed, bool is_read);
+
 struct CheckResult {
   Location where;
   std::string text;  // the expect line
@@ -90,8 +103,10 @@ struct AccessResult {
   Location where;
   std::string text;  // the access line
   Verdict verdict = Verdict::Passed;
-  std::string observed;              // describe(Observation), empty without a CPU
-  std::vector<std::string> allowed;  // the oracle's allowed outcomes, readable
+  std::string observed;                          // describe(Observation), empty without a CPU
+  std::vector<std::string> allowed;              // the oracle's allowed outcomes, readable
+  std::optional<OutcomeFields> observed_fields;  // the same as fields
+  std::vector<OutcomeFields> allowed_fields;
   std::vector<paging::WalkStep> walk;
   std::string fault_reason;  // the oracle's explanation of a fault
   std::vector<CheckResult> checks;
@@ -107,11 +122,20 @@ struct ScenarioResult {
   std::string file, title, backend;
   Verdict verdict = Verdict::Passed;
   std::string reason;  // why the whole scenario was skipped
+  std::vector<std::string> warnings;  // the parser's (Scenario::warnings)
   std::vector<AccessResult> accesses;
   [[nodiscard]] unsigned count(Verdict v) const;
   [[nodiscard]] unsigned known_deviations() const;
+  // "passed", "failed", "skipped" or "known-deviation" (docs/json.md): an access the
+  // platform departs on in a known way is not a skip.
+  [[nodiscard]] std::string_view verdict_name() const;
   [[nodiscard]] nlohmann::json to_json() const;
 };
+
+// The verdict of one access in the shared JSON words (known deviations named as such).
+std::string_view verdict_name(const AccessResult& access);
+// The walk of an access, level by level, entries and addresses as hex strings.
+nlohmann::json walk_json(const std::vector<paging::WalkStep>& walk);
 
 // Runs `scenario`; `machine` = nullptr judges it with the model alone ("oracle").
 // A disagreement the backend names is a known deviation only when `known` lists that
