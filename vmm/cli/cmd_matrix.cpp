@@ -255,29 +255,15 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
 
   lab::LabOptions lab_options;
   lab_options.backend = kind;
-  std::vector<std::unique_ptr<lab::Lab>> labs(workers);
-  {
-    std::vector<std::thread> threads;
-    std::vector<std::exception_ptr> errors(workers);
-    for (unsigned w = 0; w < workers; ++w) {
-      threads.emplace_back([&, w] {
-        try {
-          labs[w] = std::make_unique<lab::Lab>(lab_options);
-        } catch (...) {
-          errors[w] = std::current_exception();
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
-  }
+  // Each worker makes its machine in its own thread: a QEMU child is tied to the thread
+  // that started it (it dies with it).
+  unsigned maxphyaddr = 0;
+  std::mutex maxphyaddr_mutex;
 
   campaign::StopOnSignal stop;
   campaign::Progress progress(stderr, campaign::is_terminal(stderr));
   std::mutex progress_mutex;
   bool failed = false;
-  const unsigned maxphyaddr = labs.front()->cpu().paging_features().maxphyaddr;
   for (const auto& plan : plans) {
     if (campaign::StopOnSignal::requested()) break;
     std::atomic<std::uint64_t> done{0};
@@ -313,7 +299,12 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
           return !campaign::StopOnSignal::requested();
         };
         try {
-          results[w] = matrix::run_mode(*labs[w], plan.mode, ro);
+          lab::Lab lab(lab_options);
+          {
+            std::lock_guard lock(maxphyaddr_mutex);
+            maxphyaddr = lab.cpu().paging_features().maxphyaddr;
+          }
+          results[w] = matrix::run_mode(lab, plan.mode, ro);
         } catch (...) {
           errors[w] = std::current_exception();
         }

@@ -69,12 +69,16 @@ std::uint64_t entry_bits(const MatrixMode& mode, unsigned level, std::uint16_t f
 }
 
 std::uint64_t owned_bits(const MatrixMode& mode, unsigned level, unsigned maxphyaddr) {
+  const bool long_mode = mode.paging == PagingMode::Level4 || mode.paging == PagingMode::Level5;
   std::uint64_t v = 0;
   for (unsigned i = 0; i < FlagCount; ++i) {
     const auto f = static_cast<std::uint16_t>(1u << i);
     if (mode.paging == PagingMode::Bits32 &&
         (f & (FlagNx | FlagPk | FlagR51 | FlagRmax | FlagRps)) != 0)
       continue;
+    // Bit 13 and bit 7 are address or PS bits except where these flags exist.
+    if (f == FlagRlow && !large_leaf(mode, level)) continue;
+    if (f == FlagRps && !(long_mode && level >= 4)) continue;
     v |= entry_bits(mode, level, static_cast<std::uint16_t>(f | FlagP), maxphyaddr);
   }
   return v;
