@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "commands.hpp"
 #include "backend_option.hpp"
+#include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/campaign/atomic_file.hpp"
 #include "pagelab/campaign/progress.hpp"
@@ -185,8 +185,7 @@ void list_space(const std::vector<ModePlan>& plans) {
     fmt::print("{}: {} — {} cases ({} assignments before the rules)\n", p.mode.name,
                p.mode.description, grouped(p.count), grouped(space.assignments()));
     for (const auto& d : space.dimensions()) {
-      fmt::print("  {:<10} {:>3} values: {}\n", d.name, d.values.size(),
-                 fmt::join(d.labels, " "));
+      fmt::print("  {:<10} {:>3} values: {}\n", d.name, d.values.size(), fmt::join(d.labels, " "));
     }
   }
   if (!plans.empty()) {
@@ -218,8 +217,9 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
   } else {
     const auto modes = matrix::select_modes(a.mode);
     if (modes.empty()) {
-      throw UsageError(fmt::format("unknown mode '{}' (one of: {}; groups: 4level, pae, 32bit, all)",
-                                   printable(a.mode, 40), mode_names()));
+      throw UsageError(
+          fmt::format("unknown mode '{}' (one of: {}; groups: 4level, pae, 32bit, all)",
+                      printable(a.mode, 40), mode_names()));
     }
     for (const auto& m : modes) plans.push_back({m, 0});
   }
@@ -319,8 +319,8 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
     if (merged.unexplained != 0) failed = true;
     if (a.json) {
       for (const auto& rep : merged.reports) {
-        fmt::print("{}\n", case_json(plan.mode, rep).dump(-1, ' ', false,
-                                                          nlohmann::json::error_handler_t::replace));
+        fmt::print("{}\n", case_json(plan.mode, rep)
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
       fmt::print("{}\n", mode_json(plan, merged, workers)
                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -330,9 +330,10 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
     if (only && !a.export_path.empty()) {
       const matrix::FlagSpace space(plan.mode);
       const auto number = space.number_of(*only).value_or(0);
-      const auto observed = merged.reports.empty() ? std::string() : merged.reports.front().observed;
-      campaign::write_file_atomically(a.export_path,
-                                      matrix::export_case(space, *only, number, maxphyaddr, observed));
+      const auto observed =
+          merged.reports.empty() ? std::string() : merged.reports.front().observed;
+      campaign::write_file_atomically(
+          a.export_path, matrix::export_case(space, *only, number, maxphyaddr, observed));
       if (!a.json) fmt::print("exported case #{} to {}\n", number, a.export_path);
     }
   }

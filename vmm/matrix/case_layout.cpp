@@ -4,8 +4,8 @@
 
 namespace pagelab::matrix {
 
-using paging::PagingMode;
 using paging::PageSize;
+using paging::PagingMode;
 using paging::Pte;
 using paging::Pte32;
 

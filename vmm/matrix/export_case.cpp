@@ -100,16 +100,16 @@ std::string export_case(const FlagSpace& space, const Setup& s, std::uint64_t nu
   out += fmt::format("map {:#x} -> {:#x} {} {} w u\n", layout.va.value(), layout.frame.value(),
                      scenario_size(mode.leaf_size), scenario_size(mode.leaf_size));
   for (const auto l : space.levels()) {
-    out += fmt::format("set entry {:#x} {}{}\n", layout.va.value(),
-                       paging::intel_level_name(l), entry_flags(mode, l, s.level[l], maxphyaddr));
+    out += fmt::format("set entry {:#x} {}{}\n", layout.va.value(), paging::intel_level_name(l),
+                       entry_flags(mode, l, s.level[l], maxphyaddr));
   }
   const bool fetch = (s.access & AccessFetch) != 0;
   const auto at = layout.va + (fetch ? layout.fetch_offset : layout.data_offset);
   const char* verb = (s.access & AccessWrite) != 0 ? "write" : fetch ? "fetch" : "read";
-  out += fmt::format("{} {:#x}{}{}{}\n", verb, at.value(),
-                     (s.access & AccessUser) != 0 ? " user" : "",
-                     (s.access & AccessAc) != 0 ? " ac" : "",
-                     (s.access & AccessWrite) != 0 ? fmt::format(" value {:#x}", number) : "");
+  out +=
+      fmt::format("{} {:#x}{}{}{}\n", verb, at.value(), (s.access & AccessUser) != 0 ? " user" : "",
+                  (s.access & AccessAc) != 0 ? " ac" : "",
+                  (s.access & AccessWrite) != 0 ? fmt::format(" value {:#x}", number) : "");
   return out;
 }
 

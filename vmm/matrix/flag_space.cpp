@@ -9,8 +9,8 @@
 
 namespace pagelab::matrix {
 
-using paging::PagingMode;
 using paging::PageSize;
+using paging::PagingMode;
 
 namespace {
 
@@ -163,7 +163,7 @@ FlagSpace::FlagSpace(const MatrixMode& mode) : mode_(mode) {
   // Controls, outermost: changing one costs a control-register write (and on TCG a
   // flush of its whole TLB), so the odometer turns them least often.
   controls_ = ControlWp | ControlSmep | ControlSmap;
-  if (wide) controls_ |= ControlNxe;   // 32-bit paging has no XD; EFER.NXE changes nothing
+  if (wide) controls_ |= ControlNxe;           // 32-bit paging has no XD; EFER.NXE changes nothing
   if (long_mode(pm)) controls_ |= ControlPke;  // CR4.PKE applies only in IA-32e mode
   for (unsigned i = ControlCount; i-- > 0;) {
     const auto c = static_cast<std::uint8_t>(1u << i);
@@ -401,9 +401,7 @@ std::string FlagSpace::name(const Setup& s) const {
     out += (s.pkru & PkruAd) != 0 ? ((s.pkru & PkruWd) != 0 ? "ad,wd" : "ad") : "wd";
   }
   out += ' ';
-  out += (s.access & AccessWrite) != 0   ? "write"
-         : (s.access & AccessFetch) != 0 ? "fetch"
-                                         : "read";
+  out += (s.access & AccessWrite) != 0 ? "write" : (s.access & AccessFetch) != 0 ? "fetch" : "read";
   out += (s.access & AccessUser) != 0 ? " cpl3" : " cpl0";
   if ((s.access & AccessAc) != 0) out += " ac";
   return out;

@@ -145,9 +145,9 @@ class ModeRunner {
           v & paging::bits(paging::Pte::FrameShift,
                            mode_.paging == PagingMode::Bits32 ? 31 : features_.maxphyaddr - 1);
       if (address_part_[l] != address) {
-        throw std::logic_error(fmt::format(
-            "matrix: the {} entry {:#x} keeps {:#x} of its address bits {:#x}",
-            level_token(mode_.paging, l), v, address_part_[l], address));
+        throw std::logic_error(
+            fmt::format("matrix: the {} entry {:#x} keeps {:#x} of its address bits {:#x}",
+                        level_token(mode_.paging, l), v, address_part_[l], address));
       }
     }
     // The fetched instruction is there before any case, so that a CPU that fetches where
@@ -187,7 +187,16 @@ class ModeRunner {
     };
     space_.for_each(consider);
     if (!ops_.empty()) flush();
-    result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Leave the control bits as the engine entered the mode: the next engine (another
+    // mode on this Lab) starts from them.
+    if (cr4_ != st.cr4 || cr0_ != st.cr0 || efer_ != st.efer) {
+      const std::vector<Op> restore = {OpWriteControl{ControlRegister::Cr4, st.cr4},
+                                       OpWriteControl{ControlRegister::Cr0, st.cr0},
+                                       OpWriteControl{ControlRegister::Efer, st.efer}};
+      engine_->run(restore);
+    }
+    result_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
  private:
@@ -221,9 +230,8 @@ class ModeRunner {
       ++result_.control_writes;
     }
     if ((s.control & ControlPke) != 0) {
-      const std::uint64_t pkru =
-          ((s.pkru & PkruAd) != 0 ? paging::Pkru::access_disable(1) : 0) |
-          ((s.pkru & PkruWd) != 0 ? paging::Pkru::write_disable(1) : 0);
+      const std::uint64_t pkru = ((s.pkru & PkruAd) != 0 ? paging::Pkru::access_disable(1) : 0) |
+                                 ((s.pkru & PkruWd) != 0 ? paging::Pkru::write_disable(1) : 0);
       if (!pkru_known_ || pkru != pkru_) {
         ops_.push_back(OpWriteControl{ControlRegister::Pkru, pkru});
         pkru_ = pkru;
@@ -263,8 +271,8 @@ class ModeRunner {
              : fetch                       ? paging::AccessType::Fetch
                                            : paging::AccessType::Read;
     a.address = layout_.va + (fetch ? layout_.fetch_offset : layout_.data_offset);
-    a.privilege = (s.access & AccessUser) != 0 ? paging::Privilege::User
-                                               : paging::Privilege::Supervisor;
+    a.privilege =
+        (s.access & AccessUser) != 0 ? paging::Privilege::User : paging::Privilege::Supervisor;
     a.ac = (s.access & AccessAc) != 0;
     a.size = 8;
     a.write_value = 0x6d61'7472'6978'0000 | (number & 0xffff);
@@ -277,8 +285,7 @@ class ModeRunner {
       if (stop != 0 && l <= stop) break;
       if (mode_.paging == PagingMode::Pae && l == PdpteLevel) continue;  // a register
       const bool leaf = l == mode_.leaf_level;
-      const bool may_change =
-          (s.level[l] & FlagA) == 0 || (leaf && (s.level[l] & FlagD) == 0);
+      const bool may_change = (s.level[l] & FlagA) == 0 || (leaf && (s.level[l] & FlagD) == 0);
       if (!may_change) continue;
       known_[l] = false;
       if (!options_.ad_readback) continue;
@@ -333,7 +340,8 @@ class ModeRunner {
       failure += r.report.empty() ? r.summary() + "\n" : r.report;
       if (!failure.empty() && failure.back() != '\n') failure += '\n';
     }
-    if (!skipped && options_.ad_readback && access.observed.status != lab::ProbeStatus::BadCommand) {
+    if (!skipped && options_.ad_readback &&
+        access.observed.status != lab::ProbeStatus::BadCommand) {
       failure += check_readbacks(c, results, deviation);
     }
     if (skipped) {
@@ -400,14 +408,14 @@ class ModeRunner {
       if (((got ^ want) & ~may) != 0) {
         const bool leaf = entry_[mode_.leaf_level].value() == gpa;
         const ReadBack rb{platform_, mode_, leaf, access.observed.status == lab::ProbeStatus::Fault,
-                          got, want};
+                          got,       want};
         if (const auto* d = find_ad_deviation(rb)) {
           deviation = d->id;
           if (!options_.strict) continue;
         }
         out += fmt::format(
-            "A/D: the entry at {:#x} reads {:#x} after the access; the judge allows {:#x}{}\n",
-            gpa, got, want, may != 0 ? fmt::format(" (bits {:#x} either way)", may) : "");
+            "A/D: the entry at {:#x} reads {:#x} after the access; the judge allows {:#x}{}\n", gpa,
+            got, want, may != 0 ? fmt::format(" (bits {:#x} either way)", may) : "");
       }
     }
     return out;
@@ -442,6 +450,9 @@ ModeResult run_mode(lab::Lab& lab, const MatrixMode& mode, const RunOptions& opt
     result.skipped = *why;
     return result;
   }
+  // Engine::start() in 64-bit mode loads the new root without leaving the current mode,
+  // so 4-level -> 5-level on one Lab would triple-fault: each mode starts from reset.
+  lab.reset();
   ModeRunner runner(lab, mode, options, result);
   runner.run();
   return result;

@@ -14,9 +14,9 @@ namespace pagelab::matrix {
 struct ReadBack {
   const std::string& platform;  // lab::platform_tag()
   const MatrixMode& mode;
-  bool leaf;                    // the leaf entry of the case
+  bool leaf;  // the leaf entry of the case
   bool access_faulted;
-  std::uint64_t got, want;      // read back, allowed (the judge's)
+  std::uint64_t got, want;  // read back, allowed (the judge's)
 };
 
 struct AdDeviation {

@@ -10,8 +10,8 @@
 namespace pagelab::matrix {
 
 struct CaseLayout {
-  paging::Linear va;         // the page the cases map (aligned to the leaf size)
-  paging::GuestPhys frame;   // what the leaf maps
+  paging::Linear va;           // the page the cases map (aligned to the leaf size)
+  paging::GuestPhys frame;     // what the leaf maps
   std::uint64_t data_offset;   // reads and writes (8 bytes)
   std::uint64_t fetch_offset;  // fetches: the engine plants its 2-byte return there
 };

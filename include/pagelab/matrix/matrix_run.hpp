@@ -54,14 +54,14 @@ struct ModeResult {
   std::uint64_t failures_not_kept = 0;
   std::uint64_t exits = 0, ops = 0, control_writes = 0, entry_writes = 0;
   double seconds = 0;
-  bool stopped = false;  // SIGINT
+  bool stopped = false;                 // SIGINT
   void merge(const ModeResult& other);  // same mode, another worker's share
 };
 
 struct RunOptions {
   Selection selection;
-  bool strict = false;          // known deviations fail
-  bool ad_readback = true;      // read every entry whose A/D the access may set, per case
+  bool strict = false;      // known deviations fail
+  bool ad_readback = true;  // read every entry whose A/D the access may set, per case
   std::size_t keep_reports = 50;
   // Called after each batch with the cases done so far; return false to stop.
   std::function<bool(std::uint64_t)> on_batch;
