@@ -129,6 +129,8 @@ class ModeRunner {
     const auto start = std::chrono::steady_clock::now();
     lab::EngineOptions eo;
     eo.mode = mode_.paging;
+    // Deviations are counted by name; their walks are printed only when they fail.
+    eo.explain_deviations = options_.strict;
     engine_ = std::make_unique<lab::Engine>(lab_, eo);
     auto& space = engine_->space();
     space.map(layout_.va, layout_.frame, paging::page_bytes(mode_.leaf_size), mode_.leaf_size,

@@ -123,6 +123,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
   impl_->host_writes = host_writes_.get();
   impl_->mode = options.mode;
   impl_->explain_all = options.explain_all;
+  impl_->explain_deviations = options.explain_deviations;
 }
 
 Engine::~Engine() = default;
@@ -642,9 +643,20 @@ void Engine::Impl::check_access(CheckedResult& r,
     }
     before_foreign = judge.matches(old, acc, ob);
   }
+  // A known deviation need not be explained when the front-end only counts it.
+  const AccessDeviation* deviation = nullptr;
+  if (!allowed) {
+    const AccessCase c{platform, a, r.observed, r.allowed, before_foreign};
+    deviation = find_access_deviation(c, known_access_deviations());
+  }
+  const bool quiet = deviation != nullptr && !explain_deviations;
   // A disagreement is explained: the same judgement again, with its walks in words.
-  if (!allowed && explain == judge::Explain::No) j = judge.judge(acc, ac, judge::Explain::Yes);
-  const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
+  if (!allowed && !quiet && explain == judge::Explain::No) {
+    j = judge.judge(acc, ac, judge::Explain::Yes);
+  }
+  const auto report = allowed ? std::string()
+                      : quiet ? r.summary() + "\n"
+                              : disagreement_text(r, j, foreign);
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
@@ -666,10 +678,9 @@ void Engine::Impl::check_access(CheckedResult& r,
   r.entries = v.entries;
   r.judgement = std::move(j);
   if (v.agrees()) return;
-  const AccessCase c{platform, a, r.observed, r.allowed, before_foreign};
-  if (const auto* d = find_access_deviation(c, known_access_deviations())) {
-    r.deviation = d->id;
-    note(fmt::format("{}: {}", d->id, d->description));
+  if (deviation != nullptr) {
+    r.deviation = deviation->id;
+    note(fmt::format("{}: {}", deviation->id, deviation->description));
   }
   r.agrees = false;
   r.report = report + r.report;
