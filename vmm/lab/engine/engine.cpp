@@ -655,7 +655,7 @@ void Engine::Impl::check_access(CheckedResult& r,
     j = judge.judge(acc, ac, judge::Explain::Yes);
   }
   const auto report = allowed ? std::string()
-                      : quiet ? r.summary() + "\n"
+                      : quiet ? std::string()
                               : disagreement_text(r, j, foreign);
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {
@@ -680,7 +680,12 @@ void Engine::Impl::check_access(CheckedResult& r,
   if (v.agrees()) return;
   if (deviation != nullptr) {
     r.deviation = deviation->id;
-    note(fmt::format("{}: {}", deviation->id, deviation->description));
+    // Once per deviation: formatting the note for every case would cost more than judging.
+    const auto& id = deviation->id;
+    const bool noted = std::any_of(notes.begin(), notes.end(), [&](const std::string& n) {
+      return n.size() > id.size() && n.compare(0, id.size(), id) == 0 && n[id.size()] == ':';
+    });
+    if (!noted) note(fmt::format("{}: {}", id, deviation->description));
   }
   r.agrees = false;
   r.report = report + r.report;

@@ -112,7 +112,7 @@ struct EngineOptions {
   // Explain a disagreement that a known deviation names (its walks, the instruction at
   // RIP). A front-end that only counts deviations by name (the permission matrix, where
   // TCG's reserved-bit deviation is most cases of some modes) turns this off: the report
-  // is then the one-line summary, and the deviation is still named.
+  // is then empty (summary() still describes the access), and the deviation is still named.
   bool explain_deviations = true;
 };
 
