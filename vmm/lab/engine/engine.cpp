@@ -123,6 +123,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
   impl_->host_writes = host_writes_.get();
   impl_->mode = options.mode;
   impl_->explain_all = options.explain_all;
+  impl_->explain_deviations = options.explain_deviations;
 }
 
 Engine::~Engine() = default;
@@ -644,7 +645,6 @@ void Engine::Impl::check_access(CheckedResult& r,
   }
   // A disagreement is explained: the same judgement again, with its walks in words.
   if (!allowed && explain == judge::Explain::No) j = judge.judge(acc, ac, judge::Explain::Yes);
-  const auto report = allowed ? std::string() : disagreement_text(r, j, foreign);
   // The entries as the walks read them, before commit sets their A/D bits in the model:
   // a platform acting on a stale control bit did not walk them, and a read through
   // another translation may land on one (a page table read as data).
@@ -703,9 +703,20 @@ void Engine::Impl::check_access(CheckedResult& r,
   };
   const AccessCase c{platform,     a, r.observed, r.allowed, before_foreign, judge.state_for(ac),
                      matches_under};
-  if (const auto* d = find_access_deviation(c, known_access_deviations())) {
-    r.deviation = d->id;
-    note(fmt::format("{}: {}", d->id, d->description));
+  const auto* deviation = find_access_deviation(c, known_access_deviations());
+  // A known deviation need not be explained in words when the front-end only counts it.
+  std::string report;
+  if (deviation == nullptr || explain_deviations) {
+    report = disagreement_text(r, *r.judgement, foreign);
+  }
+  if (deviation != nullptr) {
+    r.deviation = deviation->id;
+    // Once per deviation: formatting the note for every case would cost more than judging.
+    const auto& id = deviation->id;
+    const bool noted = std::any_of(notes.begin(), notes.end(), [&](const std::string& n) {
+      return n.size() > id.size() && n.compare(0, id.size(), id) == 0 && n[id.size()] == ':';
+    });
+    if (!noted) note(fmt::format("{}: {}", id, deviation->description));
   }
   r.agrees = false;
   r.report = report + r.report;

@@ -109,6 +109,11 @@ struct EngineOptions {
   // Explain every access's walks in CheckedResult::judgement (a scenario prints them);
   // otherwise only a disagreement is explained, and judging costs no text.
   bool explain_all = false;
+  // Explain a disagreement that a known deviation names (its walks, the instruction at
+  // RIP). A front-end that only counts deviations by name (the permission matrix, where
+  // TCG's reserved-bit deviation is most cases of some modes) turns this off: the report
+  // is then empty (summary() still describes the access), and the deviation is still named.
+  bool explain_deviations = true;
 };
 
 // Guest-physical areas the engine uses (all inside the default 16 MiB of RAM).

@@ -1,0 +1,31 @@
+#include "pagelab/matrix/ad_deviations.hpp"
+
+#include "pagelab/paging/entry_bits.hpp"
+
+namespace pagelab::matrix {
+
+const std::vector<AdDeviation>& known_ad_deviations() {
+  static const std::vector<AdDeviation> list = {
+      {"tcg-1g-leaf-accessed-on-fault",
+       "SDM Vol. 3A §4.8: the accessed flag of the entry that maps the page is set when the "
+       "translation is used; an access refused by the rights of that entry sets no A there",
+       "QEMU 7.2 TCG sets A in a 1 GiB leaf (a PDPTE with PS) while walking, before it checks "
+       "the rights, so an access that then faults (U/S, SMAP, W, PK) leaves A set; 2 MiB and "
+       "4 KiB leaves are checked first",
+       "pagelab matrix --backend qemu --case '4level-1g pml4:p,us pdpt:p,us smap read cpl0'",
+       [](const ReadBack& r) {
+         return r.platform == "tcg" && r.mode.leaf_size == paging::PageSize::Size1G && r.leaf &&
+                r.access_faulted && (r.got ^ r.want) == paging::Pte::Accessed &&
+                (r.got & paging::Pte::Accessed) != 0;
+       }},
+  };
+  return list;
+}
+
+const AdDeviation* find_ad_deviation(const ReadBack& r) {
+  for (const auto& d : known_ad_deviations())
+    if (d.matches(r)) return &d;
+  return nullptr;
+}
+
+}  // namespace pagelab::matrix
