@@ -386,6 +386,12 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
         sim_state.cr3 = w->value & ~Cr3::NoFlush;
         sim_cr3_written = true;
       }
+      // Where a later fetch goes depends on the control bits written before it in the
+      // same batch (SMEP, NXE, WP...): the plan must follow them, or the fetch runs
+      // from a page nothing was planted in.
+      if (w->reg == ControlRegister::Cr0) sim_state.cr0 = w->value;
+      if (w->reg == ControlRegister::Cr4) sim_state.cr4 = w->value;
+      if (w->reg == ControlRegister::Efer) sim_state.efer = w->value | Efer::Sce;
     } else if (std::holds_alternative<OpInvpcid>(op) && !has_invpcid) {
       r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {

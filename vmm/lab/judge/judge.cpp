@@ -454,8 +454,11 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
   }
-  // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted.
-  v.ad_predictable = v.matched == 0;
+  // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted. Nor when a
+  // translation cache may still hold a walk with the same outcome as the fresh one (an
+  // entry rewritten without invalidation, e.g. with A clear): the CPU may have used it
+  // and set nothing.
+  v.ad_predictable = v.matched == 0 && judgement.decided_others.empty();
   v.entries.reserve(judgement.decided.entry_count);
   auto record = [&](const paging::Decision& d) {
     // The last entry read is a leaf when the walk translated or refused on rights.
