@@ -97,7 +97,7 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
     try {
       campaign::prepare_findings_directory(a.findings);
     } catch (const std::invalid_argument& e) {
-      throw UsageError(fmt::format("--findings: {}", e.what()));
+      throw UsageError(printable(e.what(), 400));  // names --findings itself
     }
     o.findings = a.findings;
   }

@@ -64,13 +64,11 @@ struct Slot {
   }
   ModeRunner& runner_for(PagingMode mode) {
     if (!runner || runner->mode() != mode) {
-      // The engine enters a mode from protected mode or from the same long mode; between
-      // 4- and 5-level paging the machine starts over.
-      const bool both_long = runner && runner->mode() != PagingMode::Bits32 &&
-                             runner->mode() != PagingMode::Pae && mode != PagingMode::Bits32 &&
-                             mode != PagingMode::Pae;
+      // Another engine's mode: the machine starts over (from long mode the engine's
+      // start hangs on the way to legacy paging, and cannot switch 4-/5-level).
+      const bool switching = runner != nullptr;
       runner.reset();
-      if (both_long) renew_lab();
+      if (switching) renew_lab();
       runner = std::make_unique<ModeRunner>(*lab, mode);
       runner->set_strict(strict);
     }
