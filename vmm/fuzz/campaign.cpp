@@ -76,9 +76,10 @@ struct Slot {
   }
   // A batch; when the guest stops (or the machine goes), the machine is renewed and the
   // cases run one by one, so that the one that stops it is named.
-  std::vector<CaseOutcome> run(PagingMode mode, std::span<const FuzzCase> cases) {
+  std::vector<CaseOutcome> run(PagingMode mode, std::span<const FuzzCase> cases,
+                               bool isolated = false) {
     try {
-      return runner_for(mode).run(cases);
+      return runner_for(mode).run(cases, isolated);
     } catch (const std::exception& e) {
       renew_lab();
       if (cases.size() == 1) {
@@ -94,7 +95,7 @@ struct Slot {
         return {o};
       }
       std::vector<CaseOutcome> out;
-      for (const auto& c : cases) out.push_back(run(mode, std::span(&c, 1)).front());
+      for (const auto& c : cases) out.push_back(run(mode, std::span(&c, 1), isolated).front());
       return out;
     }
   }
@@ -165,6 +166,7 @@ nlohmann::json CampaignSummary::to_json() const {
           {"finding_signatures", findings},
           {"known_deviations", known_deviations},
           {"backends_differ_allowed", backends_differ_allowed},
+          {"unconfirmed", unconfirmed},
           {"stopped_by", stopped_by},
           {"modes", modes_json},
           {"notes", notes}};
@@ -201,6 +203,9 @@ std::string CampaignSummary::to_text() const {
                        backends_differ_allowed);
   }
   for (const auto& [sig, n] : findings) out += fmt::format("  {} cases: {}\n", n, sig);
+  for (const auto& [sig, n] : unconfirmed) {
+    out += fmt::format("  {} cases not reproduced alone (not findings): {}\n", n, sig);
+  }
   return out;
 }
 
@@ -265,8 +270,16 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
       return;
     }
     const auto t = Clock::now();
-    const auto r =
-        shrink(c, o, [&](const FuzzCase& k) { return s.run(mode, std::span(&k, 1)).front(); });
+    auto alone = [&](const FuzzCase& k) { return s.run(mode, std::span(&k, 1), true).front(); };
+    // Confirmed alone, on guest RAM as a replay finds it, or not a finding: what earlier
+    // cases left in data pages cannot be written into a reproducer.
+    const auto confirmed = alone(c);
+    if (!confirmed.disagreement || s.name + ":" + confirmed.disagreement->signature(mode) != sig) {
+      ++summary.unconfirmed[sig];
+      summary.modes[s.name][mode_keyword(mode)].seconds += seconds_since(t);
+      return;
+    }
+    const auto r = shrink(c, confirmed, alone);
     summary.modes[s.name][mode_keyword(mode)].seconds += seconds_since(t);
     Finding f;
     f.signature = sig;

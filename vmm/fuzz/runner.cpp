@@ -19,6 +19,8 @@ using paging::PagingMode;
 namespace {
 
 constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
+// Leaves name frames from here up (fuzz_case.hpp); below are the probe and the tables.
+constexpr std::uint64_t DataBase = 0x800000;
 
 // Write offsets of the generator whose words an alias of a table may have changed.
 constexpr std::uint64_t AliasWritten[] = {0x100, 0x108, 0x3f8};
@@ -179,8 +181,14 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
   ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr3, base_.cr3});
 }
 
-std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases) {
+std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool isolated) {
   std::vector<lab::Op> ops;
+  if (isolated) {
+    for (const auto word : data_dirty_) {
+      ops.emplace_back(lab::OpForeignWrite{paging::GuestPhys(word), 0});
+    }
+    data_dirty_.clear();
+  }
   struct Span {
     std::size_t begin, steps_begin, end;
     std::vector<std::size_t> step_op;
@@ -226,6 +234,17 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases) {
     for (std::size_t s = 0; s < c.steps.size(); ++s) {
       auto& r = results[sp.step_op[s]];
       const auto* acc = std::get_if<lab::OpAccess>(&r.op);
+      if (acc != nullptr && acc->type == paging::AccessType::Write && !r.skipped) {
+        // Where the data may have gone (the CPU chose among the allowed translations).
+        for (const auto& a : r.allowed) {
+          if (const auto* t = std::get_if<paging::Translation>(&a)) {
+            const auto pa = t->physical.value();
+            for (auto w = pa & ~std::uint64_t{7}; w < pa + acc->size; w += 8) {
+              if (w >= DataBase) data_dirty_.insert(w);
+            }
+          }
+        }
+      }
       if (acc != nullptr) {
         AccessRecord rec;
         rec.step = s;

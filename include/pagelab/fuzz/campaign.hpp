@@ -54,6 +54,8 @@ struct CampaignSummary {
   std::map<std::string, std::map<std::string, ModeStats>> modes;  // backend -> mode -> stats
   std::map<std::string, std::uint64_t> findings;                  // signature -> cases
   std::map<std::string, std::uint64_t> known_deviations;          // name -> cases
+  // Disagreements that did not happen again when the case ran alone on fresh data.
+  std::map<std::string, std::uint64_t> unconfirmed;
   std::uint64_t backends_differ_allowed = 0;  // accesses where backends differ, both allowed
   std::vector<std::string> notes;             // platform notes of the engines
   [[nodiscard]] nlohmann::json to_json() const;

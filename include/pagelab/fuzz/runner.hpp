@@ -66,7 +66,10 @@ class ModeRunner {
   // Runs the cases (all of this mode) in as few batches as the engine allows. Throws
   // what the engine throws when the guest stops (lab::GuestStopped, ...): the runner is
   // then unusable.
-  std::vector<CaseOutcome> run(std::span<const FuzzCase> cases);
+  // `isolated`: data words earlier cases wrote are zeroed first (host writes, between
+  // batches), so that the cases see guest RAM as a fresh machine has it, as `pagelab run`
+  // replays them: for confirming and shrinking a finding.
+  std::vector<CaseOutcome> run(std::span<const FuzzCase> cases, bool isolated = false);
   // Known deviations count as disagreements too (kind "deviation:NAME"): --strict.
   void set_strict(bool strict) { strict_ = strict; }
   [[nodiscard]] paging::PagingMode mode() const { return mode_; }
@@ -85,6 +88,7 @@ class ModeRunner {
   std::optional<ControlValues> controls_;  // as the last case left them
   std::set<std::uint64_t> dirty_;          // window words a case may have left non-zero
   bool strict_ = false;
+  std::set<std::uint64_t> data_dirty_;  // 8-byte data words accesses may have written
 };
 
 }  // namespace pagelab::fuzz

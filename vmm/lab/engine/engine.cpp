@@ -362,7 +362,22 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     const judge::OverlayMemory view(
         check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
         entry_bytes());
-    if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
+    if (sim_cr3_written && mode == paging::PagingMode::Pae) {
+      if (judge.options().pdpte_accessed_ignored) {
+        // As the judge loads them on this platform: without the A bit it set (else
+        // the load refuses them and the plan walks the PDPTEs of before MOV CR3).
+        auto masked = sim_entries;
+        const GuestPhys pdpt(sim_state.cr3 & paging::bits(5, 31));
+        for (unsigned i = 0; i < PdpteCount; ++i) {
+          const auto at = pdpt + i * sizeof(std::uint64_t);
+          masked[at.value()] = view.read64(at) & ~Pte::Accessed;
+        }
+        const judge::OverlayMemory unaccessed(view, masked, entry_bytes());
+        paging::load_pdptes(unaccessed, sim_state);
+      } else {
+        paging::load_pdptes(view, sim_state);
+      }
+    }
     return paging::decide(view, sim_state, to_access(a));  // where it goes, no words
   };
   // The planted instruction must not be what an earlier access of the same batch reads
