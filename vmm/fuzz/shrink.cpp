@@ -168,6 +168,7 @@ std::string reproducer_text(const FuzzCase& c, const CaseOutcome& outcome,
     for (const auto& a : d.allowed) allowed.push_back(paging::describe(a));
     std::string did = d.observed;
     if (const auto arrow = did.find("-> "); arrow != std::string::npos) did = did.substr(arrow + 3);
+    if (const auto tag = did.find("  [DISAGREES]"); tag != std::string::npos) did.resize(tag);
     o.header.push_back(fmt::format(
         "{} did {}; the architecture allows {}", info.backend, did,
         allowed.empty() ? "(see the report)" : fmt::format("{}", fmt::join(allowed, " or "))));
