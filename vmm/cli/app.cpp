@@ -38,6 +38,7 @@ int run(int argc, const char* const* argv) {
   add_modes(app, ctx);
   add_bench(app, ctx);
   add_matrix(app, ctx);
+  add_fuzz(app, ctx);
 
   const int status = parse_and_run(app, ctx, argc, argv);
   // A report that could not be written (a full disk, /dev/full, a closed pipe) is not

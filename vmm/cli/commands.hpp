@@ -37,6 +37,8 @@ void add_modes(CLI::App& app, Context& ctx);
 void add_bench(CLI::App& app, Context& ctx);
 // `matrix`: the exhaustive permission matrix (cmd_matrix.cpp).
 void add_matrix(CLI::App& app, Context& ctx);
+// `fuzz`: random page tables judged by the oracle, findings shrunk (cmd_fuzz.cpp).
+void add_fuzz(CLI::App& app, Context& ctx);
 
 // Entry point shared by main() and the in-process CLI tests.
 int run(int argc, const char* const* argv);

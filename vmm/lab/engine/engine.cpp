@@ -363,7 +363,22 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     const judge::OverlayMemory view(
         check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
         entry_bytes());
-    if (sim_cr3_written && mode == paging::PagingMode::Pae) paging::load_pdptes(view, sim_state);
+    if (sim_cr3_written && mode == paging::PagingMode::Pae) {
+      if (judge.options().pdpte_accessed_ignored) {
+        // As the judge loads them on this platform: without the A bit it set (else
+        // the load refuses them and the plan walks the PDPTEs of before MOV CR3).
+        auto masked = sim_entries;
+        const GuestPhys pdpt(sim_state.cr3 & paging::bits(5, 31));
+        for (unsigned i = 0; i < PdpteCount; ++i) {
+          const auto at = pdpt + i * sizeof(std::uint64_t);
+          masked[at.value()] = view.read64(at) & ~Pte::Accessed;
+        }
+        const judge::OverlayMemory unaccessed(view, masked, entry_bytes());
+        paging::load_pdptes(unaccessed, sim_state);
+      } else {
+        paging::load_pdptes(view, sim_state);
+      }
+    }
     return paging::decide(view, sim_state, to_access(a));  // where it goes, no words
   };
   // The planted instruction must not be what an earlier access of the same batch reads
@@ -387,6 +402,12 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
         sim_state.cr3 = w->value & ~Cr3::NoFlush;
         sim_cr3_written = true;
       }
+      // Where a later fetch goes depends on the control bits written before it in the
+      // same batch (SMEP, NXE, WP...): the plan must follow them, or the fetch runs
+      // from a page nothing was planted in.
+      if (w->reg == ControlRegister::Cr0) sim_state.cr0 = w->value;
+      if (w->reg == ControlRegister::Cr4) sim_state.cr4 = w->value;
+      if (w->reg == ControlRegister::Efer) sim_state.efer = w->value | Efer::Sce;
     } else if (std::holds_alternative<OpInvpcid>(op) && !has_invpcid) {
       r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {

@@ -269,7 +269,10 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
           if (pae && e.level == 3) return true;
           return (read_entry(GuestPhys(e.address)) & ~(Pte::Accessed | Pte::Dirty)) == e.value;
         });
-    if (unchanged) continue;
+    if (unchanged) {
+      unchanged_cached_ = true;
+      continue;
+    }
     auto cs = s;
     if (pae) cs.pdptes = p->pdptes;
     // What the walk decided from the control bits is frozen in the item (SDM §4.10.2.2).
@@ -319,7 +322,9 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   auto& first_walks = scratch_walks_[0];
   firsts.clear();
   first_walks.clear();
+  unchanged_cached_ = false;
   page_decisions(s, access, explain, firsts, first_walks);
+  j.cache_may_answer = unchanged_cached_;
   j.decided = firsts.front();
   if (explain == Explain::Yes) {
     j.fresh = first_walks.front();
@@ -351,6 +356,7 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   seconds.clear();
   second_walks.clear();
   page_decisions(s, second, explain, seconds, second_walks);
+  j.cache_may_answer = j.cache_may_answer || unchanged_cached_;
   j.decided_second = seconds.front();
   j.decided_others.insert(j.decided_others.end(), seconds.begin() + 1, seconds.end());
   if (explain == Explain::Yes) {
@@ -458,8 +464,12 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
   }
-  // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted.
-  v.ad_predictable = v.matched == 0;
+  // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted. Nor when a
+  // translation cache may still hold a walk with the same outcome as the fresh one (an
+  // entry rewritten without invalidation, e.g. with A clear): the CPU may have used it
+  // and set nothing.
+  v.ad_predictable =
+      v.matched == 0 && judgement.decided_others.empty() && !judgement.cache_may_answer;
   v.entries.reserve(judgement.decided.entry_count);
   auto record = [&](const paging::Decision& d) {
     // The last entry read is a leaf when the walk translated or refused on rights.

@@ -59,6 +59,9 @@ struct Judgement {
   paging::Decision decided;
   std::optional<paging::Decision> decided_second;
   std::vector<paging::Decision> decided_others;  // stale and other walks considered
+  // A translation cache holds a walk of this page whose entries are unchanged but for
+  // A/D: the CPU may answer from it and set no A/D bit the fresh walk would set.
+  bool cache_may_answer = false;
   // The explanation, only when asked for (Explain::Yes): the same walks, level by level.
   paging::Walk fresh;                // over the tables as they are now
   std::vector<paging::Walk> others;  // other walks considered (stale, second page, ...)
@@ -179,6 +182,7 @@ class Judge {
   std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
   // Scratch for judge() and page_decisions(), kept to save an allocation per access.
   mutable std::vector<const CachedPath*> candidates_;
+  mutable bool unchanged_cached_ = false;  // set by page_decisions()
   mutable std::array<std::vector<paging::Decision>, 2> scratch_decisions_;  // per page
   mutable std::array<std::vector<paging::Walk>, 2> scratch_walks_;
 };

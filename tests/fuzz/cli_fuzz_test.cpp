@@ -1,0 +1,113 @@
+// `pagelab fuzz` on the command line: bad input is one line and exit 2 before anything
+// runs; --json is JSON lines with the summary last; a SIGKILL mid-campaign leaves every
+// saved reproducer whole.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/run_pagelab.hpp"
+#include "needs_backend.hpp"
+#include "pagelab/lab/scenario/scenario.hpp"
+
+namespace pagelab::test {
+namespace {
+
+void expect_usage_error(const std::vector<std::string>& args, const std::string& mention) {
+  const auto r = run_pagelab(args);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+  EXPECT_TRUE(contains(r.err, mention)) << r.err;
+}
+
+TEST(FuzzCli, BadInputIsOneLineAndExitTwoBeforeAnythingRuns) {
+  const TempDir dir;
+  const auto file = dir.write("a-file", "x");
+  expect_usage_error({"fuzz", "--profile", "banana"}, "banana");
+  expect_usage_error({"fuzz", "--shard", "3/2"}, "--shard");
+  expect_usage_error({"fuzz", "--cases", "0"}, "--cases");
+  expect_usage_error({"fuzz", "--time", "soon"}, "--time");
+  expect_usage_error({"fuzz", "--mode", "4level,6level"}, "6level");
+  expect_usage_error({"fuzz", "--backend", "bochs"}, "bochs");
+  expect_usage_error({"fuzz", "--findings", file}, "--findings");
+  expect_usage_error({"fuzz", "--findings", file + "/sub"}, "--findings");
+  // Nothing was created by the refused runs.
+  EXPECT_FALSE(std::filesystem::exists(file + "/sub"));
+}
+
+class FuzzCliQemu : public QemuTest {};
+
+TEST_F(FuzzCliQemu, JsonLinesEndWithTheSummary) {
+  const auto r = run_pagelab(
+      {"fuzz", "--backend", "qemu", "--mode", "32bit", "--cases", "300", "--seed", "9", "--json"});
+  ASSERT_TRUE(r.status == 0 || r.status == 1) << r.err;
+  std::vector<nlohmann::json> lines;
+  std::size_t start = 0;
+  while (start < r.out.size()) {
+    const auto end = r.out.find('\n', start);
+    ASSERT_NE(end, std::string::npos) << "every line ends with a newline";
+    ASSERT_NO_THROW(lines.push_back(nlohmann::json::parse(r.out.substr(start, end - start))))
+        << r.out.substr(start, end - start);
+    start = end + 1;
+  }
+  ASSERT_FALSE(lines.empty());
+  const auto& s = lines.back();
+  EXPECT_EQ(s["schema"], "pagelab/1");
+  EXPECT_EQ(s["type"], "summary");
+  EXPECT_EQ(s["cases"], 300);
+  EXPECT_EQ(s["seed"], 9);
+  EXPECT_EQ(s["findings"], lines.size() - 1);
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["type"], "finding");
+    EXPECT_EQ(lines[i]["verdict"], "failed");
+  }
+  EXPECT_EQ(r.status, lines.size() > 1 ? 1 : 0);
+}
+
+TEST_F(FuzzCliQemu, SigkillMidCampaignLeavesEveryReproducerWhole) {
+  const TempDir dir;
+  const auto findings = dir.path() / "findings";
+  RunSetup setup;
+  // The planted bug makes findings come steadily.
+  setup.env = {{"PAGELAB_PLANTED_BUG", "ignore-us"}};
+  bool killed = false;
+  setup.while_running = [&](pid_t pid) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      std::size_t n = 0;
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(findings, ec)) {
+        n += e.path().extension() == ".pgl" ? 1 : 0;
+      }
+      if (n >= 3) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    killed = kill(pid, SIGKILL) == 0;
+  };
+  const auto r = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "4level", "--profile",
+                              "rights", "--time", "60s", "--findings", findings.string()},
+                             setup);
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(r.status, -1) << "the campaign ended before it was killed: " << r.err;
+  std::size_t whole = 0;
+  for (const auto& e : std::filesystem::directory_iterator(findings)) {
+    const auto name = e.path().filename().string();
+    if (name.starts_with('.')) continue;  // a writer's temporary name, never a finding's
+    EXPECT_EQ(e.path().extension(), ".pgl") << name;
+    const auto text = slurp(e.path());
+    EXPECT_TRUE(text.ends_with('\n')) << name;
+    EXPECT_NO_THROW(lab::scenario::load_scenario(e.path().string())) << name << "\n" << text;
+    ++whole;
+  }
+  EXPECT_GE(whole, 1u);
+}
+
+}  // namespace
+}  // namespace pagelab::test

@@ -1,0 +1,180 @@
+// `pagelab fuzz`: random page-table trees, entries, control state and histories, every
+// access judged by the one judge, every new disagreement shrunk to a `.pgl` reproducer.
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <memory>
+#include <sstream>
+
+#include "backend_option.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+#include "pagelab/campaign/atomic_file.hpp"
+#include "pagelab/campaign/duration.hpp"
+#include "pagelab/campaign/progress.hpp"
+#include "pagelab/campaign/shard.hpp"
+#include "pagelab/campaign/stop_signal.hpp"
+#include "pagelab/fuzz/campaign.hpp"
+#include "pagelab/lab/scenario/scenario_compare.hpp"
+
+namespace pagelab::cli {
+
+namespace {
+
+struct FuzzArgs {
+  BackendChoice backend;
+  std::string seed = "1", cases, time, profile = "all", modes, findings, shard = "1/1",
+              batch = "256";
+  bool json = false, strict = false;
+};
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Everything is checked before a machine starts: bad input is one line, exit 2.
+fuzz::CampaignOptions options_of(const FuzzArgs& a) {
+  namespace sc = lab::scenario;
+  fuzz::CampaignOptions o;
+  const auto kind = a.backend.kind();
+  if (a.backend.all()) {
+    o.backends.clear();
+    for (const auto& slot : sc::every_backend()) {
+      if (!slot.unavailable) o.backends.push_back(slot.kind);
+    }
+    if (o.backends.empty()) throw UsageError("--backend all: no backend can run here");
+  } else {
+    const auto slot = sc::backend_slot(kind);
+    if (slot.unavailable) {
+      throw UsageError(
+          fmt::format("--backend {}: {}", a.backend.text, printable(*slot.unavailable, 300)));
+    }
+    o.backends = {slot.kind};
+  }
+  o.seed = parse_u64(a.seed, "--seed");
+  if (!a.cases.empty()) {
+    o.cases = parse_u64(a.cases, "--cases");
+    if (*o.cases == 0) throw UsageError("--cases must be at least 1");
+  }
+  if (!a.time.empty()) {
+    try {
+      o.time = campaign::parse_duration(a.time);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(fmt::format("--time: {}", e.what()));
+    }
+  }
+  if (!o.cases && !o.time) o.cases = 10000;
+  const auto profile = fuzz::profile_named(a.profile);
+  if (!profile) {
+    throw UsageError(fmt::format("--profile: unknown profile '{}' (one of: {})",
+                                 printable(a.profile, 60), fmt::join(fuzz::profile_names(), ", ")));
+  }
+  o.profile = *profile;
+  for (const auto& m : split_commas(a.modes)) {
+    const auto mode = fuzz::mode_named(m);
+    if (!mode) {
+      throw UsageError(
+          fmt::format("--mode: unknown mode '{}' (32bit, pae, 4level, 5level)", printable(m, 60)));
+    }
+    o.modes.push_back(*mode);
+  }
+  try {
+    o.shard = campaign::parse_shard(a.shard);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--shard: {}", e.what()));
+  }
+  const auto batch = parse_u64(a.batch, "--batch");
+  if (batch == 0 || batch > 100000) throw UsageError("--batch must be 1 to 100000");
+  o.batch_cases = batch;
+  o.strict = a.strict;
+  if (!a.findings.empty()) {
+    try {
+      campaign::prepare_findings_directory(a.findings);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(printable(e.what(), 400));  // names --findings itself
+    }
+    o.findings = a.findings;
+  }
+  return o;
+}
+
+}  // namespace
+
+void add_fuzz(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand(
+      "fuzz",
+      "Fuzz page tables on the CPU: random trees and entry mutations in every paging mode the "
+      "backend can enter, control state (WP, SMEP, SMAP, PKE+PKRU, NXE, AC), histories (entry "
+      "changes with and without INVLPG / MOV CR3, host writes), every access judged by the "
+      "oracle; each new disagreement shrunk to a .pgl reproducer that `pagelab run` replays");
+  cmd->footer(
+      "\nCases are numbered from 0; the same --seed and --shard give the same cases. Shard K/N "
+      "runs the numbers n with n % N == K-1 (auto: the array index of a Slurm job array or a "
+      "Kubernetes Indexed Job). Known platform deviations are counted by name, not reported as "
+      "findings, unless --strict.\n\nExit status: 0 no finding, 1 findings, 2 bad input.");
+  auto a = std::make_shared<FuzzArgs>();
+  add_backend_option(*cmd, a->backend, /*allow_all=*/true);
+  cmd->add_option("--seed", a->seed, "Seed of the case space")->default_str("1");
+  cmd->add_option("--cases", a->cases,
+                  "Case numbers 0..N-1 (this shard runs its share); default 10000 without --time");
+  cmd->add_option("--time", a->time, "Stop after this long (90s, 10m, 1h30m)");
+  cmd->add_option("--profile", a->profile, "Focus: tlb, rights, reserved, modes or all")
+      ->default_str("all");
+  cmd->add_option("--mode", a->modes,
+                  "Paging modes, comma-separated: 32bit, pae, 4level, 5level (default: every mode "
+                  "the backend can enter)");
+  cmd->add_option("--findings", a->findings,
+                  "Write each new finding's shrunk reproducer here (created; written atomically)");
+  cmd->add_option("--shard", a->shard, "K/N, or auto (Slurm / Kubernetes array index)")
+      ->default_str("1/1");
+  cmd->add_option("--batch", a->batch, "Cases per batch of the engine")->default_str("256");
+  cmd->add_flag("--json", a->json, "JSON lines: one per finding, the summary last");
+  cmd->add_flag("--strict", a->strict, "Known deviations are findings too");
+  cmd->callback([a, &ctx] {
+    auto options = options_of(*a);
+    campaign::Progress progress(stderr, campaign::is_terminal(stderr));
+    campaign::StopOnSignal stop;
+    options.stop_requested = [] { return campaign::StopOnSignal::requested(); };
+    options.on_progress = [&](std::uint64_t cases, std::uint64_t findings,
+                              std::chrono::steady_clock::duration elapsed) {
+      if (!progress.due()) return;
+      const double s = std::chrono::duration<double>(elapsed).count();
+      progress.show(fmt::format("fuzz: {} cases, {}, {} finding{}, {}", cases,
+                                campaign::format_rate(s > 0 ? cases / s : 0), findings,
+                                findings == 1 ? "" : "s", campaign::format_elapsed(elapsed)));
+    };
+    const bool json = a->json;
+    options.on_finding = [&](const fuzz::Finding& f) {
+      progress.clear();
+      if (json) {
+        fmt::print("{}\n",
+                   f.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      } else {
+        fmt::print("finding {}\n  case {} shrunk in {} runs to {} lines{}\n  observed: {}\n",
+                   f.signature, f.case_number, f.shrink_runs, f.lines,
+                   f.file ? ": " + f.file->string() : std::string(), f.observed);
+      }
+      std::fflush(stdout);
+    };
+    const auto summary = fuzz::run_campaign(options);
+    progress.clear();
+    if (json) {
+      fmt::print("{}\n",
+                 summary.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    } else {
+      fmt::print("pagelab fuzz: seed {}, shard {}, profile {}, backend {}, stopped by {}\n",
+                 summary.seed, summary.shard, summary.profile, fmt::join(summary.backends, ","),
+                 summary.stopped_by);
+      fmt::print("{}", summary.to_text());
+    }
+    if (!summary.findings.empty()) ctx.exit_code = 1;
+  });
+}
+
+}  // namespace pagelab::cli

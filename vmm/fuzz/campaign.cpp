@@ -1,0 +1,417 @@
+#include "pagelab/fuzz/campaign.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+
+#include "pagelab/campaign/atomic_file.hpp"
+#include "pagelab/fuzz/runner.hpp"
+#include "pagelab/fuzz/shrink.hpp"
+#include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/paging/walker.hpp"
+
+namespace pagelab::fuzz {
+
+using Clock = std::chrono::steady_clock;
+using paging::PagingMode;
+
+namespace {
+
+const std::vector<PagingMode> EveryMode = {PagingMode::Bits32, PagingMode::Pae, PagingMode::Level4,
+                                           PagingMode::Level5};
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char ch : s) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
+
+// One backend: its machine and the engine of the mode it runs now.
+struct Slot {
+  lab::BackendKind kind;
+  std::string name;
+  std::unique_ptr<lab::Lab> lab;
+  std::unique_ptr<ModeRunner> runner;
+  std::map<PagingMode, std::string> unavailable;
+  bool strict = false;
+
+  lab::LabOptions options() const {
+    lab::LabOptions o;
+    o.backend = kind;
+    return o;
+  }
+  void renew_lab() {
+    runner.reset();
+    try {
+      lab->reset();
+    } catch (const std::exception&) {
+      lab.reset();
+      lab = std::make_unique<lab::Lab>(options());
+    }
+  }
+  ModeRunner& runner_for(PagingMode mode) {
+    if (!runner || runner->mode() != mode) {
+      // Another engine's mode: the machine starts over (from long mode the engine's
+      // start hangs on the way to legacy paging, and cannot switch 4-/5-level).
+      const bool switching = runner != nullptr;
+      runner.reset();
+      if (switching) renew_lab();
+      runner = std::make_unique<ModeRunner>(*lab, mode);
+      runner->set_strict(strict);
+    }
+    return *runner;
+  }
+  // A batch; when the guest stops (or the machine goes), the machine is renewed and the
+  // cases run one by one, so that the one that stops it is named.
+  std::vector<CaseOutcome> run(PagingMode mode, std::span<const FuzzCase> cases,
+                               bool isolated = false) {
+    try {
+      return runner_for(mode).run(cases, isolated);
+    } catch (const std::exception& e) {
+      renew_lab();
+      if (cases.size() == 1) {
+        CaseOutcome o;
+        o.verdict = CaseOutcome::Verdict::Failed;
+        Disagreement d;
+        d.kind = "stopped";
+        const auto* stop = dynamic_cast<const lab::GuestStopped*>(&e);
+        d.rule = stop != nullptr ? stop->kind() : "the batch did not complete";
+        d.report = e.what();
+        d.observed = first_line(e.what());
+        o.disagreement = std::move(d);
+        return {o};
+      }
+      std::vector<CaseOutcome> out;
+      for (const auto& c : cases) out.push_back(run(mode, std::span(&c, 1), isolated).front());
+      return out;
+    }
+  }
+};
+
+}  // namespace
+
+std::optional<PagingMode> mode_named(const std::string& name) {
+  for (const auto m : EveryMode) {
+    if (mode_keyword(m) == name) return m;
+  }
+  return std::nullopt;
+}
+
+nlohmann::json Finding::to_json() const {
+  nlohmann::json j = {{"schema", "pagelab/1"},
+                      {"type", "finding"},
+                      {"verdict", "failed"},
+                      {"signature", signature},
+                      {"kind", kind},
+                      {"backend", backend},
+                      {"mode", mode_keyword(mode)},
+                      {"level", level},
+                      {"rule", rule},
+                      {"seed", seed},
+                      {"case", case_number},
+                      {"observed", observed},
+                      {"allowed", allowed},
+                      {"lines", lines},
+                      {"shrink_runs", shrink_runs},
+                      {"reproducer", reproducer}};
+  j["file"] = file ? nlohmann::json(file->string()) : nlohmann::json(nullptr);
+  return j;
+}
+
+nlohmann::json CampaignSummary::to_json() const {
+  nlohmann::json modes_json = nlohmann::json::object();
+  for (const auto& [backend, per_mode] : modes) {
+    for (const auto& [mode, s] : per_mode) {
+      nlohmann::json m = {
+          {"cases", s.cases},
+          {"failed", s.failed},
+          {"known_deviation", s.known},
+          {"skipped", s.skipped},
+          {"accesses", s.accesses},
+          {"vm_exits", s.exits},
+          {"seconds", s.seconds},
+          {"cases_per_second", s.seconds > 0 ? s.cases / s.seconds : 0.0},
+          {"accesses_per_exit", s.exits > 0 ? static_cast<double>(s.accesses) / s.exits : 0.0},
+          {"skip_reasons", s.skip_reasons}};
+      if (s.unavailable) m["unavailable"] = *s.unavailable;
+      modes_json[backend][mode] = m;
+    }
+  }
+  return {{"schema", "pagelab/1"},
+          {"type", "summary"},
+          {"seed", seed},
+          {"shard", shard},
+          {"profile", profile},
+          {"backends", backends},
+          {"cases", cases},
+          {"seconds", seconds},
+          {"cases_per_second", seconds > 0 ? cases / seconds : 0.0},
+          {"accesses", accesses},
+          {"vm_exits", exits},
+          {"accesses_per_exit", exits > 0 ? static_cast<double>(accesses) / exits : 0.0},
+          {"findings", findings.size()},
+          {"finding_signatures", findings},
+          {"known_deviations", known_deviations},
+          {"backends_differ_allowed", backends_differ_allowed},
+          {"unconfirmed", unconfirmed},
+          {"stopped_by", stopped_by},
+          {"modes", modes_json},
+          {"notes", notes}};
+}
+
+std::string CampaignSummary::to_text() const {
+  std::string out;
+  out +=
+      fmt::format("{:<10} {:<7} {:>9} {:>10} {:>10} {:>9} {:>7} {:>6} {:>8}\n", "backend", "mode",
+                  "cases", "cases/s", "accesses", "acc/exit", "failed", "known", "skipped");
+  for (const auto& [backend, per_mode] : modes) {
+    for (const auto& [mode, s] : per_mode) {
+      if (s.unavailable) {
+        out += fmt::format("{:<10} {:<7} not run: {}\n", backend, mode, *s.unavailable);
+        continue;
+      }
+      out += fmt::format("{:<10} {:<7} {:>9} {:>10.0f} {:>10} {:>9.1f} {:>7} {:>6} {:>8}\n",
+                         backend, mode, s.cases, s.seconds > 0 ? s.cases / s.seconds : 0.0,
+                         s.accesses, s.exits > 0 ? static_cast<double>(s.accesses) / s.exits : 0.0,
+                         s.failed, s.known, s.skipped);
+    }
+  }
+  std::vector<std::string> known;
+  for (const auto& [name, n] : known_deviations) known.push_back(fmt::format("{} {}", name, n));
+  out += fmt::format(
+      "{} cases in {:.1f} s ({:.0f} cases/s), {} accesses in {} round trips ({:.1f} per exit); "
+      "{} finding{}; known deviations: {}\n",
+      cases, seconds, seconds > 0 ? cases / seconds : 0.0, accesses, exits,
+      exits > 0 ? static_cast<double>(accesses) / exits : 0.0, findings.size(),
+      findings.size() == 1 ? "" : "s",
+      known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", ")));
+  if (backends.size() > 1) {
+    out += fmt::format("accesses where the backends differ, each as the architecture allows: {}\n",
+                       backends_differ_allowed);
+  }
+  for (const auto& [sig, n] : findings) out += fmt::format("  {} cases: {}\n", n, sig);
+  for (const auto& [sig, n] : unconfirmed) {
+    out += fmt::format("  {} cases not reproduced alone (not findings): {}\n", n, sig);
+  }
+  return out;
+}
+
+CampaignSummary run_campaign(const CampaignOptions& options) {
+  const auto t0 = Clock::now();
+  CampaignSummary summary;
+  summary.seed = options.seed;
+  summary.shard = options.shard.describe();
+  summary.profile = to_string(options.profile);
+  std::vector<Slot> slots;
+  for (const auto kind : options.backends) {
+    Slot s;
+    s.kind = kind;
+    s.strict = options.strict;
+    s.lab = std::make_unique<lab::Lab>(s.options());
+    s.name = std::string(s.lab->backend_name());
+    summary.backends.push_back(s.name);
+    slots.push_back(std::move(s));
+  }
+  // Cases use only what every backend's CPU offers, so each runs everywhere.
+  GeneratorConfig cfg;
+  cfg.profile = options.profile;
+  cfg.features = slots.front().lab->cpu().paging_features();
+  for (const auto& s : slots) {
+    const auto f = s.lab->cpu().paging_features();
+    auto& g = cfg.features;
+    g.maxphyaddr = std::min(g.maxphyaddr, f.maxphyaddr);
+    g.pse &= f.pse, g.pse36 &= f.pse36, g.pae &= f.pae, g.pge &= f.pge, g.nx &= f.nx;
+    g.page1g &= f.page1g, g.smep &= f.smep, g.smap &= f.smap, g.pku &= f.pku, g.la57 &= f.la57;
+  }
+  // Every mode the backends can enter (the reason where one cannot).
+  const auto wanted = options.modes.empty() ? EveryMode : options.modes;
+  for (const auto mode : wanted) {
+    bool any = false;
+    for (auto& s : slots) {
+      auto& stats = summary.modes[s.name][mode_keyword(mode)];
+      try {
+        s.runner_for(mode);
+        any = true;
+      } catch (const std::exception& e) {
+        s.runner.reset();
+        s.unavailable[mode] = first_line(e.what());
+        stats.unavailable = first_line(e.what());
+        try {
+          s.renew_lab();
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    if (any) cfg.modes.push_back(mode);
+  }
+  if (cfg.modes.empty()) {
+    throw std::runtime_error("no paging mode asked for can run on the backends here");
+  }
+
+  std::map<std::string, Finding> found;
+  auto handle_failure = [&](Slot& s, PagingMode mode, const FuzzCase& c, const CaseOutcome& o) {
+    const auto sig = s.name + ":" + o.disagreement->signature(mode);
+    if (auto it = found.find(sig); it != found.end()) {
+      ++it->second.count;
+      ++summary.findings[sig];
+      return;
+    }
+    const auto t = Clock::now();
+    auto alone = [&](const FuzzCase& k) { return s.run(mode, std::span(&k, 1), true).front(); };
+    // Confirmed alone, on guest RAM as a replay finds it, or not a finding: what earlier
+    // cases left in data pages cannot be written into a reproducer.
+    const auto confirmed = alone(c);
+    if (!confirmed.disagreement || s.name + ":" + confirmed.disagreement->signature(mode) != sig) {
+      ++summary.unconfirmed[sig];
+      summary.modes[s.name][mode_keyword(mode)].seconds += seconds_since(t);
+      return;
+    }
+    const auto r = shrink(c, confirmed, alone);
+    summary.modes[s.name][mode_keyword(mode)].seconds += seconds_since(t);
+    Finding f;
+    f.signature = sig;
+    const auto& d = *r.outcome.disagreement;
+    f.kind = d.kind;
+    f.backend = s.name;
+    f.mode = mode;
+    f.level = d.level;
+    f.rule = d.rule;
+    f.seed = c.seed;
+    f.case_number = c.number;
+    f.observed = d.observed;
+    for (const auto& a : d.allowed) f.allowed.push_back(paging::describe(a));
+    f.reproducer = reproducer_text(
+        r.minimal, r.outcome, {sig, s.name, to_string(options.profile), options.shard.describe()});
+    f.lines = static_cast<unsigned>(std::count(f.reproducer.begin(), f.reproducer.end(), '\n'));
+    f.shrink_runs = r.runs;
+    if (options.findings) {
+      const auto file =
+          *options.findings / fmt::format("{}-{}-{:012x}.pgl", s.name, mode_keyword(mode),
+                                          fnv1a(sig) & 0xffff'ffff'ffffULL);
+      campaign::write_file_atomically(file, f.reproducer);
+      f.file = file;
+    }
+    summary.findings[sig] = 1;
+    if (options.on_finding) options.on_finding(f);
+    found.emplace(sig, std::move(f));
+  };
+
+  auto process = [&](PagingMode mode, std::vector<FuzzCase>& cases) {
+    if (cases.empty()) return;
+    std::vector<std::vector<CaseOutcome>> outs(slots.size());
+    std::vector<bool> ran(slots.size(), false);
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      auto& s = slots[i];
+      if (s.unavailable.contains(mode)) continue;
+      const auto t = Clock::now();
+      const auto before = s.lab->exits();
+      outs[i] = s.run(mode, cases);
+      ran[i] = true;
+      auto& stats = summary.modes[s.name][mode_keyword(mode)];
+      stats.seconds += seconds_since(t);
+      const auto exits = s.lab->exits() >= before ? s.lab->exits() - before : 0;
+      stats.exits += exits;
+      summary.exits += exits;
+    }
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      ++summary.cases;
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        if (!ran[i]) continue;
+        auto& s = slots[i];
+        const auto& o = outs[i][k];
+        auto& stats = summary.modes[s.name][mode_keyword(mode)];
+        ++stats.cases;
+        stats.accesses += o.accesses_run;
+        summary.accesses += o.accesses_run;
+        switch (o.verdict) {
+          case CaseOutcome::Verdict::Skipped:
+            ++stats.skipped;
+            if (stats.skip_reasons.size() < 16 || stats.skip_reasons.contains(o.skip_reason)) {
+              ++stats.skip_reasons[o.skip_reason];
+            }
+            break;
+          case CaseOutcome::Verdict::KnownDeviation:
+            ++stats.known;
+            for (const auto& d : o.deviations) ++summary.known_deviations[d];
+            break;
+          case CaseOutcome::Verdict::Failed:
+            ++stats.failed;
+            handle_failure(s, mode, cases[k], o);
+            break;
+          case CaseOutcome::Verdict::Passed:
+            break;
+        }
+      }
+      // Backends against each other: the same access, different outcomes, each allowed.
+      for (std::size_t i = 0; i + 1 < slots.size(); ++i) {
+        for (std::size_t j = i + 1; j < slots.size(); ++j) {
+          if (!ran[i] || !ran[j]) continue;
+          const auto& a = outs[i][k].accesses;
+          const auto& b = outs[j][k].accesses;
+          for (std::size_t x = 0; x < std::min(a.size(), b.size()); ++x) {
+            if (a[x].ran && b[x].ran && a[x].agrees && b[x].agrees &&
+                outcome_class(a[x].observed) != outcome_class(b[x].observed)) {
+              ++summary.backends_differ_allowed;
+            }
+          }
+        }
+      }
+    }
+    cases.clear();
+  };
+
+  std::map<PagingMode, std::vector<FuzzCase>> queues;
+  // No std::optional here: g++ 12 warns it may be read uninitialized.
+  const bool timed = options.time.has_value();
+  const auto deadline = t0 + options.time.value_or(std::chrono::milliseconds(0));
+  summary.stopped_by = "cases";
+  std::uint64_t n = 0;
+  for (;; ++n) {
+    if (options.cases && n >= *options.cases) break;
+    if (!options.shard.owns(n)) continue;
+    const auto mode = mode_of_case(cfg, options.seed, n);
+    auto& q = queues[mode];
+    q.push_back(generate_case(cfg, options.seed, n));
+    if (q.size() < options.batch_cases) continue;
+    process(mode, q);
+    if (options.on_progress) options.on_progress(summary.cases, found.size(), Clock::now() - t0);
+    if (options.stop_requested && options.stop_requested()) {
+      summary.stopped_by = "signal";
+      break;
+    }
+    if (timed && Clock::now() >= deadline) {
+      summary.stopped_by = "time";
+      break;
+    }
+  }
+  if (summary.stopped_by != "signal") {
+    for (auto& [mode, q] : queues) process(mode, q);
+  }
+  for (auto& s : slots) {
+    if (s.runner) {
+      for (const auto& note : s.runner->platform_notes()) {
+        const auto text = s.name + ": " + note;
+        if (std::find(summary.notes.begin(), summary.notes.end(), text) == summary.notes.end()) {
+          summary.notes.push_back(text);
+        }
+      }
+    }
+  }
+  summary.seconds = seconds_since(t0);
+  return summary;
+}
+
+}  // namespace pagelab::fuzz

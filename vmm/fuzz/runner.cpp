@@ -1,0 +1,305 @@
+#include "pagelab/fuzz/runner.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "pagelab/paging/bits.hpp"
+#include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/walker.hpp"
+#include "pagelab/probe_abi.h"
+
+namespace pagelab::fuzz {
+
+using lab::ControlRegister;
+using lab::ProbeStatus;
+using paging::PagingMode;
+
+namespace {
+
+constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
+// Leaves name frames from here up (fuzz_case.hpp); below are the probe and the tables.
+constexpr std::uint64_t DataBase = 0x800000;
+
+// Write offsets of the generator whose words an alias of a table may have changed.
+constexpr std::uint64_t AliasWritten[] = {0x100, 0x108, 0x3f8};
+
+bool names_a_table(const Window& w, unsigned level, std::uint64_t v) {
+  const std::uint64_t frame = v & paging::bits(12, 31);
+  if ((v & paging::bits(32, 51)) != 0) return false;
+  for (unsigned l = 1; l < w.top; ++l) {
+    if (frame == w.table[l] && !(level == l + 1)) return true;
+  }
+  return false;
+}
+
+// Some value may turn a window table into a page an access writes.
+bool may_write_tables(const FuzzCase& c) {
+  const Window& w = window_for(c.mode);
+  bool writes = false, alias = false;
+  for (const auto& e : c.entries) alias = alias || names_a_table(w, e.level, e.value);
+  for (const auto& s : c.steps) {
+    if (const auto* a = std::get_if<StepAccess>(&s)) {
+      writes = writes || a->type == paging::AccessType::Write;
+    } else if (const auto* e = std::get_if<StepSetEntry>(&s)) {
+      alias = alias || names_a_table(w, e->level, e->value);
+    }
+  }
+  return writes && alias;
+}
+
+std::string access_kind(const lab::OpAccess& a) {
+  const char* t = a.type == paging::AccessType::Read    ? "read"
+                  : a.type == paging::AccessType::Write ? "write"
+                                                        : "fetch";
+  return fmt::format("{}-{}", t, a.privilege == paging::Privilege::User ? "U" : "S");
+}
+
+std::string ad_problem(const std::string& report) {
+  // "A/D: entry at 0x.. (after op N): PROBLEM; read back 0x.."
+  const auto from = report.find("): ");
+  const auto to = report.find("; read back");
+  if (from == std::string::npos || to == std::string::npos || to < from) return "a/d";
+  return report.substr(from + 3, to - from - 3);
+}
+
+}  // namespace
+
+std::string Disagreement::signature(PagingMode mode) const {
+  return fmt::format("{}/{}/L{}/{}", kind, mode_keyword(mode), level, rule);
+}
+
+std::string_view to_string(CaseOutcome::Verdict verdict) {
+  switch (verdict) {
+    case CaseOutcome::Verdict::Passed:
+      return "passed";
+    case CaseOutcome::Verdict::Failed:
+      return "failed";
+    case CaseOutcome::Verdict::KnownDeviation:
+      return "known-deviation";
+    default:
+      return "skipped";
+  }
+}
+
+std::string outcome_class(const lab::OpResult& o) {
+  if (o.status == ProbeStatus::Ok) return "ok";
+  if (o.status == ProbeStatus::BadCommand) return "not-run";
+  if (o.vector == VectorPf) return fmt::format("pf:{:#x}", o.error_code);
+  if (o.vector == VectorGp) return "gp";
+  return fmt::format("vector{}", o.vector);
+}
+
+std::string outcome_class(const paging::Outcome& o) {
+  if (std::holds_alternative<paging::Translation>(o)) return "ok";
+  if (const auto* pf = std::get_if<paging::PageFault>(&o)) {
+    return fmt::format("pf:{:#x}", pf->error_code);
+  }
+  return "gp";
+}
+
+ModeRunner::ModeRunner(lab::Lab& lab, PagingMode mode) : lab_(lab), mode_(mode) {
+  lab::EngineOptions options;
+  options.mode = mode;
+  engine_ = std::make_unique<lab::Engine>(lab_, options);
+  const Window& w = window_for(mode);
+  // The window's tables start empty; the top-level entry is written by every case.
+  for (unsigned l = 1; l < w.top; ++l) {
+    for (std::uint64_t off = 0; off < 0x1000; off += 8) {
+      lab_.physical().write64(paging::GuestPhys(w.table[l] + off), 0);
+    }
+  }
+  // Every page an access of the window can reach in 8..16 MiB holds the engine's fetch
+  // return at the fetch offsets before anything runs: a CPU that fetches from a page
+  // the engine did not plan for (a stale translation) finds it there too, and QEMU never
+  // caches a translation of other bytes at those addresses.
+  for (std::uint64_t page = 0x800000; page < 0x1000000; page += 0x1000) {
+    for (const std::uint64_t off : {0x800, 0x840}) {
+      auto* p = lab_.ram().host(paging::GuestPhys(page + off), 2);
+      p[0] = BATCH_FETCH_RETURN_0;
+      p[1] = BATCH_FETCH_RETURN_1;
+    }
+  }
+  base_.root_entry =
+      engine_->space().entry_address(paging::Linear(w.entry_va(w.top, w.top_index)), w.top).value();
+  engine_->start();
+  const auto s = engine_->cpu_state();
+  base_.cr0 = s.cr0;
+  base_.cr3 = s.cr3;
+  base_.cr4 = s.cr4;
+  base_.efer = s.efer;
+  base_.has_pku = s.features.pku;
+  controls_ = ControlValues{s.cr0, s.cr4, s.efer, 0};
+  dirty_.insert(base_.root_entry);
+}
+
+ModeRunner::~ModeRunner() = default;
+
+void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
+  const auto cv = control_values(c, base_);
+  const bool known = controls_.has_value();
+  if (!known || controls_->cr0 != cv.cr0)
+    ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr0, cv.cr0});
+  if (!known || controls_->cr4 != cv.cr4)
+    ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr4, cv.cr4});
+  if (!known || controls_->efer != cv.efer) {
+    ops.emplace_back(lab::OpWriteControl{ControlRegister::Efer, cv.efer});
+  }
+  if (c.controls.pke && (!known || controls_->pkru != cv.pkru)) {
+    ops.emplace_back(lab::OpWriteControl{ControlRegister::Pkru, cv.pkru});
+  }
+  controls_ = cv;
+  if (!c.controls.pke) controls_->pkru = ~std::uint32_t{0};  // unknown to the next PKE case
+  // The window as the case wants it: its entries, everything else a case may have set
+  // back to zero.
+  std::map<std::uint64_t, std::uint64_t> want;
+  for (const auto& e : c.entries) want[entry_address(c, base_, e.level, e.index)] = e.value;
+  for (const auto a : dirty_) want.emplace(a, 0);
+  dirty_.clear();
+  const bool four = c.mode == PagingMode::Bits32;
+  for (const auto& [a, v] : want) {
+    ops.emplace_back(lab::OpWriteEntry{paging::GuestPhys(a), v});
+    if (v != 0 || a == base_.root_entry) dirty_.insert(a);
+  }
+  for (const auto& s : c.steps) {
+    if (const auto* e = std::get_if<StepSetEntry>(&s)) {
+      dirty_.insert(entry_address(c, base_, e->level, e->index));
+    }
+  }
+  if (may_write_tables(c)) {
+    const Window& w = window_for(c.mode);
+    for (unsigned l = 1; l < w.top; ++l) {
+      for (const auto off : AliasWritten) {
+        dirty_.insert(w.table[l] + off);
+        if (four) dirty_.insert(w.table[l] + off + 4);
+      }
+    }
+  }
+  // Nothing cached from an earlier case: global translations too.
+  if ((cv.cr4 & paging::Cr4::Pge) != 0) ops.emplace_back(lab::OpTogglePge{});
+  ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr3, base_.cr3});
+}
+
+std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool isolated) {
+  std::vector<lab::Op> ops;
+  if (isolated) {
+    for (const auto word : data_dirty_) {
+      ops.emplace_back(lab::OpForeignWrite{paging::GuestPhys(word), 0});
+    }
+    data_dirty_.clear();
+  }
+  struct Span {
+    std::size_t begin, steps_begin, end;
+    std::vector<std::size_t> step_op;
+  };
+  std::vector<Span> spans;
+  spans.reserve(cases.size());
+  for (const auto& c : cases) {
+    Span s;
+    s.begin = ops.size();
+    lower_reset(c, ops);
+    s.steps_begin = ops.size();
+    lower_steps(c, base_, ops, &s.step_op);
+    s.end = ops.size();
+    spans.push_back(std::move(s));
+  }
+  auto results = engine_->run(ops);
+  std::vector<CaseOutcome> out(cases.size());
+  bool refused_before = false;
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    const auto& sp = spans[k];
+    auto& o = out[k];
+    if (refused_before) {
+      o.verdict = CaseOutcome::Verdict::Skipped;
+      o.skip_reason = "an earlier case's control write was refused in the same batch";
+      continue;
+    }
+    for (std::size_t i = sp.begin; i < sp.steps_begin; ++i) {
+      const auto& r = results[i];
+      if (r.skipped || r.observed.status != ProbeStatus::Ok) {
+        o.verdict = CaseOutcome::Verdict::Skipped;
+        o.skip_reason = r.skipped ? *r.skipped
+                                  : fmt::format("{} refused: {}", lab::op_name(r.op),
+                                                outcome_class(r.observed));
+        if (std::holds_alternative<lab::OpWriteControl>(r.op)) {
+          refused_before = true;
+          controls_.reset();
+        }
+        break;
+      }
+    }
+    if (o.verdict == CaseOutcome::Verdict::Skipped) continue;
+    const auto& c = cases[k];
+    for (std::size_t s = 0; s < c.steps.size(); ++s) {
+      auto& r = results[sp.step_op[s]];
+      const auto* acc = std::get_if<lab::OpAccess>(&r.op);
+      if (acc != nullptr && acc->type == paging::AccessType::Write && !r.skipped) {
+        // Where the data may have gone (the CPU chose among the allowed translations).
+        for (const auto& a : r.allowed) {
+          if (const auto* t = std::get_if<paging::Translation>(&a)) {
+            const auto pa = t->physical.value();
+            for (auto w = pa & ~std::uint64_t{7}; w < pa + acc->size; w += 8) {
+              if (w >= DataBase) data_dirty_.insert(w);
+            }
+          }
+        }
+      }
+      if (acc != nullptr) {
+        AccessRecord rec;
+        rec.step = s;
+        rec.ran = !r.skipped;
+        rec.observed = r.observed;
+        rec.agrees = r.agrees;
+        rec.deviation = r.deviation.value_or("");
+        for (const auto& a : r.allowed) rec.allowed.push_back(outcome_class(a));
+        if (rec.ran) ++o.accesses_run;
+        o.accesses.push_back(std::move(rec));
+      }
+      if (r.skipped || r.agrees) continue;
+      if (r.deviation && !strict_) {
+        if (std::find(o.deviations.begin(), o.deviations.end(), *r.deviation) ==
+            o.deviations.end()) {
+          o.deviations.push_back(*r.deviation);
+        }
+        continue;
+      }
+      if (o.disagreement) continue;
+      Disagreement d;
+      d.step = s;
+      d.report = r.report;
+      d.observed = r.summary();
+      d.allowed = r.allowed;
+      if (r.judgement && r.judgement->decided.entry_count > 0) {
+        d.level = r.judgement->decided.entries[r.judgement->decided.entry_count - 1].level;
+      }
+      if (r.deviation) {
+        d.kind = "deviation:" + *r.deviation;
+        d.rule = acc != nullptr ? access_kind(*acc) : lab::op_name(r.op);
+      } else if (acc == nullptr) {
+        d.kind = "control";
+        d.rule = fmt::format("{}: {}", lab::op_name(r.op), outcome_class(r.observed));
+      } else if (r.report.rfind("A/D: ", 0) == 0) {
+        d.kind = "ad";
+        d.rule = fmt::format("{}: {}", access_kind(*acc), ad_problem(r.report));
+      } else {
+        d.kind = "oracle";
+        std::vector<std::string> allowed;
+        for (const auto& a : r.allowed) allowed.push_back(outcome_class(a));
+        std::sort(allowed.begin(), allowed.end());
+        allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+        d.rule = fmt::format("{}: {} vs {}", access_kind(*acc), outcome_class(r.observed),
+                             fmt::join(allowed, "|"));
+      }
+      o.disagreement = std::move(d);
+    }
+    if (o.disagreement) {
+      o.verdict = CaseOutcome::Verdict::Failed;
+    } else if (!o.deviations.empty()) {
+      o.verdict = CaseOutcome::Verdict::KnownDeviation;
+    }
+  }
+  return out;
+}
+
+}  // namespace pagelab::fuzz
