@@ -123,7 +123,7 @@ class ModeRunner {
         features_(lab.cpu().paging_features()),
         limits_(features_, space_),
         layout_(layout_of(mode)),
-        platform_(lab::platform_tag(lab)) {}
+        platform_(lab::platform_keys(lab).front()) {}
 
   void run() {
     const auto start = std::chrono::steady_clock::now();

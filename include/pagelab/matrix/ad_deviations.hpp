@@ -12,7 +12,7 @@ namespace pagelab::matrix {
 
 // One entry read back with bits the judge does not allow.
 struct ReadBack {
-  const std::string& platform;  // lab::platform_tag()
+  const std::string& platform;  // "tcg" or "kvm": the first of lab::platform_keys()
   const MatrixMode& mode;
   bool leaf;  // the leaf entry of the case
   bool access_faulted;
