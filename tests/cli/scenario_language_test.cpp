@@ -63,7 +63,7 @@ TEST(ScenarioLanguage, WarningsForLargeLenAndTheTablePool) {
   // The JSON keeps them.
   const TempDir dir;
   const auto r = run_pagelab({"run", "--oracle-only", "--json",
-                              dir.write("w.pgl", "map 0x4000_0000 1g w\nread 0x4000_0000\n")});
+                              dir.write("w.pgl", "map 0x4000_0000 2m w\nread 0x4000_0000\n")});
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["scenarios"][0]["warnings"].size(), 1u) << r.out;
 }
