@@ -121,7 +121,7 @@ struct AccessResult {
 struct ScenarioResult {
   std::string file, title, backend;
   Verdict verdict = Verdict::Passed;
-  std::string reason;  // why the whole scenario was skipped
+  std::string reason;                 // why the whole scenario was skipped
   std::vector<std::string> warnings;  // the parser's (Scenario::warnings)
   std::vector<AccessResult> accesses;
   [[nodiscard]] unsigned count(Verdict v) const;
