@@ -35,7 +35,7 @@ finish64:
 	movl	%eax, MB(MB_DONE_SEQ)
 	outb	%al, $PROBE_PORT_DOORBELL
 wait64:
-	WAIT_FOR_COMMAND dispatch64
+	WAIT_FOR_COMMAND dispatch64, wait64_check, wait64_halt
 
 dispatch64:
 	movq	$PROBE_STACK_TOP, %rsp
@@ -134,6 +134,9 @@ cmd64_exec:
 	.global nmi64
 nmi64:
 	lock incl MB(MB_NMI_COUNT)
+	NMI_RESTARTS_WAIT cmpq, movq, (%rsp), wait64_check, wait64_halt
+	/* compatibility mode waits in the 32-bit loop, under this IDT */
+	NMI_RESTARTS_WAIT cmpq, movq, (%rsp), wait32_check, wait32_halt
 	iretq
 
 	.balign 16

@@ -24,8 +24,10 @@
 .endm
 /* Waits for the next command (MB_SEQ != MB_DONE_SEQ), then jumps to `dispatch`;
  * spins, then halts where the host allows it (the protocol is in probe_abi.h).
- * Clobbers eax, ebx, ecx, edx. Same bytes in 32- and 64-bit code. */
-.macro WAIT_FOR_COMMAND dispatch
+ * `check` and `halt` are global names for the first and last instruction of the
+ * window an NMI handler must restart (NMI_RESTARTS_WAIT). Clobbers eax, ebx, ecx,
+ * edx. Same bytes in 32- and 64-bit code. */
+.macro WAIT_FOR_COMMAND dispatch, check, halt
 1:	movl	$PROBE_SPIN_BEFORE_HALT, %ecx
 2:	movl	MB(MB_SEQ), %eax
 	cmpl	MB(MB_DONE_SEQ), %eax
@@ -41,17 +43,34 @@
 	movl	MB(MB_SEQ), %eax
 	cmpl	MB(MB_DONE_SEQ), %eax
 	jne	4f
-3:	cmpl	MB(MB_NMI_COUNT), %ebx	/* the NMI came (perhaps just before the HLT) */
+	.global	\check, \halt
+\check:
+	cmpl	MB(MB_NMI_COUNT), %ebx	/* the NMI came already */
 	jne	5f
+\halt:
 	hlt
-	jmp	3b
+	jmp	\check
 4:	movl	$PROBE_WAIT_HALTED, %eax	/* a command came: take the announcement back */
 	xorl	%edx, %edx
 	lock cmpxchgl %edx, MB(MB_WAITING)
-	jne	3b			/* too late: the host's NMI is on its way */
+	jne	\check			/* too late: the host's NMI is on its way */
 	jmp	\dispatch
 5:	movl	$0, MB(MB_WAITING)
 	jmp	1b
+.endm
+/* In an NMI handler: an NMI that lands between the wait's last look at MB_NMI_COUNT
+ * and its HLT would otherwise return to the HLT and sleep for good, so it returns to
+ * the look instead. `ret_ip` is the stacked return address ((%esp) or (%rsp)); `cmp`
+ * and `mov` are the width's cmpl/movl or cmpq/movq. Flags are free: IRET restores
+ * them. The host then needs exactly one NMI per wake-up, and no NMI ever arrives
+ * unannounced (one that did would hit whatever the probe was doing). */
+.macro NMI_RESTARTS_WAIT cmp, mov, ret_ip, check, halt
+	\cmp	$\check, \ret_ip
+	jb	6f
+	\cmp	$\halt, \ret_ip
+	ja	6f
+	\mov	$\check, \ret_ip
+6:
 .endm
 /* clang-format on */
 #endif

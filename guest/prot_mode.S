@@ -80,6 +80,7 @@ build_idts:
 
 nmi32:
 	lock incl MB(MB_NMI_COUNT)
+	NMI_RESTARTS_WAIT cmpl, movl, (%esp), wait32_check, wait32_halt
 	iretl
 
 /* Writes the state to the mailbox and rings the doorbell (finish32, land32). */
@@ -113,7 +114,7 @@ nmi32:
 finish32:
 	report32
 wait32:
-	WAIT_FOR_COMMAND dispatch32
+	WAIT_FOR_COMMAND dispatch32, wait32_check, wait32_halt
 
 	.global dispatch32
 dispatch32:

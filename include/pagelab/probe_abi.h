@@ -38,9 +38,9 @@
  * at MB_SEQ once more and HLTs with interrupts off. A host that bumps MB_SEQ and finds
  * the announcement swaps it for PROBE_WAIT_WOKEN (compare-and-swap, so exactly one side
  * takes it back) and injects an NMI; the probe's NMI handler counts in MB_NMI_COUNT and
- * IRETs. The probe never goes on while an NMI it was promised is still to come, and a
- * host that sees PROBE_WAIT_WOKEN stay for a while sends another (the NMI may land
- * between the probe's last look and its HLT). */
+ * IRETs. The probe never goes on while an NMI it was promised is still to come; an NMI
+ * that lands between the probe's last look and its HLT returns to the look, not to the
+ * HLT, so one NMI per wake-up is enough and the host never sends another. */
 #define MB_WAITING 0x30   /* u32: 0, PROBE_WAIT_HALTED or PROBE_WAIT_WOKEN */
 #define MB_NMI_COUNT 0x34 /* u32: NMIs the probe has taken */
 #define MB_HALT_OK 0x38   /* u32: nonzero when the host wakes a halted probe with an NMI */

@@ -42,8 +42,6 @@ constexpr auto kQuitGrace = std::chrono::milliseconds(2000);
 // Most commands finish in microseconds under TCG: look at the mailbox for this long
 // before sleeping in poll() (which costs a wakeup of 5-25 us).
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(30);
-// How long a probe that was sent an NMI may stay halted before it gets another.
-constexpr auto kNmiRetry = std::chrono::milliseconds(1);
 
 FileDescriptor check_fd(int fd, const char* what) {
   if (fd < 0) throw std::runtime_error(fmt::format("{}: {}", what, std::strerror(errno)));
@@ -134,7 +132,6 @@ struct QemuBackend::State {
   std::unique_ptr<Qmp> qmp;
   std::uint64_t round_trips = 0;
   std::uint64_t nmis = 0;
-  std::chrono::steady_clock::time_point last_nmi{};
   bool stopped = true;  // -S: nothing runs before start()
 
   // Once QEMU closed its end: "QEMU exited (signal 9)" and its last words. It is
@@ -352,14 +349,12 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
                 waited.count())};
       }
     }
-    // An NMI that landed between the probe's last look and its HLT woke nothing: while
-    // the probe still waits for one, look again soon and send another.
-    const bool promised = waiting_word().load() == PROBE_WAIT_WOKEN;
-    if (promised && std::chrono::steady_clock::now() - s.last_nmi > kNmiRetry) send_nmi();
+    // No second NMI for a probe that still looks asleep: the probe's handler restarts
+    // a wait it interrupted before the HLT, and a spare NMI would land in whatever the
+    // probe does next (in real mode, as an exception).
     std::array<pollfd, 2> fds{pollfd{s.doorbell_read.get(), POLLIN, 0},
                               pollfd{s.qmp->fd(), POLLIN, 0}};
-    ::poll(fds.data(), fds.size(),
-           static_cast<int>(std::min<long>(left.count() + 1, promised ? 1 : 100)));
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long>(left.count() + 1, 100)));
     drain(s.doorbell_read.get());
   }
 }
@@ -379,7 +374,6 @@ void QemuBackend::wake_if_halted() {
 
 void QemuBackend::send_nmi() {
   s_->execute("inject-nmi");
-  s_->last_nmi = std::chrono::steady_clock::now();
   ++s_->nmis;
 }
 
