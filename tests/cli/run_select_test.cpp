@@ -106,5 +106,22 @@ TEST_F(RunJobsQemu, OneMachinePerWorker) {
   EXPECT_EQ(one.out, three.out);
 }
 
+// One file at a time, the readable report is printed while the file runs (only its head
+// is kept); with -j it is kept and printed whole. Both must say the same.
+TEST_F(RunJobsQemu, TheReportPrintedAsItRunsIsTheWholeReport) {
+  std::vector<std::string> args = {"run",
+                                   "--backend",
+                                   "qemu",
+                                   example("nx_fetch.pgl"),
+                                   example("stale_translation.pgl"),
+                                   example("accessed_dirty.pgl")};
+  const auto streamed = run_pagelab(args);
+  args.insert(args.begin() + 1, {"-j", "2"});
+  const auto kept = run_pagelab(args);
+  EXPECT_EQ(streamed.status, 0) << streamed.err;
+  EXPECT_EQ(kept.status, 0) << kept.err;
+  EXPECT_EQ(streamed.out, kept.out);
+}
+
 }  // namespace
 }  // namespace pagelab::test

@@ -326,6 +326,29 @@ int run_all(const RunOptions& opts, const std::vector<RunTarget>& targets,
   return finish(opts, std::move(j), lines, error, status);
 }
 
+// Prints each access as soon as it is judged and counts it: a file of a million
+// accesses then needs no more memory than one of a thousand. Only for the readable
+// report of one file at a time (JSON, TAP, JUnit, -j and FILE:LINE keep the results).
+class PrintingSink : public sc::AccessSink {
+ public:
+  explicit PrintingSink(bool verbose) : verbose_(verbose) {}
+  void on_access(const sc::ScenarioResult& so_far, const sc::AccessResult& a) override {
+    if (!titled_) fmt::print("{}", sc::format_report_title(so_far));
+    titled_ = true;
+    fmt::print("{}", sc::format_access(so_far, a, verbose_));
+    counts.add(case_verdict_of(sc::verdict_name(a)));
+  }
+  void finish(const sc::ScenarioResult& r) const {
+    if (!titled_) fmt::print("{}", sc::format_report_title(r));
+    fmt::print("{}\n", sc::format_report_end(r));
+  }
+  rep::VerdictCounts counts;
+
+ private:
+  bool verbose_;
+  bool titled_ = false;
+};
+
 // One backend (or the oracle alone): the detailed report per scenario.
 int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
             const std::vector<lab::AccessDeviation>& known) {
@@ -335,11 +358,21 @@ int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
   struct Done {
     std::optional<sc::ScenarioResult> result;
     std::optional<RunError> error;
+    std::unique_ptr<PrintingSink> printed;  // the report went out while it ran
   };
   std::vector<Done> done(targets.size());
+  const bool stream =
+      text_output(opts) && opts.junit.empty() && opts.jobs <= 1 && !(slot && slot->unavailable);
   auto run_file = [&](std::size_t i) {
     const auto& s = targets[i].scenario;
     sc::ScenarioResult r;
+    if (stream && !targets[i].line) done[i].printed = std::make_unique<PrintingSink>(opts.verbose);
+    // A file kept as its head is read again as it runs: streamed, or loaded whole.
+    auto run = [&](sc::Machine* machine, sc::AccessSink* sink) {
+      if (!targets[i].head_only) return sc::run_scenario(s, machine, known, sink);
+      if (sink != nullptr) return sc::run_scenario_file(s, machine, known, sink);
+      return sc::run_scenario(sc::load_scenario(s.file), machine, known, nullptr);
+    };
     try {
       // A fresh machine per file: one that died with the previous file is not reused.
       std::unique_ptr<sc::Machine> machine;
@@ -354,7 +387,7 @@ int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
         } catch (const std::exception& e) {
           // The backend could not start (QEMU exited at once): this file fails, the next
           // one tries a fresh machine.
-          r = sc::run_scenario(s, nullptr, known);
+          r = run(nullptr, nullptr);
           r.backend = slot->name;
           r.verdict = sc::Verdict::Failed;
           r.reason = fmt::format("{} could not start: {}", slot->name, e.what());
@@ -364,7 +397,11 @@ int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
           }
         }
       }
-      if (machine || !slot || slot->unavailable) r = sc::run_scenario(s, machine.get(), known);
+      if (machine || !slot || slot->unavailable) {
+        r = run(machine.get(), done[i].printed.get());
+      } else {
+        done[i].printed.reset();  // it could not start: the report says so at once
+      }
     } catch (const std::exception& e) {
       done[i].error = run_error(e, s);
       return;
@@ -403,6 +440,12 @@ int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
       return;
     }
     const auto& r = *d.result;
+    if (d.printed) {
+      verdicts.passed += d.printed->counts.passed;
+      verdicts.failed += d.printed->counts.failed;
+      verdicts.skipped += d.printed->counts.skipped;
+      verdicts.known_deviation += d.printed->counts.known_deviation;
+    }
     for (const auto& a : r.accesses) {
       verdicts.add(case_verdict_of(sc::verdict_name(a)));
       if (sc::verdict_name(a) == "known-deviation") {
@@ -414,6 +457,8 @@ int run_one(const RunOptions& opts, const std::vector<RunTarget>& targets,
     add_case_lines(lines, r, backend_argument(slot));
     if (opts.json) {
       all.push_back(r.to_json());
+    } else if (d.printed) {
+      d.printed->finish(r);
     } else if (text_output(opts)) {
       fmt::print("{}\n", sc::format_report(r, opts.verbose));
     }
@@ -506,7 +551,11 @@ void add_run(CLI::App& app, Context& ctx) {
       }
     }
     // Every file is parsed before anything runs, so a typo costs no VM time.
-    const auto targets = load_run_targets(opts->files);
+    // A readable report of one file at a time is printed as the file runs, which needs
+    // only each file's head in memory (run_one: PrintingSink).
+    const bool stream = text_output(*opts) && opts->junit.empty() && opts->jobs <= 1 &&
+                        !(opts->backend.all() && !opts->oracle_only);
+    const auto targets = load_run_targets(opts->files, stream);
     static const std::vector<lab::AccessDeviation> none;
     const auto& known = opts->strict ? none : lab::known_access_deviations();
     ctx.exit_code = opts->backend.all() && !opts->oracle_only ? run_all(*opts, targets, known)

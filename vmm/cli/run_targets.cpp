@@ -75,7 +75,8 @@ sc::Scenario cut_at_line(sc::Scenario s, unsigned& line) {
 
 }  // namespace
 
-std::vector<RunTarget> load_run_targets(const std::vector<std::string>& arguments) {
+std::vector<RunTarget> load_run_targets(const std::vector<std::string>& arguments,
+                                        bool heads_only) {
   std::vector<RunTarget> targets;
   for (const auto& argument : arguments) {
     RunTarget t;
@@ -91,7 +92,8 @@ std::vector<RunTarget> load_run_targets(const std::vector<std::string>& argument
                                    printable(file), printable(file)));
     }
     try {
-      t.scenario = sc::load_scenario(file);
+      t.head_only = heads_only && !t.line;
+      t.scenario = t.head_only ? sc::scan_scenario(file) : sc::load_scenario(file);
     } catch (const sc::ScenarioError& e) {
       throw UsageError(e.what());
     }

@@ -16,12 +16,18 @@ struct RunTarget {
   std::optional<unsigned> line;      // FILE:LINE: the line of the one access to report (an
                                      // `expect` line names its access)
   lab::scenario::Scenario scenario;  // for FILE:LINE already cut after that access
+  // Only the header and the statements up to the first access were kept (every one was
+  // checked): run it with run_scenario_file, or load it whole.
+  bool head_only = false;
 };
 
 // Parses every argument (FILE or FILE:LINE). Throws UsageError (exit 2) for a file that
 // cannot be read or parsed, a directory, an empty file, a scenario with no access, or a
 // LINE that holds no access (nor an `expect` of one).
-std::vector<RunTarget> load_run_targets(const std::vector<std::string>& arguments);
+// `heads_only`: keep only what RunTarget::head_only says for FILE arguments (a run that
+// streams its report needs no more, however long the file).
+std::vector<RunTarget> load_run_targets(const std::vector<std::string>& arguments,
+                                        bool heads_only = false);
 
 // FILE:LINE: keeps only the access on that line in the result (the accesses before it
 // ran, unreported, so the case sees the same history as in the whole file).

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace pagelab::paging {
 
@@ -24,5 +25,24 @@ class TextFileError : public std::runtime_error {
 // The whole file. Throws TextFileError: cannot open (with the OS's reason), not a
 // regular file, larger than MaxTextFileBytes, a line longer than MaxTextLineBytes.
 std::string read_text_file(const std::string& path);
+
+// The same file line by line, holding one chunk of it at a time (same checks, same
+// errors: the constructor throws for the file, next() for a line).
+class TextLineReader {
+ public:
+  explicit TextLineReader(const std::string& path);
+  ~TextLineReader();
+  TextLineReader(const TextLineReader&) = delete;
+  TextLineReader& operator=(const TextLineReader&) = delete;
+  // The next line without its newline (valid until the next call), false at the end.
+  bool next(std::string_view& line);
+
+ private:
+  int fd_;
+  std::string buffer_;
+  std::size_t start_ = 0, read_ = 0;
+  unsigned line_ = 0;
+  bool eof_ = false;
+};
 
 }  // namespace pagelab::paging

@@ -399,11 +399,12 @@ std::optional<paging::PagingMode> mode_of(const std::string& w) {
 
 }  // namespace
 
-Scenario parse_scenario(const std::string& text, const std::string& file) {
-  Scenario s;
-  s.file = file;
-  std::istringstream in(text);
-  std::string raw;
+// The parser's state between lines: what a statement may refer to (the mode, the
+// tables' base) and the statement whose `expect` lines may still follow.
+struct ScenarioReader::Impl {
+  Scenario s;  // the header, and at most two statements: the last one and the one before
+  std::string text;
+  std::size_t at = 0;  // in text
   unsigned line_no = 0;
   bool setup_started = false;  // anything but mode/tables
   // Linear addresses are 32 bits in 32-bit paging and PAE: a wider one is a typo the
@@ -412,17 +413,37 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
   bool mode_is_32bit = false;
   paging::PagingMode current_mode = paging::PagingMode::Level4;
   std::uint64_t tables_base = DefaultTablesBase;
-  // Legal but probably not meant: said on stderr by `run`, kept in the JSON.
-  auto warn = [&](const Location& at, const std::string& message) {
-    s.warnings.push_back(
-        fmt::format("{}:{}:{}: warning: {}", at.file, at.line, at.column, message));
-  };
-  auto linear = [&](LineParser& p, const std::string& what, std::uint64_t length = 1) {
-    const auto value = p.number(what);
-    p.range(what, value, length, linear_bits, p.at_previous());
-    return paging::Linear(value);
-  };
-  while (std::getline(in, raw)) {
+
+  std::unique_ptr<paging::TextLineReader> lines;  // or the whole `text`
+
+  bool next_line(std::string_view& line) {
+    if (lines) {
+      try {
+        return lines->next(line);
+      } catch (const paging::TextFileError& e) {
+        throw ScenarioError({s.file, e.line(), e.line() == 0 ? 0U : 1U}, e.what());
+      }
+    }
+    if (at >= text.size()) return false;
+    const std::size_t nl = text.find('\n', at);
+    const std::size_t end = nl == std::string::npos ? text.size() : nl;
+    line = std::string_view(text).substr(at, end - at);
+    at = end + 1;
+    return true;
+  }
+
+  void parse_line(std::string_view raw) {
+    const std::string& file = s.file;
+    // Legal but probably not meant: said on stderr by `run`, kept in the JSON.
+    auto warn = [&](const Location& at, const std::string& message) {
+      s.warnings.push_back(
+          fmt::format("{}:{}:{}: warning: {}", at.file, at.line, at.column, message));
+    };
+    auto linear = [&](LineParser& p, const std::string& what, std::uint64_t length = 1) {
+      const auto value = p.number(what);
+      p.range(what, value, length, linear_bits, p.at_previous());
+      return paging::Linear(value);
+    };
     ++line_no;
     std::string_view line = raw;
     const std::size_t hash = line.find('#');
@@ -435,7 +456,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       line = line.substr(0, hash);
     }
     auto words = split_words(line);
-    if (words.empty()) continue;
+    if (words.empty()) return;
     std::string source;
     for (const auto& w : words) source += (source.empty() ? "" : " ") + w.text;
     LineParser p(file, line_no, std::move(words));
@@ -449,7 +470,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
       Expect e{where, source, parse_expect(p, *last, current_mode)};
       p.end();
       last->expects.push_back(std::move(e));
-      continue;
+      return;
     }
 
     Action action = Flush{};
@@ -613,9 +634,49 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
     if (verb != "mode" && verb != "tables") setup_started = true;
     s.statements.push_back({where, source, std::move(action)});
   }
-  std::sort(s.requires_features.begin(), s.requires_features.end());
-  s.requires_features.erase(std::unique(s.requires_features.begin(), s.requires_features.end()),
-                            s.requires_features.end());
+};
+
+ScenarioReader::ScenarioReader(std::string text, const std::string& file)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->s.file = file;
+  impl_->text = std::move(text);
+}
+
+ScenarioReader::ScenarioReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->s.file = path;
+  try {
+    impl_->lines = std::make_unique<paging::TextLineReader>(path);
+  } catch (const paging::TextFileError& e) {
+    throw ScenarioError({path, e.line(), e.line() == 0 ? 0U : 1U}, e.what());
+  }
+}
+
+ScenarioReader::~ScenarioReader() = default;
+
+std::optional<Statement> ScenarioReader::next() {
+  auto& statements = impl_->s.statements;
+  // A statement is whole once the next one starts (its `expect` lines come before).
+  std::string_view line;
+  while (statements.size() < 2 && impl_->next_line(line)) impl_->parse_line(line);
+  if (statements.empty()) return std::nullopt;
+  Statement first = std::move(statements.front());
+  statements.erase(statements.begin());
+  return first;
+}
+
+const Scenario& ScenarioReader::header() {
+  auto& r = impl_->s.requires_features;
+  std::sort(r.begin(), r.end());
+  r.erase(std::unique(r.begin(), r.end()), r.end());
+  return impl_->s;
+}
+
+Scenario parse_scenario(const std::string& text, const std::string& file) {
+  ScenarioReader reader(text, file);
+  std::vector<Statement> statements;
+  while (auto st = reader.next()) statements.push_back(std::move(*st));
+  Scenario s = reader.header();
+  s.statements = std::move(statements);
   return s;
 }
 

@@ -16,68 +16,87 @@ std::string location_text(const Location& l) {
 
 }  // namespace
 
-std::string format_report(const ScenarioResult& result, bool verbose) {
-  std::string out = fmt::format("== {} ({}){}\n", result.file, result.backend,
-                                result.title.empty() ? "" : ": " + result.title);
-  if (result.verdict != Verdict::Passed && !result.reason.empty()) {
-    out += fmt::format("   {}: {}\n", to_string(result.verdict), result.reason);
-  }
-  for (const auto& a : result.accesses) {
-    const char* mark = a.verdict == Verdict::Passed   ? "ok  "
-                       : a.verdict == Verdict::Failed ? "FAIL"
-                       : !a.deviation.empty()         ? "dev "
-                                                      : "skip";
-    // Without a CPU the oracle's answer is the result; with one, the CPU's.
-    std::string what =
-        a.observed.empty() ? (a.allowed.empty() ? "" : a.allowed.front()) : a.observed;
-    out += fmt::format("{} {:<28} {} -> {}", mark, location_text(a.where), a.text, what);
-    const bool deviation = !a.deviation.empty() && a.verdict != Verdict::Failed;
-    if (deviation && !verbose) {
-      // One line by default: the name, where, and the command that shows the rest.
-      out += fmt::format("  known deviation {}; details: pagelab run {}:{} --backend {} -v\n",
-                         a.deviation, a.where.file, a.where.line,
-                         result.backend == "qemu-tcg" ? "qemu" : result.backend);
-      continue;
-    }
-    if (!a.observed.empty() && !a.allowed.empty()) {
-      out +=
-          fmt::format("  (oracle: {}{})", a.allowed.front(),
-                      a.allowed.size() > 1 ? fmt::format(" +{} stale", a.allowed.size() - 1) : "");
-    } else if (a.allowed.size() > 1) {
-      out += fmt::format("  (or {})", a.allowed[1]);
-    }
-    out += "\n";
-    const bool check_failed = std::any_of(a.checks.begin(), a.checks.end(),
-                                          [](const CheckResult& c) { return !c.passed; });
-    if (!a.deviation.empty() ||
-        (a.verdict == Verdict::Failed && (a.disagrees || (!check_failed && !a.reason.empty())))) {
-      out += fmt::format("     {}\n", a.reason);
-    } else if (a.verdict == Verdict::Skipped && !a.reason.empty() && result.reason != a.reason) {
-      out += fmt::format("     skipped: {}\n", a.reason);
-    }
-    for (const auto& c : a.checks) {
-      if (c.passed) {
-        if (verbose) out += fmt::format("     ok   {}  {}\n", location_text(c.where), c.text);
-        continue;
-      }
-      // On a skipped access only a scenario bug counts; the rest is information.
-      const bool counted = a.verdict != Verdict::Skipped || c.contradicts_architecture;
-      out += fmt::format(
-          "     {} {}:{}: {}{}\n", counted ? "FAIL" : "not met (skipped)", c.where.file,
-          c.where.line, c.text,
-          c.contradicts_architecture ? "  <- contradicts the architecture (scenario bug)" : "");
-      out += c.diff;
-    }
-    if (a.verdict != Verdict::Passed && !a.backend_report.empty()) {
-      out += "     the engine's account:\n" + a.backend_report + "\n";
-    }
-  }
+std::string format_report_title(const ScenarioResult& result) {
+  return fmt::format("== {} ({}){}\n", result.file, result.backend,
+                     result.title.empty() ? "" : ": " + result.title);
+}
+
+namespace {
+
+std::string reason_line(const ScenarioResult& result) {
+  if (result.verdict == Verdict::Passed || result.reason.empty()) return {};
+  return fmt::format("   {}: {}\n", to_string(result.verdict), result.reason);
+}
+
+std::string summary_line(const ScenarioResult& result) {
   const unsigned known = result.known_deviations();
-  out += fmt::format(
+  return fmt::format(
       "   {}: {} passed, {} failed, {} skipped{}\n", result.verdict_name(),
       result.count(Verdict::Passed), result.count(Verdict::Failed),
       result.count(Verdict::Skipped) - known,
       known == 0 ? "" : fmt::format(", {} known deviation{}", known, known == 1 ? "" : "s"));
+}
+
+}  // namespace
+
+std::string format_report_end(const ScenarioResult& result) {
+  return reason_line(result) + summary_line(result);
+}
+
+std::string format_report(const ScenarioResult& result, bool verbose) {
+  std::string out = format_report_title(result) + reason_line(result);
+  for (const auto& a : result.accesses) out += format_access(result, a, verbose);
+  return out + summary_line(result);
+}
+
+std::string format_access(const ScenarioResult& result, const AccessResult& a, bool verbose) {
+  std::string out;
+  const char* mark = a.verdict == Verdict::Passed   ? "ok  "
+                     : a.verdict == Verdict::Failed ? "FAIL"
+                     : !a.deviation.empty()         ? "dev "
+                                                    : "skip";
+  // Without a CPU the oracle's answer is the result; with one, the CPU's.
+  std::string what = a.observed.empty() ? (a.allowed.empty() ? "" : a.allowed.front()) : a.observed;
+  out += fmt::format("{} {:<28} {} -> {}", mark, location_text(a.where), a.text, what);
+  const bool deviation = !a.deviation.empty() && a.verdict != Verdict::Failed;
+  if (deviation && !verbose) {
+    // One line by default: the name, where, and the command that shows the rest.
+    out += fmt::format("  known deviation {}; details: pagelab run {}:{} --backend {} -v\n",
+                       a.deviation, a.where.file, a.where.line,
+                       result.backend == "qemu-tcg" ? "qemu" : result.backend);
+    return out;
+  }
+  if (!a.observed.empty() && !a.allowed.empty()) {
+    out += fmt::format("  (oracle: {}{})", a.allowed.front(),
+                       a.allowed.size() > 1 ? fmt::format(" +{} stale", a.allowed.size() - 1) : "");
+  } else if (a.allowed.size() > 1) {
+    out += fmt::format("  (or {})", a.allowed[1]);
+  }
+  out += "\n";
+  const bool check_failed =
+      std::any_of(a.checks.begin(), a.checks.end(), [](const CheckResult& c) { return !c.passed; });
+  if (!a.deviation.empty() ||
+      (a.verdict == Verdict::Failed && (a.disagrees || (!check_failed && !a.reason.empty())))) {
+    out += fmt::format("     {}\n", a.reason);
+  } else if (a.verdict == Verdict::Skipped && !a.reason.empty() && result.reason != a.reason) {
+    out += fmt::format("     skipped: {}\n", a.reason);
+  }
+  for (const auto& c : a.checks) {
+    if (c.passed) {
+      if (verbose) out += fmt::format("     ok   {}  {}\n", location_text(c.where), c.text);
+      continue;
+    }
+    // On a skipped access only a scenario bug counts; the rest is information.
+    const bool counted = a.verdict != Verdict::Skipped || c.contradicts_architecture;
+    out += fmt::format(
+        "     {} {}:{}: {}{}\n", counted ? "FAIL" : "not met (skipped)", c.where.file, c.where.line,
+        c.text,
+        c.contradicts_architecture ? "  <- contradicts the architecture (scenario bug)" : "");
+    out += c.diff;
+  }
+  if (a.verdict != Verdict::Passed && !a.backend_report.empty()) {
+    out += "     the engine's account:\n" + a.backend_report + "\n";
+  }
   return out;
 }
 

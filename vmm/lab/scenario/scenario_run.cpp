@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <type_traits>
 
@@ -203,14 +204,16 @@ std::string describe(const Observation& o) {
 }
 
 unsigned ScenarioResult::count(Verdict v) const {
-  return static_cast<unsigned>(std::count_if(
-      accesses.begin(), accesses.end(), [&](const AccessResult& a) { return a.verdict == v; }));
+  return streamed[static_cast<std::size_t>(v)] +
+         static_cast<unsigned>(
+             std::count_if(accesses.begin(), accesses.end(),
+                           [&](const AccessResult& a) { return a.verdict == v; }));
 }
 
 unsigned ScenarioResult::known_deviations() const {
-  return static_cast<unsigned>(
-      std::count_if(accesses.begin(), accesses.end(),
-                    [](const AccessResult& a) { return !a.deviation.empty(); }));
+  return streamed_deviations + static_cast<unsigned>(std::count_if(
+                                   accesses.begin(), accesses.end(),
+                                   [](const AccessResult& a) { return !a.deviation.empty(); }));
 }
 
 namespace {
@@ -305,9 +308,39 @@ bool has_ad_expectation(const AccessStep& step) {
                      [](const Expect& e) { return std::holds_alternative<ExpectAd>(e.what); });
 }
 
-// `current` follows the statement being run, for run_scenario to name it.
-ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
-                              const std::vector<AccessDeviation>& known,
+// Accesses a judging machine takes before the runner asks for their results: enough
+// for a few batches of the engine, few enough that a long file's memory stays flat.
+constexpr std::size_t FlushEvery = 2048;
+
+// The statements in file order: a scenario's vector, or a reader's one at a time. What
+// next() returns stays valid until the following call; `stable`: for good.
+class StatementSource {
+ public:
+  explicit StatementSource(const Scenario& scenario) : scenario_(&scenario) {}
+  explicit StatementSource(ScenarioReader& reader) : reader_(&reader) {}
+  [[nodiscard]] bool stable() const { return reader_ == nullptr; }
+  Statement* next() {
+    if (reader_ == nullptr) {
+      if (index_ == scenario_->statements.size()) return nullptr;
+      // Never written through: only a reader's statement may be moved from.
+      return const_cast<Statement*>(&scenario_->statements[index_++]);
+    }
+    held_ = reader_->next();
+    return held_ ? &*held_ : nullptr;
+  }
+
+ private:
+  const Scenario* scenario_ = nullptr;
+  std::size_t index_ = 0;
+  ScenarioReader* reader_ = nullptr;
+  std::optional<Statement> held_;
+};
+
+// `scenario`: the file's header and at least its statements up to the first access
+// (what precheck and start need); `source` gives every statement. `current` follows the
+// statement being run, for run_scenario to name it.
+ScenarioResult run_statements(const Scenario& scenario, StatementSource& source, Machine* machine,
+                              const std::vector<AccessDeviation>& known, AccessSink* sink,
                               const Statement*& current) {
   ScenarioResult result;
   result.file = scenario.file;
@@ -323,10 +356,21 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
   // whose A/D bits an `expect ad` line reads, or the end; the model only moves forward
   // as a walking CPU would, and the engine's judge (fed the real observations) decides.
   struct Queued {
-    std::size_t result;
-    const AccessStep* step;
+    AccessResult result;
+    const AccessStep* step;  // the source's, or `owned`
+    AccessStep owned;        // a reader's statement is gone by the time the batch runs
   };
-  std::vector<Queued> queued;
+  std::deque<Queued> queued;  // stable addresses: `step` may point into an element
+  // A finished access: to the sink, or kept.
+  auto emit = [&](AccessResult&& r) {
+    if (sink == nullptr) {
+      result.accesses.push_back(std::move(r));
+      return;
+    }
+    ++result.streamed[static_cast<std::size_t>(r.verdict)];
+    if (!r.deviation.empty()) ++result.streamed_deviations;
+    sink->on_access(result, r);
+  };
   bool stopped = false;
   std::optional<std::string> skip_rest;  // the machine stopped
   // A stopped machine runs nothing more: the first access it did not run fails with
@@ -346,7 +390,7 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
     if (queued.empty()) return;
     auto got = machine->flush(model, read_back);
     for (std::size_t k = 0; k < queued.size(); ++k) {
-      auto& r = result.accesses[queued[k].result];
+      auto& r = queued[k].result;
       const auto& step = *queued[k].step;
       std::optional<Observation> observed;
       if (k >= got.size()) {
@@ -372,12 +416,19 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
             r, step, j, [&](unsigned level) { return model.ad_allowed(level); }, std::nullopt,
             model.mode(), known);
       }
+      emit(std::move(r));
     }
     queued.clear();
   };
+  // An access finished without the machine: after every queued one, in file order.
+  auto emit_direct = [&](AccessResult&& r) {
+    flush(false);
+    emit(std::move(r));
+  };
 
   bool started = false;
-  for (const auto& st : scenario.statements) {
+  while (Statement* next = source.next()) {
+    const Statement& st = *next;
     const auto* step = std::get_if<AccessStep>(&st.action);
     if (step == nullptr) {
       current = &st;
@@ -408,15 +459,25 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
           std::nullopt, model.mode(), known);
       r.verdict = Verdict::Failed;
       r.reason = reason;
-      result.accesses.push_back(std::move(r));
+      emit_direct(std::move(r));
       continue;
     }
     if (machine != nullptr && !skip && machine->judges()) {
-      result.accesses.push_back(std::move(r));
-      queued.push_back({result.accesses.size() - 1, step});
+      auto& q = queued.emplace_back();
+      q.result = std::move(r);
+      q.step = step;
+      if (!source.stable()) {
+        q.owned = std::move(std::get<AccessStep>(next->action));
+        q.step = &q.owned;
+        step = q.step;
+      }
       machine->queue(*step, model);
       model.advance(*step);
-      if (has_ad_expectation(*step)) flush(true);
+      if (has_ad_expectation(*step)) {
+        flush(true);
+      } else if (queued.size() >= FlushEvery) {
+        flush(false);
+      }
       continue;
     }
     if (machine != nullptr && !skip) {
@@ -444,7 +505,7 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
       finish_access(
           r, *step, judgement, [&](unsigned level) { return model.ad_allowed(level); }, observed,
           model.mode(), known);
-      result.accesses.push_back(std::move(r));
+      emit_direct(std::move(r));
       continue;
     }
     if (skip) {
@@ -456,14 +517,14 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
     finish_access(
         r, *step, judgement, [&](unsigned level) { return model.ad_allowed(level); }, std::nullopt,
         model.mode(), known);
-    result.accesses.push_back(std::move(r));
+    emit_direct(std::move(r));
   }
   flush(false);
   if (skip_rest) skip = skip_rest;
   if (result.count(Verdict::Failed) > 0) {
     result.verdict = Verdict::Failed;
-  } else if (skip || (!result.accesses.empty() &&
-                      result.count(Verdict::Skipped) == result.accesses.size())) {
+  } else if (const unsigned ran = result.count(Verdict::Passed) + result.count(Verdict::Skipped);
+             skip || (ran > 0 && result.count(Verdict::Skipped) == ran)) {
     result.verdict = Verdict::Skipped;
     if (result.reason.empty() && skip) result.reason = *skip;
   }
@@ -473,10 +534,11 @@ ScenarioResult run_statements(const Scenario& scenario, Machine* machine,
 }  // namespace
 
 ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
-                            const std::vector<AccessDeviation>& known) {
+                            const std::vector<AccessDeviation>& known, AccessSink* sink) {
   const Statement* current = nullptr;
+  StatementSource source(scenario);
   try {
-    return run_statements(scenario, machine, known, current);
+    return run_statements(scenario, source, machine, known, sink, current);
   } catch (const ScenarioError&) {
     throw;
   } catch (const std::exception& e) {
@@ -485,6 +547,35 @@ ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
     if (current == nullptr) throw;
     throw ScenarioError(current->where, e.what());
   }
+}
+
+ScenarioResult run_scenario_file(const Scenario& head, Machine* machine,
+                                 const std::vector<AccessDeviation>& known, AccessSink* sink) {
+  ScenarioReader reader(head.file);
+  const Statement* current = nullptr;
+  StatementSource source(reader);
+  try {
+    return run_statements(head, source, machine, known, sink, current);
+  } catch (const ScenarioError&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (current == nullptr) throw;
+    throw ScenarioError(current->where, e.what());
+  }
+}
+
+Scenario scan_scenario(const std::string& path) {
+  ScenarioReader reader(path);
+  std::vector<Statement> head;
+  bool accessed = false;
+  while (auto st = reader.next()) {
+    if (accessed) continue;  // read to the end: every statement is checked
+    accessed = std::holds_alternative<AccessStep>(st->action);
+    head.push_back(std::move(*st));
+  }
+  Scenario s = reader.header();
+  s.statements = std::move(head);
+  return s;
 }
 
 }  // namespace pagelab::lab::scenario

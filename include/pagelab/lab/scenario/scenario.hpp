@@ -4,6 +4,7 @@
 // '_' separators. The grammar is documented in examples/README.md and in
 // `pagelab run --help` (scenario_help_text()); this header holds the parsed form.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -147,6 +148,27 @@ struct Scenario {
 
 // Parses scenario text; `file` names it in errors. Throws ScenarioError.
 Scenario parse_scenario(const std::string& text, const std::string& file);
+
+// The same, one statement at a time (an access with its `expect` lines): a file of any
+// length is run without holding its statements.
+class ScenarioReader {
+ public:
+  ScenarioReader(std::string text, const std::string& file);
+  // Reads the file as it goes (paging/text_file.hpp's checks; a refusal is a
+  // ScenarioError at line 0, or at the line that is too long).
+  explicit ScenarioReader(const std::string& path);
+  ~ScenarioReader();
+  ScenarioReader(const ScenarioReader&) = delete;
+  ScenarioReader& operator=(const ScenarioReader&) = delete;
+  // The next statement, or nothing after the last. Throws ScenarioError.
+  std::optional<Statement> next();
+  // File, title, warnings and required features of what was read so far (no statements).
+  const Scenario& header();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 // Reads and parses a file; an unreadable file is a ScenarioError at line 0.
 Scenario load_scenario(const std::string& path);
 

@@ -3,6 +3,7 @@
 // outcomes) and, with a CPU behind it, performed on the CPU; every `expect` line is
 // checked against both. An expectation no allowed outcome satisfies is a scenario bug
 // (it contradicts the architecture); one the CPU does not meet is a failure with a diff.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -124,6 +125,10 @@ struct ScenarioResult {
   std::string reason;                 // why the whole scenario was skipped
   std::vector<std::string> warnings;  // the parser's (Scenario::warnings)
   std::vector<AccessResult> accesses;
+  // Accesses handed to an AccessSink instead of kept in `accesses`: their verdicts.
+  std::array<unsigned, 3> streamed{};  // by Verdict
+  unsigned streamed_deviations = 0;
+  // Over `accesses` and the streamed ones.
   [[nodiscard]] unsigned count(Verdict v) const;
   [[nodiscard]] unsigned known_deviations() const;
   // "passed", "failed", "skipped" or "known-deviation" (docs/json.md): an access the
@@ -137,14 +142,39 @@ std::string_view verdict_name(const AccessResult& access);
 // The walk of an access, level by level, entries and addresses as hex strings.
 nlohmann::json walk_json(const std::vector<paging::WalkStep>& walk);
 
+// Takes each access's result as soon as it is judged, in file order. A run with a sink
+// keeps none of them (ScenarioResult::accesses stays empty, the counts are kept), so its
+// memory stays flat however many accesses a file holds.
+class AccessSink {
+ public:
+  virtual ~AccessSink() = default;
+  // `so_far`: the scenario's result as far as it is known (file, backend, reason).
+  virtual void on_access(const ScenarioResult& so_far, const AccessResult& access) = 0;
+};
+
 // Runs `scenario`; `machine` = nullptr judges it with the model alone ("oracle").
 // A disagreement the backend names is a known deviation only when `known` lists that
 // name; otherwise it fails like any other (pass an empty list to see them all fail).
 // Throws ScenarioError for statements the architecture refuses to build.
 ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
-                            const std::vector<AccessDeviation>& known = known_access_deviations());
+                            const std::vector<AccessDeviation>& known = known_access_deviations(),
+                            AccessSink* sink = nullptr);
+
+// The same for a file read again one statement at a time, in memory that does not grow
+// with its length: `head` is scan_scenario()'s for that file.
+ScenarioResult run_scenario_file(const Scenario& head, Machine* machine,
+                                 const std::vector<AccessDeviation>& known, AccessSink* sink);
+// One pass over a file that checks every statement (throws ScenarioError like
+// load_scenario) and keeps its header and its statements up to the first access.
+Scenario scan_scenario(const std::string& path);
 
 // The readable report: one line per access, diffs under failures, and the verdict.
 std::string format_report(const ScenarioResult& result, bool verbose);
+// The same in parts, for a report printed while the scenario runs (AccessSink): the
+// title line, one access, and the verdict (with the scenario's reason, which a streamed
+// report can only give at the end).
+std::string format_report_title(const ScenarioResult& result);
+std::string format_access(const ScenarioResult& result, const AccessResult& access, bool verbose);
+std::string format_report_end(const ScenarioResult& result);
 
 }  // namespace pagelab::lab::scenario
