@@ -296,6 +296,7 @@ class ModeRunner {
       r.type = paging::AccessType::Read;
       r.size = paging::entry_bytes(mode_.paging);
       r.privilege = paging::Privilege::Supervisor;
+      r.checked_by_caller = true;  // check_readbacks() judges what it read
       c.readbacks.emplace_back(ops_.size(), entry_[l].value());
       ops_.push_back(r);
     }

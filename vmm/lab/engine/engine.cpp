@@ -664,20 +664,50 @@ void Engine::Impl::check_access(CheckedResult& r,
     }
     before_foreign = judge.matches(old, acc, ob);
   }
-  // A disagreement is explained: the same judgement again, with its walks in words.
-  if (!allowed && explain == judge::Explain::No) j = judge.judge(acc, ac, judge::Explain::Yes);
-  // The entries as the walks read them, before commit sets their A/D bits in the model:
-  // a platform acting on a stale control bit did not walk them, and a read through
-  // another translation may land on one (a page table read as data).
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_before;
-  if (!allowed) {
-    for (const auto* w : {&j.fresh}) {
-      for (const auto& st : w->steps)
-        entries_before.emplace_back(st.entry_address.value(), st.value);
-    }
-    for (const auto& w : j.others) {
-      for (const auto& st : w.steps)
-        entries_before.emplace_back(st.entry_address.value(), st.value);
+  // A disagreement may be a known deviation. Looked for before commit() moves the model
+  // on: the walks under other control bits see the tables as this access found them.
+  const AccessDeviation* deviation = nullptr;
+  if (!allowed && !a.checked_by_caller) {
+    // The entries as the walks read them: a platform acting on a stale control bit did
+    // not walk them, and a read through another translation may land on one (a page
+    // table read as data).
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_before;
+    auto add = [&](const paging::Decision& d) {
+      for (unsigned k = 0; k < d.entry_count; ++k) {
+        entries_before.emplace_back(d.entries[k].address.value(), d.entries[k].value);
+      }
+    };
+    add(j.decided);
+    if (j.decided_second) add(*j.decided_second);
+    for (const auto& d : j.decided_others) add(d);
+    const auto matches_under = [&](const paging::CpuState& state) {
+      judge::Allowed other(judge.outcome_under(acc, state), false);
+      if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
+          t != nullptr && a.type == paging::AccessType::Read) {
+        other.value_known = t->physical.value() + a.size <= model.size();
+        if (other.value_known) {
+          other.value = judge::read_bytes(model, t->physical, a.size);
+          const unsigned width = paging::entry_bytes(state.mode());
+          const std::uint64_t pa = t->physical.value();
+          for (const auto& [at, old] : entries_before) {
+            for (unsigned b = 0; b < a.size; ++b) {
+              if (pa + b < at || pa + b >= at + width) continue;
+              const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
+              const std::uint64_t old_byte = (old >> (8 * (pa + b - at))) & 0xff;
+              other.value = (other.value & ~byte_mask) | (old_byte << (8 * b));
+            }
+          }
+        }
+      }
+      return judge.matches(other, acc, ob);
+    };
+    const AccessCase c{platform,     a, r.observed, r.allowed, before_foreign, judge.state_for(ac),
+                       matches_under};
+    deviation = find_access_deviation(c, known_access_deviations());
+    // What is printed gets its walks in words: the same judgement again (nothing moved
+    // yet). A deviation a front-end only counts is not worth the words.
+    if (explain == judge::Explain::No && (deviation == nullptr || explain_deviations)) {
+      j = judge.judge(acc, ac, judge::Explain::Yes);
     }
   }
   const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
@@ -701,33 +731,9 @@ void Engine::Impl::check_access(CheckedResult& r,
   r.entries = v.entries;
   r.judgement = std::move(j);
   if (v.agrees()) return;
-  const auto matches_under = [&](const paging::CpuState& state) {
-    judge::Allowed other(judge.walk_under(acc, state).outcome, false);
-    if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
-        t != nullptr && a.type == paging::AccessType::Read) {
-      other.value_known = t->physical.value() + a.size <= model.size();
-      if (other.value_known) {
-        other.value = judge::read_bytes(model, t->physical, a.size);
-        const unsigned width = paging::entry_bytes(state.mode());
-        const std::uint64_t pa = t->physical.value();
-        for (const auto& [at, old] : entries_before) {
-          for (unsigned b = 0; b < a.size; ++b) {
-            if (pa + b < at || pa + b >= at + width) continue;
-            const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
-            const std::uint64_t old_byte = (old >> (8 * (pa + b - at))) & 0xff;
-            other.value = (other.value & ~byte_mask) | (old_byte << (8 * b));
-          }
-        }
-      }
-    }
-    return judge.matches(other, acc, ob);
-  };
-  const AccessCase c{platform,     a, r.observed, r.allowed, before_foreign, judge.state_for(ac),
-                     matches_under};
-  const auto* deviation = find_access_deviation(c, known_access_deviations());
   // A known deviation need not be explained in words when the front-end only counts it.
   std::string report;
-  if (deviation == nullptr || explain_deviations) {
+  if ((deviation == nullptr || explain_deviations) && !a.checked_by_caller) {
     report = disagreement_text(r, *r.judgement, foreign);
   }
   if (deviation != nullptr) {

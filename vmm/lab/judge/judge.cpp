@@ -447,8 +447,9 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
   return paging::walk(before, state_for(ac), access);
 }
 
-paging::Walk Judge::walk_under(const paging::Access& access, const paging::CpuState& state) const {
-  return paging::walk(memory_, state, access);
+paging::Outcome Judge::outcome_under(const paging::Access& access,
+                                     const paging::CpuState& state) const {
+  return paging::to_outcome(paging::decide(memory_, state, access));
 }
 
 AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,

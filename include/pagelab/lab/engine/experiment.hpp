@@ -35,6 +35,10 @@ struct OpAccess {
   paging::Privilege privilege = paging::Privilege::Supervisor;
   bool ac = false;
   std::uint64_t write_value = 0;
+  // A read whose value the front-end checks itself (the matrix's A/D read-back of an
+  // entry whose bits the CPU may or may not have set): judged and committed like any
+  // access, but a disagreement is neither matched to a known deviation nor explained.
+  bool checked_by_caller = false;
 };
 // A store of `value` to the paging-structure entry at `entry`, done by the probe at
 // CPL0 (through the identity map of the table pool). No invalidation is implied.
