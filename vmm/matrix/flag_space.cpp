@@ -343,8 +343,11 @@ void FlagSpace::for_each(const std::function<bool(std::uint64_t, const Setup&)>&
   std::vector<Setup> prefix(n + 1);
   std::uint64_t number = 0;
   bool go = true;
-  auto visit = [&](auto& self, std::size_t k) -> void {
-    if (!legal(prefix[k])) return;
+  // `same`: the value chosen at k-1 added nothing, so prefix[k] is its parent, which
+  // the rules already allowed (half the nodes of a yes/no dimension; the rules are the
+  // cost of the walk).
+  auto visit = [&](auto& self, std::size_t k, bool same) -> void {
+    if (!same && !legal(prefix[k])) return;
     if (k == n) {
       go = f(number, prefix[n]);
       ++number;
@@ -353,11 +356,11 @@ void FlagSpace::for_each(const std::function<bool(std::uint64_t, const Setup&)>&
     for (const auto& v : dims_[k].values) {
       prefix[k + 1] = prefix[k];
       prefix[k + 1] |= v;
-      self(self, k + 1);
+      self(self, k + 1, prefix[k + 1] == prefix[k]);
       if (!go) return;
     }
   };
-  visit(visit, 0);
+  visit(visit, 0, false);
 }
 
 void FlagSpace::for_each_assignment(const std::function<void(const Setup&)>& f) const {

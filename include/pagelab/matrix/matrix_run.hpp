@@ -54,6 +54,9 @@ struct ModeResult {
   std::uint64_t failures_not_kept = 0;
   std::uint64_t exits = 0, ops = 0, control_writes = 0, entry_writes = 0;
   double seconds = 0;
+  // CPU time of the run, summed over workers: pagelab's own (the workers' threads, which
+  // on KVM include the guest's) and the backend's outside them (QEMU's process).
+  double cpu_seconds = 0;
   bool stopped = false;                 // SIGINT
   void merge(const ModeResult& other);  // same mode, another worker's share
 };

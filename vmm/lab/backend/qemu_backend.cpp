@@ -245,6 +245,11 @@ const std::string& QemuBackend::process_name() const {
   return s_->name;
 }
 
+std::chrono::nanoseconds QemuBackend::outside_cpu_time() const {
+  return s_->process ? s_->process->cpu_time().value_or(std::chrono::nanoseconds{0})
+                     : std::chrono::nanoseconds{0};
+}
+
 std::uint64_t QemuBackend::round_trips() const {
   return s_->round_trips;
 }

@@ -64,6 +64,12 @@ class Backend {
                                                                   const Watchdog& watchdog) = 0;
   [[nodiscard]] virtual MachineRegisters registers() = 0;
   [[nodiscard]] virtual std::uint64_t round_trips() const = 0;
+  // CPU time the machine spent outside the threads that drive it (a QEMU process), for
+  // a front-end's per-core figures; zero where the guest runs in the caller's own
+  // thread (KVM_RUN), whose CPU time the caller measures itself.
+  [[nodiscard]] virtual std::chrono::nanoseconds outside_cpu_time() const {
+    return std::chrono::nanoseconds{0};
+  }
 };
 
 // The machine itself is gone (QEMU exited, or closed its connection): nothing more

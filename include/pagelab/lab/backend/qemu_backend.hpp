@@ -49,6 +49,7 @@ class QemuBackend : public Backend {
                                                           const Watchdog& watchdog) override;
   [[nodiscard]] MachineRegisters registers() override;
   [[nodiscard]] std::uint64_t round_trips() const override;
+  [[nodiscard]] std::chrono::nanoseconds outside_cpu_time() const override;
 
   [[nodiscard]] int pid() const;
   [[nodiscard]] const std::string& process_name() const;
