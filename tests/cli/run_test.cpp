@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_pagelab.hpp"
+#include "needs_backend.hpp"
 #include "pagelab/lab/backend/backend.hpp"
 
 namespace pagelab::test {
@@ -73,6 +74,23 @@ TEST(RunCommand, WrongExpectationExitsOneWithADiff) {
     EXPECT_TRUE(contains(r.out, "value 0x1111")) << r.out;  // what the oracle (and CPU) say
     EXPECT_TRUE(contains(r.out, "1 failed")) << r.out;
   }
+}
+
+// On a CPU the text report judges without words, but a failed expectation is printed
+// with the reason and the walk behind the oracle's answer, as without a CPU.
+class RunQemu : public QemuTest {};
+
+TEST_F(RunQemu, AFailedExpectationShowsTheWalkAndWhy) {
+  const TempFiles write_temp;
+  const auto file = write_temp("ro.pgl",
+                               "cr0 +wp\n"
+                               "map 0x4000_0000 -> 0x20_0000 4k\n"
+                               "write 0x4000_0000 value 0x1234\n"
+                               "expect ok\n");
+  const auto r = run_pagelab({"run", "--backend", "qemu", file});
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "because:  supervisor write to a read-only page")) << r.out;
+  EXPECT_TRUE(contains(r.out, "PTE   [  0] @ ")) << r.out;
 }
 
 TEST(RunCommand, ParseErrorExitsTwoWithFileLineColumn) {

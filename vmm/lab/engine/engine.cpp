@@ -642,7 +642,7 @@ void Engine::Impl::check_access(CheckedResult& r,
   const auto& a = std::get<OpAccess>(r.op);
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
   const auto acc = to_access(a);
-  const auto explain = explain_all ? judge::Explain::Yes : judge::Explain::No;
+  const auto explain = explain_all || a.explain ? judge::Explain::Yes : judge::Explain::No;
   auto j = judge.judge(acc, ac, explain);
   r.allowed.clear();
   for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);

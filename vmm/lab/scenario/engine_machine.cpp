@@ -171,6 +171,8 @@ class EngineMachine : public Machine {
     op.privilege = step.access.privilege;
     op.ac = step.ac || rflags_ac_;
     op.write_value = step.write_value;
+    // An expectation that fails is printed with the walk behind it.
+    op.explain = !step.expects.empty();
     pending_.push_back(op);
   }
 

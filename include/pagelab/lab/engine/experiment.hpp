@@ -39,6 +39,9 @@ struct OpAccess {
   // entry whose bits the CPU may or may not have set): judged and committed like any
   // access, but a disagreement is neither matched to a known deviation nor explained.
   bool checked_by_caller = false;
+  // Explain this access's walks in CheckedResult::judgement even when it agrees (a
+  // scenario access with `expect` lines: a failed expectation prints them).
+  bool explain = false;
 };
 // A store of `value` to the paging-structure entry at `entry`, done by the probe at
 // CPL0 (through the identity map of the table pool). No invalidation is implied.
