@@ -175,5 +175,14 @@ TEST(Install, TheBashCompletionCompletesCommandsAndOptions) {
   }
 }
 
+TEST(Install, TheReadmeNamesTheInstallCommand) {
+  const auto readme = slurp(fs::path(PAGELAB_SOURCE_DIR) / "README.md");
+  EXPECT_TRUE(contains(readme, "## Install"));
+  EXPECT_TRUE(contains(readme, "cmake --install build --prefix"));
+  for (const char* installed : {"bin/pagelab", "man1/pagelab.1", "completions/pagelab"}) {
+    EXPECT_TRUE(contains(readme, installed)) << "the README does not say it installs " << installed;
+  }
+}
+
 }  // namespace
 }  // namespace pagelab::test
