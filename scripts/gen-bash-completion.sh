@@ -65,7 +65,8 @@ emit_command() {  # the words for the command path "$@" ("" for the top level)
   add "options:$path" "${longs% }"
   [[ -n $takes ]] && add "takes_value:$path" "${takes% }"
   # A positional: the words of its set, or file names for scenario files.
-  spec=$("$bin" "$@" --help | awk '/^Positionals:/ {getline; print; exit}')
+  # (awk reads to the end: exiting early could kill pagelab with SIGPIPE mid-help.)
+  spec=$("$bin" "$@" --help | awk '!done && /^Positionals:/ {getline; print; done = 1}')
   if [[ -n $spec ]]; then
     words=$(set_words "$spec")
     if [[ -z $words && $spec == "  files "* ]]; then words=@files; fi
@@ -79,6 +80,7 @@ emit_command
 
 {
   cat <<'EOF'
+# shellcheck shell=bash
 # bash completion for pagelab, generated at build time from `pagelab --help` and each
 # command's --help (scripts/gen-bash-completion.sh): commands, subcommands, options, and
 # the values of options that have a fixed set.
