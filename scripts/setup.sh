@@ -9,6 +9,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev
   qemu-system-x86 clang-format
   clang libclang-rt-14-dev
+  help2man bash-completion  # the man page pagelab.1; loading the installed completion
 )
 # --nested: also what scripts/nested-kvm.sh boots (a real KVM inside QEMU TCG).
 if [ "${1:-}" = --nested ]; then packages+=(linux-image-amd64 busybox-static cpio); fi

@@ -49,7 +49,7 @@ TEST_F(QemuLabTest, BootsTheProbeInRealModeAndLearnsCpuidFromIt) {
   auto lab = make_lab();
   EXPECT_EQ(lab->backend_name(), "qemu-tcg");
   EXPECT_EQ(lab->last_report().code_bits, 16U);
-  // -cpu max under TCG reports LA57 and 1 GiB pages (PLATFORM.md).
+  // -cpu max under TCG reports LA57 and 1 GiB pages (docs/platforms.md).
   EXPECT_TRUE(lab->cpu().paging_features().la57);
   EXPECT_TRUE(lab->cpu().paging_features().page1g);
   EXPECT_THROW((void)lab->vcpu(), std::logic_error);

@@ -27,7 +27,9 @@ int run(int argc, const char* const* argv) {
       "mode and checks what the CPU does against a reference walker of the architecture.",
       "pagelab"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "pagelab 0.1.0");
+  // The project version from CMake (the top-level CMakeLists.txt defines it for this
+  // file only), so `--version` and the man page help2man makes from it never drift.
+  app.set_version_flag("--version", "pagelab " PAGELAB_VERSION);
   Context ctx;
   add_info(app, ctx);
   add_tour(app, ctx);
