@@ -37,6 +37,7 @@ namespace {
 struct Word {
   std::string text;
   unsigned column;  // 1-based
+  std::string low;  // text in lower case: keywords are matched against it
 };
 
 std::vector<Word> split_words(std::string_view line) {
@@ -49,7 +50,10 @@ std::vector<Word> split_words(std::string_view line) {
     }
     const std::size_t start = i;
     while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
-    words.push_back({std::string(line.substr(start, i - start)), static_cast<unsigned>(start + 1)});
+    std::string text(line.substr(start, i - start));
+    std::string low = text;
+    for (auto& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    words.push_back({std::move(text), static_cast<unsigned>(start + 1), std::move(low)});
   }
   return words;
 }
@@ -93,13 +97,16 @@ class LineParser {
     throw ScenarioError({file_, line_, words_[pos_ - 1].column}, message);
   }
 
-  std::string peek() const { return done() ? std::string() : lower(words_[pos_].text); }
+  [[nodiscard]] const std::string& peek() const {
+    static const std::string none;
+    return done() ? none : words_[pos_].low;
+  }
   std::string next(const std::string& what) {
     if (done()) fail("expected " + what + " at the end of the line");
     return words_[pos_++].text;
   }
   bool accept(const std::string& word) {
-    if (!done() && lower(words_[pos_].text) == word) {
+    if (!done() && words_[pos_].low == word) {
       ++pos_;
       return true;
     }
