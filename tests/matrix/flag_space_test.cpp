@@ -32,19 +32,20 @@ CaseSetup parse_or_fail(const FlagSpace& space, const std::string& name) {
 
 // 32-bit paging, 4 KiB: controls WP, SMEP, SMAP (8 states). Accesses: read, write, fetch at
 // CPL0 and CPL3 (6), plus RFLAGS.AC for the two supervisor data accesses when SMAP is on:
-// 4 states x 6 + 4 states x 8 = 56. Entries: a present PD (P with any of RW, US, A: 8)
-// over any PT (not present, or P with any of RW, US, A, D: 17), or a not-present PD over
-// nothing more: 8 x 17 + 1 = 137. No reserved bits exist in 32-bit paging's 4 KiB walk.
+// 4 states x 6 + 4 states x 8 = 56, each once or twice: 112. Entries: a present PD (P with
+// any of RW, US, A: 8) over any PT (not present, or P with any of RW, US, A, D: 17), or a
+// not-present PD over nothing more: 8 x 17 + 1 = 137. No reserved bits exist in 32-bit
+// paging's 4 KiB walk.
 TEST(FlagSpace, ThirtyTwoBitCountFollowsFromTheDimensions) {
   const FlagSpace space(mode_named("32bit-4k"));
-  EXPECT_EQ(space.count(), 56u * 137u);
+  EXPECT_EQ(space.count(), 112u * 137u);
 }
 
 // 4 MiB leaves: one level (P with any of RW, US, A, D: 16, or not present), and one
 // reserved bit (PSE-36's bit 21) only in a present leaf: 16 x 2 + 1 = 33.
 TEST(FlagSpace, FourMegabyteCountFollowsFromTheDimensions) {
   const FlagSpace space(mode_named("32bit-4m"));
-  EXPECT_EQ(space.count(), 56u * 33u);
+  EXPECT_EQ(space.count(), 112u * 33u);
 }
 
 // The pruned walk visits exactly the legal assignments of the plain product, in order.
@@ -239,6 +240,20 @@ TEST(Export, SaysTheCaseInTheLanguage) {
   EXPECT_NE(text.find("efer +nxe\n"), std::string::npos) << text;
   EXPECT_NE(text.find("set entry 0x500000000000 PT +p +w -u -a -d +nx"), std::string::npos) << text;
   EXPECT_NE(text.find("fetch 0x500000000800 user\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("fetch 0x500000000800 user\nfetch"), std::string::npos) << text;
+}
+
+// kvm-unit-tests' AC_ACCESS_TWICE: the same access again, named and exported as such.
+TEST(Export, ATwiceCaseAccessesTwice) {
+  const FlagSpace space(mode_named("4level-4k"));
+  const std::string name =
+      "4level-4k pml4:p,rw,us,a pdpt:p,rw,us,a pd:p,rw,us pt:p,us write cpl3 twice";
+  const auto s = parse_or_fail(space, name);
+  EXPECT_EQ(space.name(s), name);
+  const auto text = export_case(space, s, 12, 40);
+  const auto first = text.find("write 0x500000000100 user value");
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_NE(text.find("write 0x500000000100 user value", first + 1), std::string::npos) << text;
 }
 
 }  // namespace

@@ -106,10 +106,12 @@ std::string export_case(const FlagSpace& space, const Setup& s, std::uint64_t nu
   const bool fetch = (s.access & AccessFetch) != 0;
   const auto at = layout.va + (fetch ? layout.fetch_offset : layout.data_offset);
   const char* verb = (s.access & AccessWrite) != 0 ? "write" : fetch ? "fetch" : "read";
-  out +=
+  const auto access =
       fmt::format("{} {:#x}{}{}{}\n", verb, at.value(), (s.access & AccessUser) != 0 ? " user" : "",
                   (s.access & AccessAc) != 0 ? " ac" : "",
                   (s.access & AccessWrite) != 0 ? fmt::format(" value {:#x}", number) : "");
+  out += access;
+  if ((s.access & AccessTwice) != 0) out += access;
   return out;
 }
 

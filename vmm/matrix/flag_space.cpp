@@ -260,6 +260,9 @@ FlagSpace::FlagSpace(const MatrixMode& mode) : mode_(mode) {
     ac.access = AccessAc;
     dims_.push_back(boolean_dimension("cpl3", user));
     dims_.push_back(boolean_dimension("rflags.ac", ac));
+    Setup twice;
+    twice.access = AccessTwice;
+    dims_.push_back(boolean_dimension("twice", twice));
   }
 
   const std::vector<unsigned> levels = levels_;
@@ -408,6 +411,7 @@ std::string FlagSpace::name(const Setup& s) const {
   out += (s.access & AccessWrite) != 0 ? "write" : (s.access & AccessFetch) != 0 ? "fetch" : "read";
   out += (s.access & AccessUser) != 0 ? " cpl3" : " cpl0";
   if ((s.access & AccessAc) != 0) out += " ac";
+  if ((s.access & AccessTwice) != 0) out += " twice";
   return out;
 }
 
@@ -492,7 +496,11 @@ std::optional<Setup> FlagSpace::parse(std::string_view text, std::string* error)
       s.access |= AccessAc;
       continue;
     }
-    return fail(fmt::format("'{}' is not a level, control bit, access or CPL", token));
+    if (token == "twice") {
+      s.access |= AccessTwice;
+      continue;
+    }
+    return fail(fmt::format("'{}' is not a level, control bit, access, CPL, ac or twice", token));
   }
   if (seen_levels.size() != levels_.size()) {
     return fail(fmt::format("a {} case names every level ({} of {} given)", mode_.name,

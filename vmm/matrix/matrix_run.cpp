@@ -118,6 +118,7 @@ struct PendingCase {
   std::uint64_t number;
   Setup setup;
   std::size_t first_op, access_op;
+  std::size_t last_access_op;  // access_op, or the second access of a `twice` case
   std::vector<std::pair<std::size_t, std::uint64_t>> readbacks;  // op index, entry GPA
 };
 
@@ -220,7 +221,7 @@ class ModeRunner {
   }
 
   void add_case(std::uint64_t number, const Setup& s) {
-    PendingCase c{number, s, ops_.size(), 0, {}};
+    PendingCase c{number, s, ops_.size(), 0, 0, {}};
 
     // Control registers: only what changes.
     auto set_bit = [](std::uint64_t v, std::uint64_t b, bool on) { return on ? v | b : v & ~b; };
@@ -293,6 +294,11 @@ class ModeRunner {
     a.write_value = 0x6d61'7472'6978'0000 | (number & 0xffff);
     c.access_op = ops_.size();
     ops_.push_back(a);
+    c.last_access_op = c.access_op;
+    if ((s.access & AccessTwice) != 0) {
+      c.last_access_op = ops_.size();
+      ops_.push_back(a);
+    }
     // Entries the walk reaches whose A (or, at the leaf, D) the access may set: read back
     // by the probe right after, so A/D are checked at every level for every case.
     const auto stop = stopping_level(space_, s);
@@ -395,7 +401,9 @@ class ModeRunner {
   std::string check_readbacks(const PendingCase& c, const std::vector<CheckedResult>& results,
                               std::string& deviation) {
     std::string out;
-    const auto& access = results[c.access_op];
+    // After both accesses of a `twice` case: the second starts from what the first left.
+    const auto& access = results[c.last_access_op];
+    const auto& first = results[c.access_op];
     const bool narrow = paging::entry_bytes(mode_.paging) == sizeof(std::uint32_t);
     const std::uint64_t width = narrow ? 0xffff'ffffULL : ~std::uint64_t{0};
     for (const auto& [index, gpa] : c.readbacks) {
@@ -412,6 +420,15 @@ class ModeRunner {
         if (e.address == gpa) {
           want = (e.before | e.must_set) & width;
           may = e.may_set;
+          found = true;
+        }
+      }
+      // What the first access may have set, the second found either way.
+      if (&first != &access) {
+        for (const auto& e : first.entries) {
+          if (e.address != gpa) continue;
+          may |= e.may_set;
+          if (!found) want = (e.before | e.must_set) & width;
           found = true;
         }
       }

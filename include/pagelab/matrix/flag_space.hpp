@@ -57,6 +57,10 @@ enum AccessBits : std::uint8_t {
   AccessFetch = 1 << 1,
   AccessUser = 1 << 2,  // CPL3
   AccessAc = 1 << 3,    // RFLAGS.AC during a supervisor access
+  // The same access again right after (kvm-unit-tests' AC_ACCESS_TWICE): what the first
+  // left in the TLB and in the A/D bits must give the same answer (SDM 4.10.2: a fault
+  // caches nothing; a translation may answer from the TLB).
+  AccessTwice = 1 << 4,
 };
 
 // What a case sets up: the OR of the values its dimensions chose.
