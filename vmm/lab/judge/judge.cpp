@@ -110,6 +110,7 @@ void Judge::reset(const paging::CpuState& state) {
   caches_.flush_all();
   foreign_old_.clear();
   dropped_by_fault_.clear();
+  unknown_bytes_.clear();
 }
 
 void Judge::forget_dropped(bool keep_global, std::optional<Linear> page) {
@@ -137,12 +138,14 @@ void Judge::write_entry(GuestPhys at, std::uint64_t value) {
   } else {
     memory_.write64(at, value);
   }
+  mark_unknown(at.value(), paging::entry_bytes(state_.mode()), false);
   // The guest's own store makes the entry what the CPU sees, foreign or not before.
   foreign_old_.erase(at.value() - at.value() % sizeof(std::uint64_t));
 }
 
 void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
   foreign_old_.try_emplace(at.value(), memory_.read64(at));
+  mark_unknown(at.value(), sizeof(std::uint64_t), false);
   memory_.write64(at, value);
 }
 
@@ -254,8 +257,33 @@ void Judge::toggle_pge() {
   forget_dropped(false);
 }
 
+void Judge::mark_unknown(std::uint64_t pa, unsigned size, bool unknown) {
+  if (!unknown && unknown_bytes_.empty()) return;
+  for (std::uint64_t a = pa; a < pa + size; ++a) {
+    const auto bit = static_cast<std::uint8_t>(1U << (a % sizeof(std::uint64_t)));
+    const std::uint64_t word = a - a % sizeof(std::uint64_t);
+    if (unknown) {
+      unknown_bytes_[word] |= bit;
+    } else if (auto it = unknown_bytes_.find(word); it != unknown_bytes_.end()) {
+      it->second = static_cast<std::uint8_t>(it->second & ~bit);
+      if (it->second == 0) unknown_bytes_.erase(it);
+    }
+  }
+}
+
+bool Judge::any_unknown(std::uint64_t pa, unsigned size) const {
+  if (unknown_bytes_.empty()) return false;
+  for (std::uint64_t a = pa; a < pa + size; ++a) {
+    const auto it = unknown_bytes_.find(a - a % sizeof(std::uint64_t));
+    if (it != unknown_bytes_.end() && (it->second >> (a % sizeof(std::uint64_t)) & 1U) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const {
-  known = pa.value() + size <= memory_.size();
+  known = pa.value() + size <= memory_.size() && !any_unknown(pa.value(), size);
   return known ? read_bytes(memory_, pa, size) : 0;
 }
 
@@ -516,27 +544,14 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
 
 bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
                                      const Observed& observed) const {
-  const auto s = state_for(ac);
-  const bool pae = s.mode() == paging::PagingMode::Pae;
-  const BaseView base{flat_, memory_};
-  for (const auto& d : dropped_by_fault_) {
-    const std::uint64_t offset = access.address.value() - d.base;
-    if (offset >= d.bytes || offset + access.size > d.bytes) continue;  // one page only
-    const auto& p = d.path;
-    auto cs = s;
-    if (pae) cs.pdptes = p.pdptes;
-    cs.efer = (s.efer & ~paging::Efer::Nxe) | p.efer;
-    cs.cr4 = (s.cr4 & ~Cr4::Pse) | p.cr4;
-    const bool strip_xd = p.efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
-    const auto decided = paging::decide(CachedView{base, p, strip_xd}, cs, access);
-    Allowed a(paging::to_outcome(decided), true);
-    if (decided.kind == paging::Decision::Kind::Translation &&
-        access.type == paging::AccessType::Read) {
-      a.value = read_value(decided.physical, access.size, a.value_known);
-    }
-    if (matches(a, access, observed)) return true;
-  }
-  return false;
+  if (dropped_by_fault_.empty()) return false;
+  // The same judge over the same memory, its TLB holding again what the faults dropped:
+  // a page-crossing access may use such an entry for either page.
+  Judge kept(*this);
+  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
+  const auto j = kept.judge(access, ac, Explain::No);
+  return std::any_of(j.allowed.begin(), j.allowed.end(),
+                     [&](const Allowed& a) { return matches(a, access, observed); });
 }
 
 paging::Walk Judge::walk_under(const paging::Access& access, const paging::CpuState& state) const {
@@ -610,6 +625,21 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     const auto& chosen = judgement.allowed[k];
     if (access.type == paging::AccessType::Write) {
       const unsigned first = chosen.split_at != 0 ? chosen.split_at : access.size;
+      // Where the data went is the CPU's choice among the allowed translations (a stale
+      // one among them): with more than one place, none of them is known any more.
+      const auto places = std::count_if(
+          judgement.allowed.begin(), judgement.allowed.end(),
+          [](const Allowed& x) { return std::holds_alternative<paging::Translation>(x.outcome); });
+      const bool ambiguous = places > 1;
+      for (const auto& x : judgement.allowed) {
+        const auto* tx = std::get_if<paging::Translation>(&x.outcome);
+        if (tx == nullptr || (!ambiguous && &x != &chosen)) continue;
+        const unsigned n = x.split_at != 0 ? x.split_at : access.size;
+        mark_unknown(tx->physical.value(), n, ambiguous);
+        if (x.split_at != 0) {
+          mark_unknown(x.second_physical.value(), access.size - n, ambiguous);
+        }
+      }
       if (t->physical.value() + first <= memory_.size()) {
         write_bytes(memory_, t->physical, first, write_value);
       }
@@ -620,6 +650,18 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
     caches_.fill(judgement.decided, state_for(ac), access.address);
+    // AMD, legacy PAE: a translation through the PDPTEs in memory (not the registers)
+    // may be cached like any other.
+    if (k != 0 && state_.mode() == paging::PagingMode::Pae && options_.pdpt_walked &&
+        !judgement.decided_second) {
+      auto ms = state_for(ac);
+      ms.pdptes = pdptes_in_memory(ms);
+      const auto walked = paging::decide(BaseView{flat_, memory_}, ms, access);
+      if (walked.kind == paging::Decision::Kind::Translation &&
+          same_outcome(paging::to_outcome(walked), effective)) {
+        caches_.fill(walked, ms, access.address);
+      }
+    }
     if (judgement.decided_second) {
       caches_.fill(*judgement.decided_second, state_for(ac),
                    Linear(access.address.value() - access.address.value() % Page + Page));

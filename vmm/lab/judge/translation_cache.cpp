@@ -109,6 +109,12 @@ void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) c
   }
 }
 
+void TranslationCache::restore(const TlbItem& item) {
+  for (const auto size : AllSizes) {
+    if (paging::page_bytes(size) == item.bytes) insert(tlb_[tlb_key(item.base, size)], item.path);
+  }
+}
+
 void TranslationCache::invalidate_for_fault(paging::Linear va) {
   ++generation_;
   ++version_;

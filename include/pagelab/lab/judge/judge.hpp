@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -195,6 +196,12 @@ class Judge {
   JudgeOptions options_;
   TranslationCache caches_;
   std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
+  // Bytes of guest RAM whose value the model cannot know (aligned word -> byte mask): a
+  // write with more than one allowed translation (a stale one among them) went to one
+  // of them, and the CPU does not say which. A read of them checks its translation only.
+  std::unordered_map<std::uint64_t, std::uint8_t> unknown_bytes_;
+  void mark_unknown(std::uint64_t pa, unsigned size, bool unknown);
+  [[nodiscard]] bool any_unknown(std::uint64_t pa, unsigned size) const;
   // TLB items a #PF invalidated, forgotten as the caches forget (INVLPG, MOV CR3, ...).
   std::vector<TranslationCache::TlbItem> dropped_by_fault_;
   void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);

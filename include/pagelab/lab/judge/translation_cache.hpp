@@ -71,6 +71,8 @@ class TranslationCache {
     CachedPath path;
   };
   void tlb_items(paging::Linear va, std::vector<TlbItem>& out) const;
+  // Puts back an item tlb_items() returned.
+  void restore(const TlbItem& item);
   // Every cached path that could translate `va` now, TLB items first.
   void candidates(paging::Linear va, std::vector<const CachedPath*>& out) const;
   [[nodiscard]] std::size_t size() const;
