@@ -722,10 +722,10 @@ void Engine::Impl::check_access(CheckedResult& r,
     }
     return judge.matches(other, acc, ob);
   };
-  const AccessCase c{platform,       a,
-                     r.observed,     r.allowed,
-                     before_foreign, judge.state_for(ac),
-                     matches_under,  [&] { return judge.matches_dropped_by_fault(acc, ac, ob); }};
+  const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
+  const AccessCase c{
+      platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
+      matches_under, dropped};
   const auto* deviation = find_access_deviation(c, known_access_deviations());
   // A known deviation need not be explained in words when the front-end only counts it.
   std::string report;
