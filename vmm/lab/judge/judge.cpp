@@ -571,6 +571,23 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
   }
+  // A write the architecture does not allow that succeeded (a platform that kept a
+  // translation a #PF dropped, or something unexplained): the data went to a place the
+  // model does not know; the places such a kept translation names are unknown now.
+  if (observed != nullptr && !v.agrees() && observed->kind == Observed::Kind::Ok &&
+      access.type == paging::AccessType::Write) {
+    const auto s = state_for(ac);
+    for (const auto& d : dropped_by_fault_) {
+      if (access.address.value() - d.base >= d.bytes) continue;
+      const auto decided =
+          paging::decide(CachedView{BaseView{flat_, memory_}, d.path, false}, s, access);
+      if (decided.kind == paging::Decision::Kind::Translation) {
+        const auto room = static_cast<unsigned>(
+            std::min<std::uint64_t>(access.size, Page - access.address.value() % Page));
+        mark_unknown(decided.physical.value(), room, true);
+      }
+    }
+  }
   // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted. Nor when a
   // translation cache may still hold a walk with the same outcome as the fresh one (an
   // entry rewritten without invalidation, e.g. with A clear): the CPU may have used it
