@@ -192,5 +192,104 @@ TEST(Judge, HistoryStaysBoundedWhenAnEntryFlipsWithoutInvalidation) {
   EXPECT_EQ(w.values(World::read(Va)).size(), 2u);
 }
 
+// Does the fresh outcome of `a` accept a read that returned `value`?
+bool read_may_return(const World& w, const paging::Access& a, std::uint64_t value) {
+  const auto j = w.judge.judge(a, false);
+  const Observed ok{Observed::Kind::Ok, 0, 0, 0, value};
+  return std::any_of(j.allowed.begin(), j.allowed.end(),
+                     [&](const Allowed& x) { return w.judge.matches(x, a, ok); });
+}
+
+TEST(Judge, AReadOfTheEntryItsOwnWalkUsesMaySeeTheAccessedBitSet) {
+  // Va2's PTE maps the page table itself (a self-map): reading Va2 + the PTE's offset
+  // reads that PTE, whose A bit the same read's walk sets before the access completes
+  // (SDM vol. 3A §4.8). The read returns the entry with A clear or set; never D (a read
+  // sets no D), never a bit the walk does not set.
+  World w;
+  const auto pte = w.builder.entry_address(Linear(Va2), 1);
+  const std::uint64_t table = pte.value() & ~std::uint64_t{0xfff};
+  const std::uint64_t entry = table | Pte::Present | Pte::Writable;
+  w.judge.write_entry(pte, entry);
+  const auto self = World::read(Va2 + (pte.value() & 0xfff));
+  EXPECT_TRUE(read_may_return(w, self, entry));
+  EXPECT_TRUE(read_may_return(w, self, entry | Pte::Accessed));
+  EXPECT_FALSE(read_may_return(w, self, entry | Pte::Accessed | Pte::Dirty));
+  EXPECT_FALSE(read_may_return(w, self, entry | Pte::User));
+}
+
+TEST(Judge, AReadOfAnotherEntrySeesNoAccessedBitFromThisWalk) {
+  // The same self-map, reading the PTE of Va (not used by this walk): its A bit stays
+  // as it is in memory.
+  World w;
+  const auto pte = w.builder.entry_address(Linear(Va2), 1);
+  const std::uint64_t table = pte.value() & ~std::uint64_t{0xfff};
+  w.judge.write_entry(pte, table | Pte::Present | Pte::Writable);
+  const auto other = w.builder.entry_address(Linear(Va), 1);
+  const std::uint64_t value = FrameA | Pte::Present | Pte::Writable | Pte::User;
+  w.judge.write_entry(other, value);
+  const auto read = World::read(Va2 + (other.value() & 0xfff));
+  EXPECT_TRUE(read_may_return(w, read, value));
+  EXPECT_FALSE(read_may_return(w, read, value | Pte::Accessed));
+}
+
+TEST(Judge, AFaultOnTheSecondPageKeepsTheFirstPagesTranslation) {
+  // An 8-byte read at Va+0xffc crosses into Va2, which is not present: #PF with CR2 =
+  // Va2. The first page may have been translated (and cached) before the fault, and the
+  // fault invalidates only the faulting address's page (SDM §4.10.4.1).
+  World w;
+  w.judge.write_entry(w.builder.entry_address(Linear(Va2), 1), 0);
+  auto crossing = World::read(Va + 0xffc);
+  auto j = w.judge.judge(crossing, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0, Va2, 0};
+  EXPECT_TRUE(w.judge.commit(crossing, false, 0, j, &pf).agrees());
+  w.remap_to_b();
+  EXPECT_EQ(w.values(World::read(Va)), (Values{0x1111, 0x2222}));
+}
+
+TEST(Judge, ATranslationAFaultDroppedIsNamedUntilInvalidatedAnyway) {
+  World w;
+  w.access(World::read(Va));
+  const auto leaf = w.builder.entry_address(Linear(Va), 1);
+  w.judge.write_entry(leaf, 0);
+  auto a = World::read(Va, Privilege::User);
+  auto j = w.judge.judge(a, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
+  EXPECT_TRUE(w.judge.commit(a, false, 0, j, &pf).agrees());
+  // The fault dropped the translation: only a #PF is allowed now, but a platform that
+  // kept it would return FrameA's data.
+  const auto read = World::read(Va);
+  const Observed ok{Observed::Kind::Ok, 0, 0, 0, 0x1111};
+  EXPECT_TRUE(w.values(read).empty());
+  EXPECT_TRUE(w.judge.matches_dropped_by_fault(read, false, ok));
+  const Observed other{Observed::Kind::Ok, 0, 0, 0, 0x2222};
+  EXPECT_FALSE(w.judge.matches_dropped_by_fault(read, false, other));
+  // INVLPG would have dropped it anyway: nothing left to name.
+  w.judge.invlpg(Linear(Va));
+  EXPECT_FALSE(w.judge.matches_dropped_by_fault(read, false, ok));
+}
+
+TEST(Judge, AWriteWithTwoAllowedPlacesLeavesBothUnknown) {
+  // Va's PTE changed without INVLPG: a write may go to FrameA (the cached translation)
+  // or FrameB (the fresh walk), and the CPU does not say which. A later read of either
+  // frame may see the old or the new data.
+  World w;
+  w.access(World::read(Va));
+  w.remap_to_b();
+  auto write = World::read(Va);
+  write.type = AccessType::Write;
+  auto j = w.judge.judge(write, false);
+  ASSERT_EQ(j.allowed.size(), 2u);
+  w.judge.commit(write, false, 0x77, j, nullptr);
+  w.judge.invlpg(Linear(Va));
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0x2222));  // the write went to FrameA
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0x77));
+  // A write with one place makes the bytes known again.
+  auto again = w.judge.judge(write, false);
+  ASSERT_EQ(again.allowed.size(), 1u);
+  w.judge.commit(write, false, 0x99, again, nullptr);
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0x99));
+  EXPECT_FALSE(read_may_return(w, World::read(Va), 0x2222));
+}
+
 }  // namespace
 }  // namespace pagelab::lab::judge

@@ -203,30 +203,34 @@ TEST(AccessDeviations, TcgReservedBitEntryMatchesOnlyItsCase) {
   const auto& list = lab::known_access_deviations();
 
   const auto* d =
-      lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}}, list);
+      lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}, {}}, list);
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->id, TcgId);
   EXPECT_FALSE(d->rule.empty());
   EXPECT_FALSE(d->reproducer.empty());
   // Not on another platform, and not without the entry.
-  EXPECT_EQ(lab::find_access_deviation(
-                {{"kvm", "pvm", "kvm-shadow-mmu"}, access, observed, allowed, false, {}, {}}, list),
-            nullptr);
-  EXPECT_EQ(lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}}, {}),
+  EXPECT_EQ(
+      lab::find_access_deviation(
+          {{"kvm", "pvm", "kvm-shadow-mmu"}, access, observed, allowed, false, {}, {}, {}}, list),
+      nullptr);
+  EXPECT_EQ(lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}, {}}, {}),
             nullptr);
   // Not for another error code, another CR2, or a fault that is not a reserved-bit one.
   observed.error_code = PfError::Rsvd | PfError::W;
-  EXPECT_EQ(lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}}, list),
-            nullptr);
+  EXPECT_EQ(
+      lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}, {}}, list),
+      nullptr);
   observed.error_code = PfError::Rsvd;
   observed.cr2 = Va + 8;
-  EXPECT_EQ(lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}}, list),
-            nullptr);
+  EXPECT_EQ(
+      lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}, {}}, list),
+      nullptr);
   observed.cr2 = Va;
   observed.error_code = 0;
   allowed = {paging::PageFault{PfError::P, paging::Linear(Va), {}}};
-  EXPECT_EQ(lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}}, list),
-            nullptr);
+  EXPECT_EQ(
+      lab::find_access_deviation({{"tcg"}, access, observed, allowed, false, {}, {}, {}}, list),
+      nullptr);
 }
 
 // KVM's shadow MMU acting on a stale EFER.NXE: recognised only where a walk with NXE
@@ -249,25 +253,25 @@ TEST(AccessDeviations, ShadowMmuStaleNxeNeedsTheKeyTheClearBitAndTheMatchingWalk
   };
   const std::vector<std::string> shadow{"kvm", "kvm_amd", "kvm-shadow-mmu"};
   const auto& list = lab::known_access_deviations();
-  const auto* d =
-      lab::find_access_deviation({shadow, access, observed, allowed, false, state, with_nxe}, list);
+  const auto* d = lab::find_access_deviation(
+      {shadow, access, observed, allowed, false, state, with_nxe, {}}, list);
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->id, "shadow-mmu-xd-kept-after-nxe-clear");
   ASSERT_FALSE(asked.empty());
   EXPECT_NE(asked.back() & Efer::Nxe, 0u);
   // Not on KVM with EPT/NPT, not when NXE is set, not when the old walk differs too.
   EXPECT_EQ(lab::find_access_deviation(
-                {{"kvm", "kvm_amd"}, access, observed, allowed, false, state, with_nxe}, list),
+                {{"kvm", "kvm_amd"}, access, observed, allowed, false, state, with_nxe, {}}, list),
             nullptr);
   auto nxe = state;
   nxe.efer |= Efer::Nxe;
-  EXPECT_EQ(
-      lab::find_access_deviation({shadow, access, observed, allowed, false, nxe, with_nxe}, list),
-      nullptr);
+  EXPECT_EQ(lab::find_access_deviation(
+                {shadow, access, observed, allowed, false, nxe, with_nxe, {}}, list),
+            nullptr);
   const auto never = [](const paging::CpuState&) { return false; };
-  EXPECT_EQ(
-      lab::find_access_deviation({shadow, access, observed, allowed, false, state, never}, list),
-      nullptr);
+  EXPECT_EQ(lab::find_access_deviation({shadow, access, observed, allowed, false, state, never, {}},
+                                       list),
+            nullptr);
 }
 
 TEST(AccessDeviations, IdsAreUniqueAndEveryEntryIsComplete) {
@@ -291,7 +295,8 @@ TEST(ScenarioCompareBackends, ExamplesNeverFailOnAnyBackend) {
     if (s.unavailable) why += s.name + ": " + *s.unavailable + "; ";
   }
   if (!any) GTEST_SKIP() << "no backend available: " << why;
-  for (const char* name : {"reserved_bit51.pgl", "stale_translation.pgl", "foreign_writer.pgl"}) {
+  for (const char* name : {"reserved_bit51.pgl", "stale_translation.pgl", "foreign_writer.pgl",
+                           "fault_drops_tlb_entry.pgl"}) {
     const auto s = sc::load_scenario(std::string(PAGELAB_SOURCE_DIR "/examples/") + name);
     const auto cmp = sc::compare_scenario(s, slots);
     EXPECT_NE(cmp.overall(), sc::CaseClass::Failed) << sc::format_comparison(cmp, true);

@@ -1,9 +1,12 @@
 // `pagelab bench`: how fast the experiment engine checks accesses on this machine.
 #include <fmt/core.h>
 
+#include <optional>
+
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "pagelab/fuzz/throughput.hpp"
 #include "pagelab/lab/bench/engine_bench.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/machine/lab.hpp"
@@ -14,7 +17,8 @@ void add_bench(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "bench",
       "Measure checked accesses per second (CPL0/CPL3, succeeding/faulting), accesses per VM "
-      "exit (doorbell on QEMU), the in-guest exception cost and the oracle's share of the time");
+      "exit (doorbell on QEMU), the in-guest exception cost, the oracle's share of the time and "
+      "the fuzzer's checked cases per second");
   auto json = std::make_shared<bool>(false);
   auto batch = std::make_shared<std::string>("4000");
   auto rounds = std::make_shared<std::string>("3");
@@ -23,9 +27,13 @@ void add_bench(CLI::App& app, Context& ctx) {
       "--batch", *batch,
       fmt::format("Accesses per batch (one VM exit each), 1 to {}", lab::Engine::batch_capacity()));
   cmd->add_option("--rounds", *rounds, "Batches per workload");
+  auto fuzz_cases = std::make_shared<std::string>("1024");
+  cmd->add_option("--fuzz-cases", *fuzz_cases,
+                  "Fuzz cases (seed 1, 4-level, every profile) run as `pagelab fuzz` runs them, "
+                  "for the fuzzer's cases per second and accesses per exit; 0: none");
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
-  cmd->callback([json, batch, rounds, backend, &ctx] {
+  cmd->callback([json, batch, rounds, fuzz_cases, backend, &ctx] {
     lab::BenchOptions options;
     options.batch = parse_u64(*batch, "--batch");
     const auto round_count = parse_u64(*rounds, "--rounds");
@@ -39,14 +47,44 @@ void add_bench(CLI::App& app, Context& ctx) {
       throw UsageError(fmt::format("--batch must be 1 to {} (accesses per round trip)",
                                    lab::Engine::batch_capacity()));
     }
+    const auto fuzz_count = parse_u64(*fuzz_cases, "--fuzz-cases");
+    if (fuzz_count > 1'000'000) throw UsageError("--fuzz-cases must be 0 to 1000000");
     lab::LabOptions lab_options;
     lab_options.backend = backend->kind_to_run();
     lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
+    // The same machine, started over (the engine's mode is left behind).
+    std::optional<fuzz::Throughput> fuzzed;
+    if (fuzz_count != 0) {
+      lab.reset();
+      fuzzed = fuzz::measure_throughput(lab, {.cases = fuzz_count});
+    }
     if (*json) {
-      print_json(result.to_json());  // a whole document (docs/json.md)
+      auto j = result.to_json();
+      if (fuzzed) {
+        j["fuzz"] = {{"mode", fuzzed->mode},
+                     {"cases", fuzzed->cases},
+                     {"accesses", fuzzed->accesses},
+                     {"vm_exits", fuzzed->exits},
+                     {"seconds", fuzzed->seconds},
+                     {"cases_per_second", fuzzed->cases_per_second()},
+                     {"accesses_per_vm_exit", fuzzed->accesses_per_exit()},
+                     {"failed", fuzzed->failed},
+                     {"known_deviation", fuzzed->known},
+                     {"skipped", fuzzed->skipped}};
+      }
+      print_json(j);  // a whole document (docs/json.md)
     } else {
       fmt::print("{}", result.text());
+      if (fuzzed) {
+        fmt::print(
+            "fuzz ({}, seed 1, every profile): {} checked cases in {:.2f} s = {:.0f} cases/s; "
+            "{} accesses, {:.1f} per {}; {} failed, {} known deviation, {} skipped\n",
+            fuzzed->mode, fuzzed->cases, fuzzed->seconds, fuzzed->cases_per_second(),
+            fuzzed->accesses, fuzzed->accesses_per_exit(),
+            result.round_trip == "doorbells" ? "doorbell" : "VM exit", fuzzed->failed,
+            fuzzed->known, fuzzed->skipped);
+      }
     }
     for (const auto& w : result.workloads)
       if (w.disagreements != 0) ctx.exit_code = 1;

@@ -701,8 +701,10 @@ void Engine::Impl::check_access(CheckedResult& r,
       }
       return judge.matches(other, acc, ob);
     };
-    const AccessCase c{platform,     a, r.observed, r.allowed, before_foreign, judge.state_for(ac),
-                       matches_under};
+    const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
+    const AccessCase c{
+        platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
+        matches_under, dropped};
     deviation = find_access_deviation(c, known_access_deviations());
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.

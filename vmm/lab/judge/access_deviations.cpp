@@ -93,6 +93,19 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "expected 9\")",
        "pagelab run examples/reserved_bit51.pgl --backend qemu",
        [](const AccessCase& c) { return reserved_bit_fault_without_p(c); }},
+      {"tcg-pf-keeps-tlb-entry", "tcg",
+       "SDM Vol. 3A §4.10.4.1: a page fault invalidates the TLB entries for the faulting "
+       "linear address's page and the paging-structure-cache entries that would be used for "
+       "it, so the next access to the page walks the paging structures in memory",
+       "QEMU 7.2 TCG keeps a translation cached for one kind of access (its TLB has one set "
+       "of entries per privilege level) when an access of another kind to the same page "
+       "faults: a supervisor read after a user access to the page took a #PF still uses the "
+       "translation cached before, though the entry was made not present (or read-only, "
+       "reserved) in between. Found by pagelab fuzz",
+       "pagelab run examples/fault_drops_tlb_entry.pgl --backend qemu",
+       [](const AccessCase& c) {
+         return c.matches_dropped_by_fault && c.matches_dropped_by_fault();
+       }},
   };
   return list;
 }

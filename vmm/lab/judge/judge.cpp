@@ -37,6 +37,31 @@ bool same_outcome(const paging::Outcome& a, const paging::Outcome& b) {
          ta->protection_key == tb->protection_key;
 }
 
+// `value` (bytes read from `pa` onward, placed from byte `shift` of `value`, `count` of
+// them) with the A/D bits of `updates` set where their entries overlap those bytes.
+std::uint64_t with_ad_updates(std::uint64_t value, std::uint64_t pa, unsigned count, unsigned shift,
+                              const std::vector<paging::AdUpdate>& updates, unsigned entry_width) {
+  for (const auto& [entry, bits] : updates) {
+    for (unsigned i = 0; i < entry_width; ++i) {
+      const std::uint64_t at = entry.value() + i;
+      if (at < pa || at >= pa + count) continue;
+      const auto byte = static_cast<unsigned>(at - pa) + shift;
+      value |= ((bits >> (8 * i)) & 0xff) << (8 * byte);
+    }
+  }
+  return value;
+}
+
+// Records `v` as a value the read may return after its own A/D updates, once.
+void add_value_after_ad(Allowed& a, std::uint64_t v) {
+  if (v == a.value) return;
+  const auto* end = a.values_after_ad.begin() + a.values_after_ad_count;
+  if (std::find(a.values_after_ad.cbegin(), end, v) != end) return;
+  if (a.values_after_ad_count < a.values_after_ad.size()) {
+    a.values_after_ad[a.values_after_ad_count++] = v;
+  }
+}
+
 }  // namespace
 
 std::uint64_t read_bytes(const paging::PhysicalMemory& memory, GuestPhys pa, unsigned size) {
@@ -84,6 +109,15 @@ void Judge::reset(const paging::CpuState& state) {
   caches_.set_mode(state.mode());
   caches_.flush_all();
   foreign_old_.clear();
+  dropped_by_fault_.clear();
+  unknown_bytes_.clear();
+}
+
+void Judge::forget_dropped(bool keep_global, std::optional<Linear> page) {
+  std::erase_if(dropped_by_fault_, [&](const TranslationCache::TlbItem& d) {
+    if (page) return page->value() - d.base < d.bytes;
+    return !(keep_global && d.path.global);
+  });
 }
 
 paging::CpuState Judge::state_for(bool ac) const {
@@ -104,12 +138,14 @@ void Judge::write_entry(GuestPhys at, std::uint64_t value) {
   } else {
     memory_.write64(at, value);
   }
+  mark_unknown(at.value(), paging::entry_bytes(state_.mode()), false);
   // The guest's own store makes the entry what the CPU sees, foreign or not before.
   foreign_old_.erase(at.value() - at.value() % sizeof(std::uint64_t));
 }
 
 void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
   foreign_old_.try_emplace(at.value(), memory_.read64(at));
+  mark_unknown(at.value(), sizeof(std::uint64_t), false);
   memory_.write64(at, value);
 }
 
@@ -135,6 +171,7 @@ std::optional<paging::GeneralProtection> Judge::load_pdptes(paging::CpuState& st
 
 void Judge::write_cr3_walked(std::uint64_t value) {
   caches_.flush_non_global();
+  forget_dropped(true);
   state_.cr3 = value & ~Cr3::NoFlush;
   state_.pdptes = pdptes_in_memory(state_);
 }
@@ -146,7 +183,10 @@ std::optional<paging::GeneralProtection> Judge::write_cr3(std::uint64_t value) {
     if (auto gp = load_pdptes(next)) return gp;
   }
   // With CR4.PCIDE and bit 63 set, MOV CR3 keeps the TLB (SDM §4.10.4.1).
-  if ((state_.cr4 & Cr4::Pcide) == 0 || (value & Cr3::NoFlush) == 0) caches_.flush_non_global();
+  if ((state_.cr4 & Cr4::Pcide) == 0 || (value & Cr3::NoFlush) == 0) {
+    caches_.flush_non_global();
+    forget_dropped(true);
+  }
   state_ = next;
   return std::nullopt;
 }
@@ -162,7 +202,10 @@ void Judge::pae_reload_if_needed(const paging::CpuState& before) {
 
 void Judge::write_cr0(std::uint64_t value) {
   const auto before = state_;
-  if (((state_.cr0 ^ value) & Cr0::Pg) != 0) caches_.flush_all();
+  if (((state_.cr0 ^ value) & Cr0::Pg) != 0) {
+    caches_.flush_all();
+    forget_dropped(false);
+  }
   state_.cr0 = value;
   caches_.set_mode(state_.mode());
   pae_reload_if_needed(before);
@@ -170,7 +213,10 @@ void Judge::write_cr0(std::uint64_t value) {
 
 void Judge::write_cr4(std::uint64_t value) {
   const auto before = state_;
-  if (((state_.cr4 ^ value) & Cr4::Pge) != 0) caches_.flush_all();
+  if (((state_.cr4 ^ value) & Cr4::Pge) != 0) {
+    caches_.flush_all();
+    forget_dropped(false);
+  }
   state_.cr4 = value;
   caches_.set_mode(state_.mode());
   pae_reload_if_needed(before);
@@ -187,6 +233,7 @@ void Judge::write_pkru(std::uint32_t value) {
 
 void Judge::invlpg(Linear va) {
   caches_.invalidate_page(va);
+  forget_dropped(false, va);
 }
 
 void Judge::invpcid(unsigned type, Linear va) {
@@ -195,19 +242,48 @@ void Judge::invpcid(unsigned type, Linear va) {
   // translation is PCID 0's.
   if (type == 0) {
     caches_.invalidate_page(va);
+    forget_dropped(false, va);
   } else if (type == 2) {
     caches_.flush_all();
+    forget_dropped(false);
   } else {
     caches_.flush_non_global();
+    forget_dropped(true);
   }
 }
 
 void Judge::toggle_pge() {
   caches_.flush_all();
+  forget_dropped(false);
+}
+
+void Judge::mark_unknown(std::uint64_t pa, unsigned size, bool unknown) {
+  if (!unknown && unknown_bytes_.empty()) return;
+  for (std::uint64_t a = pa; a < pa + size; ++a) {
+    const auto bit = static_cast<std::uint8_t>(1U << (a % sizeof(std::uint64_t)));
+    const std::uint64_t word = a - a % sizeof(std::uint64_t);
+    if (unknown) {
+      unknown_bytes_[word] |= bit;
+    } else if (auto it = unknown_bytes_.find(word); it != unknown_bytes_.end()) {
+      it->second = static_cast<std::uint8_t>(it->second & ~bit);
+      if (it->second == 0) unknown_bytes_.erase(it);
+    }
+  }
+}
+
+bool Judge::any_unknown(std::uint64_t pa, unsigned size) const {
+  if (unknown_bytes_.empty()) return false;
+  for (std::uint64_t a = pa; a < pa + size; ++a) {
+    const auto it = unknown_bytes_.find(a - a % sizeof(std::uint64_t));
+    if (it != unknown_bytes_.end() && (it->second >> (a % sizeof(std::uint64_t)) & 1U) != 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const {
-  known = pa.value() + size <= memory_.size();
+  known = pa.value() + size <= memory_.size() && !any_unknown(pa.value(), size);
   return known ? read_bytes(memory_, pa, size) : 0;
 }
 
@@ -338,6 +414,9 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
       if (firsts[k].kind == paging::Decision::Kind::Translation &&
           access.type == paging::AccessType::Read) {
         a.value = read_value(firsts[k].physical, access.size, a.value_known);
+        const auto& t = std::get<paging::Translation>(a.outcome);
+        add_value_after_ad(a, with_ad_updates(a.value, firsts[k].physical.value(), access.size, 0,
+                                              t.ad_updates, paging::entry_bytes(s.mode())));
       }
       add(std::move(a), k > 0);
     }
@@ -395,6 +474,16 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
         a.value = read_value(d1.physical, first_bytes, a.value_known) |
                   read_value(d2.physical, second.size, known2) << (8 * first_bytes);
         a.value_known = a.value_known && known2;
+        // Either page's walk may have set its A/D bits before the bytes were read.
+        const unsigned width = paging::entry_bytes(s.mode());
+        const auto both_pages = [&](std::uint64_t v, const std::vector<paging::AdUpdate>& u) {
+          v = with_ad_updates(v, d1.physical.value(), first_bytes, 0, u, width);
+          return with_ad_updates(v, d2.physical.value(), second.size, first_bytes, u, width);
+        };
+        const auto& u1 = std::get<paging::Translation>(paging::to_outcome(d1)).ad_updates;
+        add_value_after_ad(a, both_pages(a.value, u1));
+        add_value_after_ad(a, both_pages(a.value, t2.ad_updates));
+        add_value_after_ad(a, both_pages(both_pages(a.value, u1), t2.ad_updates));
       }
       add(std::move(a), stale);
     }
@@ -415,6 +504,9 @@ Judgement Judge::judge_fresh(const paging::Access& access, bool ac) const {
   if (j.decided.kind == paging::Decision::Kind::Translation &&
       access.type == paging::AccessType::Read) {
     a.value = read_value(j.decided.physical, access.size, a.value_known);
+    add_value_after_ad(a, with_ad_updates(a.value, j.decided.physical.value(), access.size, 0,
+                                          std::get<paging::Translation>(a.outcome).ad_updates,
+                                          paging::entry_bytes(state_.mode())));
   }
   j.allowed.push_back(a);
   return j;
@@ -429,7 +521,10 @@ bool Judge::matches(const Allowed& allowed, const paging::Access& access,
     // platform's choice, not the architecture's; the translation succeeding is checked.
     if (!allowed.value_known) return true;
     (void)t;
-    return (ob.value & size_mask(access.size)) == allowed.value;
+    const std::uint64_t got = ob.value & size_mask(access.size);
+    if (got == allowed.value) return true;
+    const auto* end = allowed.values_after_ad.begin() + allowed.values_after_ad_count;
+    return std::find(allowed.values_after_ad.begin(), end, got) != end;
   }
   if (ob.kind != Observed::Kind::Fault) return false;
   if (const auto* pf = std::get_if<paging::PageFault>(&allowed.outcome)) {
@@ -447,6 +542,18 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
   return paging::walk(before, state_for(ac), access);
 }
 
+bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
+                                     const Observed& observed) const {
+  if (dropped_by_fault_.empty()) return false;
+  // The same judge over the same memory, its TLB holding again what the faults dropped:
+  // a page-crossing access may use such an entry for either page.
+  Judge kept(*this);
+  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
+  const auto j = kept.judge(access, ac, Explain::No);
+  return std::any_of(j.allowed.begin(), j.allowed.end(),
+                     [&](const Allowed& a) { return matches(a, access, observed); });
+}
+
 paging::Outcome Judge::outcome_under(const paging::Access& access,
                                      const paging::CpuState& state) const {
   return paging::to_outcome(paging::decide(memory_, state, access));
@@ -462,6 +569,23 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       if (matches(judgement.allowed[k], access, *observed)) {
         v.matched = k;
         break;
+      }
+    }
+  }
+  // A write the architecture does not allow that succeeded (a platform that kept a
+  // translation a #PF dropped, or something unexplained): the data went to a place the
+  // model does not know; the places such a kept translation names are unknown now.
+  if (observed != nullptr && !v.agrees() && observed->kind == Observed::Kind::Ok &&
+      access.type == paging::AccessType::Write) {
+    const auto s = state_for(ac);
+    for (const auto& d : dropped_by_fault_) {
+      if (access.address.value() - d.base >= d.bytes) continue;
+      const auto decided =
+          paging::decide(CachedView{BaseView{flat_, memory_}, d.path, false}, s, access);
+      if (decided.kind == paging::Decision::Kind::Translation) {
+        const auto room = static_cast<unsigned>(
+            std::min<std::uint64_t>(access.size, Page - access.address.value() % Page));
+        mark_unknown(decided.physical.value(), room, true);
       }
     }
   }
@@ -519,6 +643,21 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     const auto& chosen = judgement.allowed[k];
     if (access.type == paging::AccessType::Write) {
       const unsigned first = chosen.split_at != 0 ? chosen.split_at : access.size;
+      // Where the data went is the CPU's choice among the allowed translations (a stale
+      // one among them): with more than one place, none of them is known any more.
+      const auto places = std::count_if(
+          judgement.allowed.begin(), judgement.allowed.end(),
+          [](const Allowed& x) { return std::holds_alternative<paging::Translation>(x.outcome); });
+      const bool ambiguous = places > 1;
+      for (const auto& x : judgement.allowed) {
+        const auto* tx = std::get_if<paging::Translation>(&x.outcome);
+        if (tx == nullptr || (!ambiguous && &x != &chosen)) continue;
+        const unsigned n = x.split_at != 0 ? x.split_at : access.size;
+        mark_unknown(tx->physical.value(), n, ambiguous);
+        if (x.split_at != 0) {
+          mark_unknown(x.second_physical.value(), access.size - n, ambiguous);
+        }
+      }
       if (t->physical.value() + first <= memory_.size()) {
         write_bytes(memory_, t->physical, first, write_value);
       }
@@ -529,6 +668,18 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
     caches_.fill(judgement.decided, state_for(ac), access.address);
+    // AMD, legacy PAE: a translation through the PDPTEs in memory (not the registers)
+    // may be cached like any other.
+    if (k != 0 && state_.mode() == paging::PagingMode::Pae && options_.pdpt_walked &&
+        !judgement.decided_second) {
+      auto ms = state_for(ac);
+      ms.pdptes = pdptes_in_memory(ms);
+      const auto walked = paging::decide(BaseView{flat_, memory_}, ms, access);
+      if (walked.kind == paging::Decision::Kind::Translation &&
+          same_outcome(paging::to_outcome(walked), effective)) {
+        caches_.fill(walked, ms, access.address);
+      }
+    }
     if (judgement.decided_second) {
       caches_.fill(*judgement.decided_second, state_for(ac),
                    Linear(access.address.value() - access.address.value() % Page + Page));
@@ -538,9 +689,39 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       if (auto* e = effect(entry.value())) e->may_set |= bits;
     }
   }
-  if (observed != nullptr ? observed->kind == Observed::Kind::Fault && observed->vector == VectorPf
-                          : std::holds_alternative<paging::PageFault>(effective)) {
-    caches_.invalidate_for_fault(access.address);
+  const bool page_fault =
+      observed != nullptr ? observed->kind == Observed::Kind::Fault && observed->vector == VectorPf
+                          : std::holds_alternative<paging::PageFault>(effective);
+  if (page_fault) {
+    // An access that crosses a page and faults on one page may have translated the
+    // other first: that translation may now be cached (SDM §4.10.2.1).
+    if (judgement.decided_second && !succeeded) {
+      using Kind = paging::Decision::Kind;
+      const Linear second_page(access.address.value() - access.address.value() % Page + Page);
+      if (judgement.decided.kind == Kind::Translation &&
+          judgement.decided_second->kind != Kind::Translation) {
+        caches_.fill(judgement.decided, state_for(ac), access.address);
+      } else if (judgement.decided_second->kind == Kind::Translation &&
+                 judgement.decided.kind != Kind::Translation) {
+        caches_.fill(*judgement.decided_second, state_for(ac), second_page);
+      }
+    }
+    // A #PF invalidates the TLB entries for the faulting address's page and the
+    // paging-structure-cache entries that would translate it (SDM §4.10.4.1): CR2's
+    // page, which for an access that crosses a page may be the second one.
+    const auto* pf = std::get_if<paging::PageFault>(&effective);
+    const Linear faulting = observed != nullptr ? Linear(observed->cr2)
+                            : pf != nullptr     ? pf->cr2
+                                                : access.address;
+    std::vector<TranslationCache::TlbItem> dropped;
+    caches_.tlb_items(faulting, dropped);
+    for (auto& d : dropped) {
+      const bool known = std::any_of(
+          dropped_by_fault_.begin(), dropped_by_fault_.end(),
+          [&](const TranslationCache::TlbItem& x) { return x.base == d.base && x.path == d.path; });
+      if (!known) dropped_by_fault_.push_back(std::move(d));
+    }
+    caches_.invalidate_for_fault(faulting);
   }
   return v;
 }

@@ -99,6 +99,22 @@ void TranslationCache::invalidate_page(paging::Linear va) {
   structures_.clear();
 }
 
+void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) const {
+  for (const auto size : AllSizes) {
+    const std::uint64_t bytes = paging::page_bytes(size);
+    const std::uint64_t base = va.value() & ~(bytes - 1);
+    const auto it = tlb_.find(tlb_key(base, size));
+    if (it == tlb_.end()) continue;
+    for (const auto& p : it->second) out.push_back({base, bytes, p});
+  }
+}
+
+void TranslationCache::restore(const TlbItem& item) {
+  for (const auto size : AllSizes) {
+    if (paging::page_bytes(size) == item.bytes) insert(tlb_[tlb_key(item.base, size)], item.path);
+  }
+}
+
 void TranslationCache::invalidate_for_fault(paging::Linear va) {
   ++generation_;
   ++version_;

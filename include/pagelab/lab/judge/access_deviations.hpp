@@ -29,6 +29,9 @@ struct AccessCase {
   // Does a walk of the tables in memory under another control state give what was
   // observed? (A platform acting on a stale control bit.)
   std::function<bool(const paging::CpuState&)> matches_under;
+  // Does a TLB entry that a #PF since should have invalidated give what was observed?
+  // (Judge::matches_dropped_by_fault.)
+  std::function<bool()> matches_dropped_by_fault;
 };
 
 struct AccessDeviation {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,14 @@ struct Allowed {
   std::uint64_t value = 0;  // reads that translate to guest RAM
   bool stale = false;       // from a translation the CPU may still cache
   bool value_known = true;  // false when the page is not guest RAM (e.g. above 4 GiB)
+  // A read whose bytes hold a paging-structure entry its own walk sets A (or D) in (a
+  // page table mapped as data): the walk sets them before the access completes (SDM
+  // vol. 3A §4.8), and the read may return the entry before or after the update. The
+  // values after: `value` with this access's A/D updates applied to the bytes read
+  // (for an access that crosses a page: the first page's, the second's, or both).
+  // `matches()` accepts `value` or any of these.
+  std::array<std::uint64_t, 3> values_after_ad{};
+  unsigned values_after_ad_count = 0;
   // An access that crosses a page boundary: its first `split_at` bytes go to the
   // translation's physical address, the rest to `second_physical`.
   unsigned split_at = 0;
@@ -156,6 +165,13 @@ class Judge {
   [[nodiscard]] std::optional<paging::Walk> walk_before_foreign_writes(const paging::Access& access,
                                                                        bool ac) const;
 
+  // Does `observed` match a translation that a #PF since should have invalidated (SDM
+  // §4.10.4.1: a page fault invalidates the TLB entries for the faulting address's
+  // page) and that nothing else has invalidated since: what a platform that keeps TLB
+  // entries across a #PF answers (access_deviations.hpp).
+  [[nodiscard]] bool matches_dropped_by_fault(const paging::Access& access, bool ac,
+                                              const Observed& observed) const;
+
   // The outcome of a walk over the tables in memory under another control state: what a
   // platform that acts as if a control bit still had an old value would do. Decided,
   // not explained: a front-end asks for it on every case of a known deviation.
@@ -181,6 +197,15 @@ class Judge {
   JudgeOptions options_;
   TranslationCache caches_;
   std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
+  // Bytes of guest RAM whose value the model cannot know (aligned word -> byte mask): a
+  // write with more than one allowed translation (a stale one among them) went to one
+  // of them, and the CPU does not say which. A read of them checks its translation only.
+  std::unordered_map<std::uint64_t, std::uint8_t> unknown_bytes_;
+  void mark_unknown(std::uint64_t pa, unsigned size, bool unknown);
+  [[nodiscard]] bool any_unknown(std::uint64_t pa, unsigned size) const;
+  // TLB items a #PF invalidated, forgotten as the caches forget (INVLPG, MOV CR3, ...).
+  std::vector<TranslationCache::TlbItem> dropped_by_fault_;
+  void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);
   // Scratch for judge() and page_decisions(), kept to save an allocation per access.
   mutable std::vector<const CachedPath*> candidates_;
   mutable bool unchanged_cached_ = false;  // set by page_decisions()

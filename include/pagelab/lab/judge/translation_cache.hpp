@@ -65,6 +65,14 @@ class TranslationCache {
   // CR4.PGE or CR0.PG changing, INVPCID type 2: everything.
   void flush_all();
 
+  // The TLB items for `va`'s page (what a #PF there invalidates), with their pages.
+  struct TlbItem {
+    std::uint64_t base = 0, bytes = 0;
+    CachedPath path;
+  };
+  void tlb_items(paging::Linear va, std::vector<TlbItem>& out) const;
+  // Puts back an item tlb_items() returned.
+  void restore(const TlbItem& item);
   // Every cached path that could translate `va` now, TLB items first.
   void candidates(paging::Linear va, std::vector<const CachedPath*>& out) const;
   [[nodiscard]] std::size_t size() const;

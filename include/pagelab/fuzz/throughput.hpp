@@ -1,0 +1,33 @@
+#pragma once
+// The fuzzer's throughput on one machine, for `pagelab bench`: checked fuzz cases per
+// second and accesses per VM exit (doorbell), over cases of one seed in one mode, run
+// the way `pagelab fuzz` runs them (batches of ModeRunner, every access judged).
+#include <cstdint>
+#include <string>
+
+#include "pagelab/lab/machine/lab.hpp"
+#include "pagelab/paging/mode.hpp"
+
+namespace pagelab::fuzz {
+
+struct ThroughputOptions {
+  paging::PagingMode mode = paging::PagingMode::Level4;
+  std::uint64_t seed = 1;
+  std::uint64_t cases = 2048;  // case numbers 0..cases-1
+};
+
+struct Throughput {
+  std::string mode;  // "4level"
+  std::uint64_t cases = 0, accesses = 0, exits = 0;
+  std::uint64_t failed = 0, known = 0, skipped = 0;  // verdicts of the cases
+  double seconds = 0;
+  [[nodiscard]] double cases_per_second() const { return seconds > 0 ? cases / seconds : 0; }
+  [[nodiscard]] double accesses_per_exit() const {
+    return exits > 0 ? static_cast<double>(accesses) / static_cast<double>(exits) : 0;
+  }
+};
+
+// Runs the cases on `lab` (fresh or reset: real mode). Throws what the engine throws.
+Throughput measure_throughput(lab::Lab& lab, const ThroughputOptions& options = {});
+
+}  // namespace pagelab::fuzz

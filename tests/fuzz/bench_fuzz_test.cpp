@@ -1,0 +1,51 @@
+// `pagelab bench` reports the fuzzer's throughput from the same run as its other
+// figures: checked fuzz cases per second and accesses per exit, in JSON and in text.
+// Only presence and sign are checked: no assertion on wall-clock time.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/run_pagelab.hpp"
+#include "needs_backend.hpp"
+
+namespace pagelab::test {
+namespace {
+
+class BenchFuzzQemu : public QemuTest {};
+
+TEST_F(BenchFuzzQemu, JsonHasTheFuzzersCasesPerSecondAndAccessesPerExit) {
+  const auto r = run_pagelab({"bench", "--backend", "qemu", "--json", "--batch", "100", "--rounds",
+                              "1", "--fuzz-cases", "300"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.contains("fuzz")) << r.out;
+  const auto& f = j["fuzz"];
+  EXPECT_EQ(f["cases"], 300) << f.dump();
+  EXPECT_EQ(f["mode"], "4level");
+  EXPECT_GT(f["cases_per_second"].get<double>(), 0.0) << f.dump();
+  EXPECT_GT(f["accesses_per_vm_exit"].get<double>(), 0.0) << f.dump();
+  // Every case makes at least one access, and a batch holds many cases.
+  EXPECT_GE(f["accesses"].get<std::uint64_t>(), 300u) << f.dump();
+  EXPECT_LT(f["vm_exits"].get<std::uint64_t>(), 300u) << f.dump();
+  EXPECT_LE(f["failed"].get<std::uint64_t>() + f["known_deviation"].get<std::uint64_t>() +
+                f["skipped"].get<std::uint64_t>(),
+            300u)
+      << f.dump();
+}
+
+TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
+  const auto r = run_pagelab(
+      {"bench", "--backend", "qemu", "--batch", "100", "--rounds", "1", "--fuzz-cases", "200"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "fuzz (4level, seed 1, every profile): 200 checked cases")) << r.out;
+  EXPECT_TRUE(contains(r.out, "cases/s")) << r.out;
+  EXPECT_TRUE(contains(r.out, "per doorbell")) << r.out;
+}
+
+TEST(BenchFuzz, ABadFuzzCaseCountIsAUsageError) {
+  EXPECT_EQ(run_pagelab({"bench", "--fuzz-cases", "2000000"}).status, 2);
+  EXPECT_EQ(run_pagelab({"bench", "--fuzz-cases", "many"}).status, 2);
+}
+
+}  // namespace
+}  // namespace pagelab::test
