@@ -69,6 +69,19 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        [](const AccessCase& c) {
          return as_if_set(c, &paging::CpuState::efer, paging::Efer::Nxe);
        }},
+      {"shadow-mmu-pf-keeps-tlb-entry", "kvm-shadow-mmu",
+       "SDM Vol. 3A §4.10.4.1: a page fault invalidates the TLB entries for the faulting "
+       "linear address's page, so the next access to the page walks the paging structures in "
+       "memory",
+       "KVM's shadow MMU keeps the shadow entry of the faulting address when the #PF it "
+       "injects has P=0: kvm_inject_emulated_page_fault() invalidates the address only for a "
+       "fault with P=1 and without RSVD (x86.c, Linux 6.1), so after a not-present #PF a "
+       "translation built before the entry changed still answers. Seen on kvm_amd npt=0 "
+       "(Linux 6.1) inside QEMU TCG",
+       "pagelab run examples/fault_drops_tlb_entry.pgl --backend kvm",
+       [](const AccessCase& c) {
+         return c.matches_dropped_by_fault && c.matches_dropped_by_fault();
+       }},
       {"shadow-mmu-4m-page-kept-after-pse-clear", "kvm-shadow-mmu",
        "SDM Vol. 3A §4.3 and table 4-4: with CR4.PSE=0 the PS bit of a 32-bit PDE is ignored and "
        "the PDE references a page table; §4.10.4.1: after INVLPG the next access walks the "
