@@ -383,8 +383,12 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   const auto s = state_for(ac);
   Judgement j;
   auto add = [&](Allowed a, bool stale) {
-    if (std::any_of(j.allowed.begin(), j.allowed.end(),
-                    [&](const Allowed& x) { return same_outcome(x.outcome, a.outcome); })) {
+    // An access that crosses a page is the same only with the same second page too (a
+    // stale translation of the second page alone is another outcome).
+    if (std::any_of(j.allowed.begin(), j.allowed.end(), [&](const Allowed& x) {
+          return same_outcome(x.outcome, a.outcome) && x.split_at == a.split_at &&
+                 x.second_physical == a.second_physical;
+        })) {
       return false;
     }
     a.stale = stale;
