@@ -635,6 +635,14 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   const auto* t = std::get_if<paging::Translation>(&effective);
   if (t != nullptr && succeeded) {
     for (const auto& [entry, bits] : t->ad_updates) {
+      if (k != 0) {
+        // A translation from the caches: the CPU may have set these bits, in the entry
+        // as it is now, or not at all (a TLB hit walks nothing). A read of the entry
+        // as data cannot be predicted until it is written again.
+        mark_unknown(entry.value(), paging::entry_bytes(state_.mode()), true);
+        if (auto* e = effect(entry.value())) e->may_set |= bits;
+        continue;
+      }
       const auto now = read_entry(entry);
       if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
         memory_.write32(entry, static_cast<std::uint32_t>(now | bits));
