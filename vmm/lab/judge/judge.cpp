@@ -592,6 +592,19 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
   }
+  // An access that succeeded where the architecture allows no success (a known
+  // deviation, or unexplained) walked something: what the fresh walks translated may
+  // be cached now as after any success.
+  if (observed != nullptr && !v.agrees() && observed->kind == Observed::Kind::Ok) {
+    using Kind = paging::Decision::Kind;
+    if (judgement.decided.kind == Kind::Translation) {
+      caches_.fill(judgement.decided, state_for(ac), access.address);
+    }
+    if (judgement.decided_second && judgement.decided_second->kind == Kind::Translation) {
+      caches_.fill(*judgement.decided_second, state_for(ac),
+                   Linear(access.address.value() - access.address.value() % Page + Page));
+    }
+  }
   // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted. Nor when a
   // translation cache may still hold a walk with the same outcome as the fresh one (an
   // entry rewritten without invalidation, e.g. with A clear): the CPU may have used it
