@@ -291,5 +291,40 @@ TEST(Judge, AWriteWithTwoAllowedPlacesLeavesBothUnknown) {
   EXPECT_FALSE(read_may_return(w, World::read(Va), 0x2222));
 }
 
+TEST(Judge, AStaleSecondPageAloneIsAnotherOutcome) {
+  // An 8-byte read at Va+0xffc uses both pages. After Va2's PTE changes without
+  // INVLPG, the first page's translation is the same either way, but the second page
+  // may come from the TLB (FrameA+0x1000) or the fresh walk (FrameB): two values.
+  World w;
+  w.access(World::read(Va + 0xffc));
+  w.judge.write_entry(w.builder.entry_address(Linear(Va2), 1),
+                      FrameB | Pte::Present | Pte::Writable | Pte::User);
+  const auto crossing = World::read(Va + 0xffc);
+  // Bytes 0..3 from FrameA+0xffc (0), bytes 4..7 from the second page's first bytes.
+  EXPECT_TRUE(read_may_return(w, crossing, std::uint64_t{0x3333} << 32));
+  EXPECT_TRUE(read_may_return(w, crossing, std::uint64_t{0x2222} << 32));
+}
+
+TEST(Judge, ATranslationFromTheTlbNeedNotSetAccessedInTheEntryNow) {
+  // The CPU answers from its TLB (the stale FrameA translation): it walks nothing, so
+  // the A bit of the entry now in memory may stay clear (SDM §4.10.2.3, §4.8).
+  World w;
+  w.access(World::read(Va));
+  w.remap_to_b();
+  const auto a = World::read(Va);
+  const auto j = w.judge.judge(a, false);
+  const Observed stale{Observed::Kind::Ok, 0, 0, 0, 0x1111};
+  const auto v = w.judge.commit(a, false, 0, j, &stale);
+  ASSERT_TRUE(v.agrees());
+  const auto leaf = w.builder.entry_address(Linear(Va), 1);
+  for (const auto& e : v.entries) {
+    if (e.address == leaf.value()) {
+      EXPECT_EQ(e.must_set & Pte::Accessed, 0u);
+    }
+  }
+  // The model keeps the entry as the guest stored it: no A bit the CPU need not set.
+  EXPECT_EQ(w.judge.read_entry(leaf) & Pte::Accessed, 0u);
+}
+
 }  // namespace
 }  // namespace pagelab::lab::judge

@@ -383,8 +383,12 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   const auto s = state_for(ac);
   Judgement j;
   auto add = [&](Allowed a, bool stale) {
-    if (std::any_of(j.allowed.begin(), j.allowed.end(),
-                    [&](const Allowed& x) { return same_outcome(x.outcome, a.outcome); })) {
+    // An access that crosses a page is the same only with the same second page too (a
+    // stale translation of the second page alone is another outcome).
+    if (std::any_of(j.allowed.begin(), j.allowed.end(), [&](const Allowed& x) {
+          return same_outcome(x.outcome, a.outcome) && x.split_at == a.split_at &&
+                 x.second_physical == a.second_physical;
+        })) {
       return false;
     }
     a.stale = stale;
@@ -589,6 +593,19 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
   }
+  // An access that succeeded where the architecture allows no success (a known
+  // deviation, or unexplained) walked something: what the fresh walks translated may
+  // be cached now as after any success.
+  if (observed != nullptr && !v.agrees() && observed->kind == Observed::Kind::Ok) {
+    using Kind = paging::Decision::Kind;
+    if (judgement.decided.kind == Kind::Translation) {
+      caches_.fill(judgement.decided, state_for(ac), access.address);
+    }
+    if (judgement.decided_second && judgement.decided_second->kind == Kind::Translation) {
+      caches_.fill(*judgement.decided_second, state_for(ac),
+                   Linear(access.address.value() - access.address.value() % Page + Page));
+    }
+  }
   // Stale, foreign or nothing: what the CPU did to A/D cannot be predicted. Nor when a
   // translation cache may still hold a walk with the same outcome as the fresh one (an
   // entry rewritten without invalidation, e.g. with A clear): the CPU may have used it
@@ -632,6 +649,14 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   const auto* t = std::get_if<paging::Translation>(&effective);
   if (t != nullptr && succeeded) {
     for (const auto& [entry, bits] : t->ad_updates) {
+      if (k != 0) {
+        // A translation from the caches: the CPU may have set these bits, in the entry
+        // as it is now, or not at all (a TLB hit walks nothing). A read of the entry
+        // as data cannot be predicted until it is written again.
+        mark_unknown(entry.value(), paging::entry_bytes(state_.mode()), true);
+        if (auto* e = effect(entry.value())) e->may_set |= bits;
+        continue;
+      }
       const auto now = read_entry(entry);
       if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
         memory_.write32(entry, static_cast<std::uint32_t>(now | bits));
