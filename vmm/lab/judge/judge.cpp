@@ -484,7 +484,8 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
           v = with_ad_updates(v, d1.physical.value(), first_bytes, 0, u, width);
           return with_ad_updates(v, d2.physical.value(), second.size, first_bytes, u, width);
         };
-        const auto& u1 = std::get<paging::Translation>(paging::to_outcome(d1)).ad_updates;
+        const auto t1 = std::get<paging::Translation>(paging::to_outcome(d1));
+        const auto& u1 = t1.ad_updates;
         add_value_after_ad(a, both_pages(a.value, u1));
         add_value_after_ad(a, both_pages(a.value, t2.ad_updates));
         add_value_after_ad(a, both_pages(both_pages(a.value, u1), t2.ad_updates));
