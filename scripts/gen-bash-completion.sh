@@ -6,12 +6,8 @@ set -euo pipefail
 bin=$1
 out=$2
 
-# The names listed under "Subcommands:" in `pagelab [CMD] --help`.
-subcommands() {
-  "$bin" "$@" --help | awk '/^Subcommands:/ {in_list = 1; next}
-    /^[^ ]/ {in_list = 0}
-    in_list && /^  [a-z][a-z0-9-]*( |$)/ {print $1}'
-}
+# shellcheck source=help-lists.sh
+. "$(dirname "$0")/help-lists.sh"
 
 # One line per option of `pagelab CMD... --help`: "NAMES|TYPE|DESCRIPTION", NAMES being
 # "-j,--jobs" and TYPE empty for a flag (CLI11 prints TEXT, UINT, INT... for a value).

@@ -6,11 +6,8 @@ set -euo pipefail
 bin=$1
 out=$2
 
-subcommands() {
-  "$bin" "$@" --help | awk '/^Subcommands:/ {in_list = 1; next}
-    /^[^ ]/ {in_list = 0}
-    in_list && /^  [a-z][a-z0-9-]*( |$)/ {print $1}'
-}
+# shellcheck source=help-lists.sh
+. "$(dirname "$0")/help-lists.sh"
 
 # Help text as roff, kept as printed (no filling): backslashes as \e, hyphens as \- so
 # options copy as typed, and a leading . or ' made literal.

@@ -15,6 +15,12 @@ namespace {
 
 constexpr std::uint32_t PageFaultVector = 14;
 
+// The CPU answered from a translation a #PF since should have invalidated (SDM
+// §4.10.4.1): what the judge says such a kept TLB entry gives.
+bool answered_after_fault_dropped_it(const AccessCase& c) {
+  return c.matches_dropped_by_fault && c.matches_dropped_by_fault();
+}
+
 // The architecture's #PF is a reserved-bit fault, and the CPU reported the same fault
 // with the P bit clear (everything else equal).
 bool reserved_bit_fault_without_p(const AccessCase& c) {
@@ -79,9 +85,7 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "translation built before the entry changed still answers. Seen on kvm_amd npt=0 "
        "(Linux 6.1) inside QEMU TCG",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend kvm",
-       [](const AccessCase& c) {
-         return c.matches_dropped_by_fault && c.matches_dropped_by_fault();
-       }},
+       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }},
       {"shadow-mmu-4m-page-kept-after-pse-clear", "kvm-shadow-mmu",
        "SDM Vol. 3A §4.3 and table 4-4: with CR4.PSE=0 the PS bit of a 32-bit PDE is ignored and "
        "the PDE references a page table; §4.10.4.1: after INVLPG the next access walks the "
@@ -116,9 +120,7 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "translation cached before, though the entry was made not present (or read-only, "
        "reserved) in between. Found by pagelab fuzz",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend qemu",
-       [](const AccessCase& c) {
-         return c.matches_dropped_by_fault && c.matches_dropped_by_fault();
-       }},
+       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }},
   };
   return list;
 }

@@ -533,27 +533,13 @@ ScenarioResult run_statements(const Scenario& scenario, StatementSource& source,
 
 }  // namespace
 
-ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
-                            const std::vector<AccessDeviation>& known, AccessSink* sink) {
-  const Statement* current = nullptr;
-  StatementSource source(scenario);
-  try {
-    return run_statements(scenario, source, machine, known, sink, current);
-  } catch (const ScenarioError&) {
-    throw;
-  } catch (const std::exception& e) {
-    // What the model refuses while running (a walk that leaves guest RAM) is the
-    // input's fault: say where, like a parse error.
-    if (current == nullptr) throw;
-    throw ScenarioError(current->where, e.what());
-  }
-}
+namespace {
 
-ScenarioResult run_scenario_file(const Scenario& head, Machine* machine,
-                                 const std::vector<AccessDeviation>& known, AccessSink* sink) {
-  ScenarioReader reader(head.file);
+// Runs the statements of `source`; what the model refuses while running (a walk that
+// leaves guest RAM) is the input's fault: said where, like a parse error.
+ScenarioResult run_from(const Scenario& head, StatementSource& source, Machine* machine,
+                        const std::vector<AccessDeviation>& known, AccessSink* sink) {
   const Statement* current = nullptr;
-  StatementSource source(reader);
   try {
     return run_statements(head, source, machine, known, sink, current);
   } catch (const ScenarioError&) {
@@ -562,6 +548,21 @@ ScenarioResult run_scenario_file(const Scenario& head, Machine* machine,
     if (current == nullptr) throw;
     throw ScenarioError(current->where, e.what());
   }
+}
+
+}  // namespace
+
+ScenarioResult run_scenario(const Scenario& scenario, Machine* machine,
+                            const std::vector<AccessDeviation>& known, AccessSink* sink) {
+  StatementSource source(scenario);
+  return run_from(scenario, source, machine, known, sink);
+}
+
+ScenarioResult run_scenario_file(const Scenario& head, Machine* machine,
+                                 const std::vector<AccessDeviation>& known, AccessSink* sink) {
+  ScenarioReader reader(head.file);
+  StatementSource source(reader);
+  return run_from(head, source, machine, known, sink);
 }
 
 Scenario scan_scenario(const std::string& path) {
