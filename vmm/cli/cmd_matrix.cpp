@@ -108,7 +108,7 @@ void print_mode_text(const ModePlan& plan, const matrix::ModeResult& r, const Ma
   }
   const bool only = !a.case_name.empty();
   fmt::print("  cases        {} run{}\n", grouped(r.ran),
-             only ? "" : fmt::format(" of {} in the mode", grouped(plan.count)));
+             only || plan.count == 0 ? "" : fmt::format(" of {} in the mode", grouped(plan.count)));
   fmt::print("  agreed       {}\n", grouped(r.agreed));
   if (r.deviations.empty()) {
     fmt::print("  known deviations  0\n");
@@ -145,7 +145,7 @@ nlohmann::json mode_json(const ModePlan& plan, const matrix::ModeResult& r, unsi
     j["reason"] = *r.skipped;
     return j;
   }
-  j["cases_in_mode"] = plan.count;
+  if (plan.count != 0) j["cases_in_mode"] = plan.count;
   j["cases"] = r.ran;
   j["agreed"] = r.agreed;
   j["known_deviations"] = nlohmann::json::object();
@@ -240,9 +240,13 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
   const auto limit = parse_u64(a.limit, "--limit");
   const auto kind = a.backend.kind();
   if (!only) {
+    // A mode has a selected case when it has more than the first selected case's number
+    // of cases: counting that far is enough (the whole count comes with the run).
+    const std::uint64_t first_selected = sample * (shard.index - 1);
     std::uint64_t total_selected = 0;
     for (auto& p : plans) {
-      p.count = matrix::FlagSpace(p.mode).count();
+      const auto enough = a.list ? ~std::uint64_t{0} : first_selected + 1;
+      p.count = matrix::FlagSpace(p.mode).count(enough);
       total_selected += selected_count(p.count, sample, shard);
     }
     if (total_selected == 0) {
@@ -319,16 +323,23 @@ void run_matrix(const MatrixArgs& a, Context& ctx) {
       if (e) std::rethrow_exception(e);
     matrix::ModeResult merged = results.front();
     for (unsigned w = 1; w < workers; ++w) merged.merge(results[w]);
+    // The workers' enumeration stopped at --limit: count the mode now (not after a
+    // signal, which wants the summary at once, nor for a mode that did not run).
+    auto counted = plan;
+    counted.count = merged.cases_in_mode;
+    if (counted.count == 0 && !only && !merged.skipped && !merged.stopped) {
+      counted.count = matrix::FlagSpace(plan.mode).count();
+    }
     if (merged.unexplained != 0) failed = true;
     if (a.json) {
       for (const auto& rep : merged.reports) {
         fmt::print("{}\n", case_json(plan.mode, rep)
                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
-      fmt::print("{}\n", mode_json(plan, merged, workers)
+      fmt::print("{}\n", mode_json(counted, merged, workers)
                              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
-      print_mode_text(plan, merged, a, workers);
+      print_mode_text(counted, merged, a, workers);
     }
     if (only && !a.export_path.empty()) {
       const matrix::FlagSpace space(plan.mode);

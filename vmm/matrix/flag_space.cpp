@@ -107,14 +107,6 @@ std::string_view control_token(unsigned index) {
   return ControlTokens.at(index);
 }
 
-Setup& Setup::operator|=(const Setup& o) {
-  for (unsigned i = 0; i < level.size(); ++i) level[i] |= o.level[i];
-  control |= o.control;
-  pkru |= o.pkru;
-  access |= o.access;
-  return *this;
-}
-
 const std::vector<MatrixMode>& matrix_modes() {
   static const std::vector<MatrixMode> modes = {
       {"4level-4k", PagingMode::Level4, PageSize::Size4K, 1, "4-level paging, 4 KiB leaves (PT)"},
@@ -383,11 +375,12 @@ void FlagSpace::for_each_assignment(const std::function<void(const Setup&)>& f) 
   visit(visit, 0);
 }
 
-std::uint64_t FlagSpace::count() const {
+std::uint64_t FlagSpace::count(std::uint64_t at_most) const {
   std::uint64_t n = 0;
+  if (at_most == 0) return 0;
   for_each([&](std::uint64_t, const Setup&) {
     ++n;
-    return true;
+    return n < at_most;
   });
   return n;
 }

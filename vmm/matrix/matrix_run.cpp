@@ -66,6 +66,7 @@ void ModeResult::merge(const ModeResult& o) {
   control_writes += o.control_writes;
   entry_writes += o.entry_writes;
   seconds = std::max(seconds, o.seconds);
+  cases_in_mode = std::max(cases_in_mode, o.cases_in_mode);
   cpu_seconds += o.cpu_seconds;
   stopped = stopped || o.stopped;
   if (!skipped && o.skipped) skipped = o.skipped;
@@ -119,7 +120,15 @@ struct PendingCase {
   Setup setup;
   std::size_t first_op, access_op;
   std::size_t last_access_op;  // access_op, or the second access of a `twice` case
-  std::vector<std::pair<std::size_t, std::uint64_t>> readbacks;  // op index, entry GPA
+  // Op index and entry GPA of each read-back, one per level at most: kept inline, as
+  // a vector each they were one allocation per case.
+  struct ReadBacks {
+    std::array<std::pair<std::size_t, std::uint64_t>, 5> items{};
+    std::size_t count = 0;
+    void emplace_back(std::size_t op, std::uint64_t gpa) { items.at(count++) = {op, gpa}; }
+    [[nodiscard]] auto begin() const { return items.begin(); }
+    [[nodiscard]] auto end() const { return items.begin() + static_cast<std::ptrdiff_t>(count); }
+  } readbacks;
 };
 
 class ModeRunner {
@@ -142,6 +151,9 @@ class ModeRunner {
     eo.mode = mode_.paging;
     // Deviations are counted by name; their walks are printed only when they fail.
     eo.explain_deviations = options_.strict;
+    // A case reads its access's entries and verdict; the judgements of agreeing
+    // accesses are not worth a copy each.
+    eo.keep_agreeing_judgements = false;
     engine_ = std::make_unique<lab::Engine>(lab_, eo);
     auto& space = engine_->space();
     space.map(layout_.va, layout_.frame, paging::page_bytes(mode_.leaf_size), mode_.leaf_size,
@@ -198,7 +210,16 @@ class ModeRunner {
       if (ops_.size() >= OpsPerBatch) return flush();
       return true;
     };
-    space_.for_each(consider);
+    // Every worker walks the whole space (each keeps its share): one that got to the
+    // end knows how many cases the mode has, and nobody counts them again.
+    std::uint64_t walked = 0;
+    bool whole = true;
+    space_.for_each([&](std::uint64_t number, const Setup& s) {
+      walked = number + 1;
+      whole = consider(number, s);
+      return whole;
+    });
+    if (whole) result_.cases_in_mode = walked;
     if (!ops_.empty()) flush();
     // Leave the control bits as the engine entered the mode: the next engine (another
     // mode on this Lab) starts from them.

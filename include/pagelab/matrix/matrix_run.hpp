@@ -46,7 +46,9 @@ struct CaseReport {
 struct ModeResult {
   std::string mode;
   std::optional<std::string> skipped;  // the whole mode, with the detected reason
-  std::uint64_t cases_in_mode = 0;     // legal cases (0 when not counted)
+  // Legal cases: known once a worker's enumeration went through the whole space (0 when
+  // it stopped early: --limit, a signal, or the mode was skipped).
+  std::uint64_t cases_in_mode = 0;
   std::uint64_t ran = 0, agreed = 0, unexplained = 0, skipped_cases = 0;
   std::map<std::string, std::uint64_t> deviations;    // id -> cases
   std::map<std::string, std::uint64_t> skip_reasons;  // reason -> cases

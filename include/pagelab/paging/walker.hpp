@@ -2,8 +2,12 @@
 // The oracle: walks the paging structures in physical memory as the architecture
 // says (SDM vol. 3 ch. 4, AMD APM vol. 2 ch. 5) and returns the outcome of one access
 // with the explanation, level by level.
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -31,11 +35,62 @@ struct WalkStep {
 // Recorded whether or not the bit is already set: after the access, value | bits.
 using AdUpdate = std::pair<GuestPhys, std::uint64_t>;
 
+// The A/D updates of one outcome: at most one per entry of two walks (an access that
+// crosses a page), so they are kept inline. A judge makes one set per allowed outcome
+// of every access, and a heap allocation each was a tenth of its cost.
+class AdUpdates {
+ public:
+  static constexpr std::size_t Capacity = 2 * 5;
+  AdUpdates() {}  // NOLINT(modernize-use-equals-default): leaves `items_` unset, below
+  AdUpdates(const AdUpdates& o) : size_(o.size_) { std::copy(o.begin(), o.end(), begin()); }
+  AdUpdates& operator=(const AdUpdates& o) {
+    size_ = o.size_;
+    std::copy(o.begin(), o.end(), begin());
+    return *this;
+  }
+  ~AdUpdates() = default;
+  AdUpdates(std::initializer_list<AdUpdate> updates) {
+    for (const auto& u : updates) push_back(u);
+  }
+  void push_back(const AdUpdate& u) {
+    if (size_ == Capacity) throw std::length_error("more A/D updates than two walks make");
+    items_[size_++] = u;
+  }
+  void emplace_back(GuestPhys entry, std::uint64_t bits) { push_back({entry, bits}); }
+  // Appends [first, last); `at` must be end(): updates are only ever added at the end.
+  template <class It>
+  void insert(const AdUpdate* at, It first, It last) {
+    if (at != end()) throw std::logic_error("AdUpdates::insert: only at the end");
+    for (; first != last; ++first) push_back(*first);
+  }
+  void reserve(std::size_t /*n*/) {}
+  [[nodiscard]] std::size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
+  [[nodiscard]] const AdUpdate* begin() const { return items_.data(); }
+  [[nodiscard]] const AdUpdate* end() const { return items_.data() + size_; }
+  [[nodiscard]] AdUpdate* begin() { return items_.data(); }
+  [[nodiscard]] AdUpdate* end() { return items_.data() + size_; }
+  [[nodiscard]] const AdUpdate& operator[](std::size_t i) const { return items_[i]; }
+  [[nodiscard]] const AdUpdate& front() const { return items_[0]; }
+  [[nodiscard]] AdUpdate& back() { return items_[size_ - 1]; }
+  [[nodiscard]] const AdUpdate& back() const { return items_[size_ - 1]; }
+  bool operator==(const AdUpdates& o) const {
+    return std::equal(begin(), end(), o.begin(), o.end());
+  }
+
+ private:
+  // Only the first size_ are set: copying or zeroing all ten made every outcome dearer.
+  union {
+    std::array<AdUpdate, Capacity> items_;
+  };
+  std::size_t size_ = 0;
+};
+
 struct Translation {
   GuestPhys physical;
   PageSize page_size = PageSize::Size4K;
   bool writable = true, user = true, executable = true;  // effective, over all levels
-  std::vector<AdUpdate> ad_updates;
+  AdUpdates ad_updates;
   // Additions beyond the brief, for TLB modelling: the page and its leaf entry.
   Linear page_base;
   GuestPhys frame;
@@ -51,7 +106,7 @@ struct PageFault {
   Linear cr2;
   // Upper-level entries that were used before the fault: their A bit MAY be set
   // (Intel does; the leaf's A never is on a fault). Not part of equality.
-  std::vector<AdUpdate> may_set_accessed;
+  AdUpdates may_set_accessed;
   bool operator==(const PageFault& other) const {
     return error_code == other.error_code && cr2 == other.cr2;
   }

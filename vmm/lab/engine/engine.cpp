@@ -124,6 +124,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
   impl_->mode = options.mode;
   impl_->explain_all = options.explain_all;
   impl_->explain_deviations = options.explain_deviations;
+  impl_->keep_agreeing_judgements = options.keep_agreeing_judgements;
 }
 
 Engine::~Engine() = default;
@@ -321,9 +322,7 @@ std::vector<CheckedResult> Engine::run(std::span<const Op> batch) {
       const auto& f = std::get<OpForeignWrite>(batch[i]);
       lab_.physical().write64(f.address, f.value);
       impl_->judge.foreign_write(f.address, f.value);
-      CheckedResult r;
-      r.op = batch[i];
-      out.push_back(std::move(r));
+      out.emplace_back().op = batch[i];
       ++i;
       continue;
     }
@@ -643,9 +642,8 @@ void Engine::Impl::check_access(CheckedResult& r,
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
   const auto acc = to_access(a);
   const auto explain = explain_all || a.explain ? judge::Explain::Yes : judge::Explain::No;
-  auto j = judge.judge(acc, ac, explain);
-  r.allowed.clear();
-  for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
+  auto& j = scratch;
+  judge.judge(acc, ac, explain, j);
   const auto ob = observed_of(r.observed);
   // A disagreement may be a known platform deviation; one of them (a host write the
   // platform never sees) needs the tables as they were before the host's writes.
@@ -654,6 +652,13 @@ void Engine::Impl::check_access(CheckedResult& r,
   const bool allowed =
       std::any_of(j.allowed.begin(), j.allowed.end(),
                   [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+  // A read-back the front-end checks itself is never matched to deviations nor printed.
+  const bool keep = keep_agreeing_judgements || (!allowed && !a.checked_by_caller);
+  r.allowed.clear();
+  if (keep) {
+    r.allowed.reserve(j.allowed.size());
+    for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
+  }
   if (!allowed && judge.has_foreign_writes()) {
     foreign = judge.walk_before_foreign_writes(acc, ac);
     judge::Allowed old(foreign->outcome, false);
@@ -709,10 +714,10 @@ void Engine::Impl::check_access(CheckedResult& r,
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.
     if (explain == judge::Explain::No && (deviation == nullptr || explain_deviations)) {
-      j = judge.judge(acc, ac, judge::Explain::Yes);
+      judge.judge(acc, ac, judge::Explain::Yes, j);
     }
   }
-  const auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
     for (const auto& x : j.allowed) {
@@ -730,14 +735,18 @@ void Engine::Impl::check_access(CheckedResult& r,
     // faulted on the other page) cannot be checked exactly either.
     if (!v.ad_predictable || (e.leaf && e.may_set != 0)) uncertain.insert(e.address);
   }
-  r.entries = v.entries;
-  r.judgement = std::move(j);
-  if (v.agrees()) return;
+  r.entries = std::move(v.entries);
   // A known deviation need not be explained in words when the front-end only counts it.
+  const bool reported =
+      !v.agrees() && (deviation == nullptr || explain_deviations) && !a.checked_by_caller;
   std::string report;
-  if ((deviation == nullptr || explain_deviations) && !a.checked_by_caller) {
-    report = disagreement_text(r, *r.judgement, foreign);
+  if (reported) report = disagreement_text(r, j, foreign);
+  // Kept whole for front-ends that read it, and for what is printed: the scratch
+  // judgement gives up its storage only then.
+  if (keep_agreeing_judgements || reported) {
+    r.judgement = std::make_shared<judge::Judgement>(std::move(j));
   }
+  if (v.agrees()) return;
   if (deviation != nullptr) {
     r.deviation = deviation->id;
     // Once per deviation: formatting the note for every case would cost more than judging.

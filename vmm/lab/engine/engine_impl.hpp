@@ -32,8 +32,10 @@ struct Engine::Impl {
   std::vector<std::string> platform;  // platform_keys(): how access deviations name it
   paging::PagingMode mode = paging::PagingMode::Level4;
   bool has_invpcid = false, has_pku = false;
-  bool explain_all = false;        // EngineOptions::explain_all
-  bool explain_deviations = true;  // EngineOptions::explain_deviations
+  bool explain_all = false;              // EngineOptions::explain_all
+  bool explain_deviations = true;        // EngineOptions::explain_deviations
+  bool keep_agreeing_judgements = true;  // EngineOptions::keep_agreeing_judgements
+  judge::Judgement scratch;  // an access's judgement when it is not kept: storage reused
   [[nodiscard]] const paging::CpuState& state() const { return judge.state(); }
 
   [[nodiscard]] unsigned entry_bytes() const { return paging::entry_bytes(mode); }

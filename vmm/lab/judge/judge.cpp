@@ -40,8 +40,10 @@ bool same_outcome(const paging::Outcome& a, const paging::Outcome& b) {
 // `value` (bytes read from `pa` onward, placed from byte `shift` of `value`, `count` of
 // them) with the A/D bits of `updates` set where their entries overlap those bytes.
 std::uint64_t with_ad_updates(std::uint64_t value, std::uint64_t pa, unsigned count, unsigned shift,
-                              const std::vector<paging::AdUpdate>& updates, unsigned entry_width) {
+                              const paging::AdUpdates& updates, unsigned entry_width) {
   for (const auto& [entry, bits] : updates) {
+    // Most reads are of data, not of the entries their own walk used.
+    if (entry.value() + entry_width <= pa || entry.value() >= pa + count) continue;
     for (unsigned i = 0; i < entry_width; ++i) {
       const std::uint64_t at = entry.value() + i;
       if (at < pa || at >= pa + count) continue;
@@ -380,8 +382,24 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
 }
 
 Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) const {
-  const auto s = state_for(ac);
   Judgement j;
+  judge(access, ac, explain, j);
+  return j;
+}
+
+void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgement& j) const {
+  const auto s = state_for(ac);
+  j.allowed.clear();
+  j.decided = {};
+  j.decided_second.reset();
+  j.decided_others.clear();
+  j.cache_may_answer = false;
+  if (j.explained) {
+    j.fresh = {};
+    j.others.clear();
+    j.fresh_second.reset();
+  }
+  j.explained = explain == Explain::Yes;
   auto add = [&](Allowed a, bool stale) {
     // An access that crosses a page is the same only with the same second page too (a
     // stale translation of the second page alone is another outcome).
@@ -424,7 +442,7 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
       }
       add(std::move(a), k > 0);
     }
-    return j;
+    return;
   }
   // The access crosses into the next page: both pages are translated and checked; it
   // succeeds only when both do, and the fault reported (CR2 at the faulting page's
@@ -480,7 +498,7 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
         a.value_known = a.value_known && known2;
         // Either page's walk may have set its A/D bits before the bytes were read.
         const unsigned width = paging::entry_bytes(s.mode());
-        const auto both_pages = [&](std::uint64_t v, const std::vector<paging::AdUpdate>& u) {
+        const auto both_pages = [&](std::uint64_t v, const paging::AdUpdates& u) {
           v = with_ad_updates(v, d1.physical.value(), first_bytes, 0, u, width);
           return with_ad_updates(v, d2.physical.value(), second.size, first_bytes, u, width);
         };
@@ -499,7 +517,6 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
   if (fresh != j.allowed.end() && fresh != j.allowed.begin()) {
     std::rotate(j.allowed.begin(), fresh, fresh + 1);
   }
-  return j;
 }
 
 Judgement Judge::judge_fresh(const paging::Access& access, bool ac) const {

@@ -259,7 +259,7 @@ class EngineMachine : public Machine {
     o.agrees = r.agrees;
     o.report = std::move(r.report);
     o.deviation = std::move(r.deviation);
-    o.judgement = std::move(r.judgement);
+    if (r.judgement) o.judgement = std::move(*r.judgement);
     o.entries = std::move(r.entries);
     return o;
   }

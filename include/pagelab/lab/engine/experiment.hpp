@@ -89,7 +89,9 @@ struct CheckedResult {
   std::vector<paging::Outcome> allowed;
   // Accesses only: the judge's whole answer (allowed outcomes with the values reads
   // would return, the walks behind them) and what the access did to each entry.
-  std::optional<judge::Judgement> judgement;
+  // Held apart: a judgement is a kilobyte, and a batch makes thousands of results, most
+  // of which keep none.
+  std::shared_ptr<judge::Judgement> judgement;
   std::vector<judge::EntryEffect> entries;
   bool agrees = true;
   // When !agrees (or a deviation): the access, the walks level by level, the allowed
@@ -121,6 +123,10 @@ struct EngineOptions {
   // TCG's reserved-bit deviation is most cases of some modes) turns this off: the report
   // is then empty (summary() still describes the access), and the deviation is still named.
   bool explain_deviations = true;
+  // Keep, for an access the judge agrees with, its allowed outcomes and judgement
+  // (CheckedResult::allowed, judgement). A front-end that only counts agreeing cases (the
+  // permission matrix) turns this off and saves their copies; a disagreement keeps both.
+  bool keep_agreeing_judgements = true;
 };
 
 // Guest-physical areas the engine uses (all inside the default 16 MiB of RAM).

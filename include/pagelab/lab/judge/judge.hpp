@@ -75,6 +75,7 @@ struct Judgement {
   paging::Walk fresh;                // over the tables as they are now
   std::vector<paging::Walk> others;  // other walks considered (stale, second page, ...)
   std::optional<paging::Walk> fresh_second;
+  bool explained = false;
 };
 
 enum class Explain { No, Yes };
@@ -151,6 +152,9 @@ class Judge {
   // explained (Judgement::fresh, others) only with Explain::Yes: deciding needs no text.
   [[nodiscard]] Judgement judge(const paging::Access& access, bool ac,
                                 Explain explain = Explain::Yes) const;
+  // The same into `out`, whose storage is reused: a front-end that judges millions of
+  // accesses and keeps few of the judgements allocates nothing per access.
+  void judge(const paging::Access& access, bool ac, Explain explain, Judgement& out) const;
   // Only the fresh walk: enough to move a model forward as a CPU that walks would.
   [[nodiscard]] Judgement judge_fresh(const paging::Access& access, bool ac) const;
   // Records that the access happened with `observed` (nullptr: no CPU; the model takes
