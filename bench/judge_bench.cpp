@@ -33,8 +33,10 @@ struct World {
     judge.write_cr4(judge.state().cr4 | paging::Cr4::Pge);
     leaf = builder.entry_address(Linear(Va), 1);
   }
+  // As the engine checks an access: into a judgement whose storage is reused.
+  lab::judge::Judgement j;
   void check(const paging::Access& a, lab::judge::Explain explain = lab::judge::Explain::No) {
-    const auto j = judge.judge(a, false, explain);
+    judge.judge(a, false, explain, j);
     lab::judge::Observed ok{lab::judge::Observed::Kind::Ok, 0, 0, 0, j.allowed.front().value};
     benchmark::DoNotOptimize(judge.commit(a, false, 0, j, &ok));
   }
