@@ -35,28 +35,6 @@ CachedPath path_of(const paging::Decision& walk, const paging::CpuState& state, 
   return p;
 }
 
-// Forgets every item but keeps the buckets (and their storage) of a small map: a CPU
-// that is told to forget a page fills the same few keys again at once, and freeing and
-// reallocating them was most of what an INVLPG + access cost. A large map is freed.
-constexpr std::size_t KeepBucketsUpTo = 64;
-template <class Map>
-void forget_all(Map& map) {
-  if (map.size() > KeepBucketsUpTo) {
-    map.clear();
-    return;
-  }
-  for (auto& [key, bucket] : map) bucket.clear();
-}
-
-template <class Map>
-void forget(Map& map, std::uint64_t key) {
-  if (map.size() > KeepBucketsUpTo) {
-    map.erase(key);
-  } else if (const auto it = map.find(key); it != map.end()) {
-    it->second.clear();
-  }
-}
-
 }  // namespace
 
 void TranslationCache::set_mode(paging::PagingMode mode) {
@@ -116,9 +94,9 @@ void TranslationCache::invalidate_page(paging::Linear va) {
   ++generation_;
   ++version_;
   for (const auto size : AllSizes) {
-    forget(tlb_, tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
   }
-  forget_all(structures_);
+  structures_.clear();
 }
 
 void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) const {
@@ -141,29 +119,28 @@ void TranslationCache::invalidate_for_fault(paging::Linear va) {
   ++generation_;
   ++version_;
   for (const auto size : AllSizes) {
-    forget(tlb_, tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
   }
   for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
-    forget(structures_, region_key(va, level));
+    structures_.erase(region_key(va, level));
   }
 }
 
 void TranslationCache::flush_non_global() {
   ++generation_;
   ++version_;
-  forget_all(structures_);
-  const bool keep_buckets = tlb_.size() <= KeepBucketsUpTo;
+  structures_.clear();
   for (auto it = tlb_.begin(); it != tlb_.end();) {
     std::erase_if(it->second, [](const CachedPath& p) { return !p.global; });
-    it = it->second.empty() && !keep_buckets ? tlb_.erase(it) : std::next(it);
+    it = it->second.empty() ? tlb_.erase(it) : std::next(it);
   }
 }
 
 void TranslationCache::flush_all() {
   ++generation_;
   ++version_;
-  forget_all(tlb_);
-  forget_all(structures_);
+  tlb_.clear();
+  structures_.clear();
 }
 
 void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPath*>& out) const {
