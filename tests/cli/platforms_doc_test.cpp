@@ -8,8 +8,8 @@
 
 #include "cli/run_pagelab.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
+#include "pagelab/lab/judge/ad_deviations.hpp"
 #include "pagelab/lab/modes/deviations.hpp"
-#include "pagelab/matrix/ad_deviations.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -40,9 +40,9 @@ TEST(PlatformsDoc, NamesEveryKnownModeDeviation) {
   }
 }
 
-TEST(PlatformsDoc, NamesEveryKnownMatrixDeviation) {
+TEST(PlatformsDoc, NamesEveryKnownAdDeviation) {
   const auto doc = platforms_doc();
-  for (const auto& d : matrix::known_ad_deviations()) {
+  for (const auto& d : lab::known_ad_deviations()) {
     EXPECT_TRUE(names(doc, d.id)) << "docs/platforms.md does not name " << d.id;
   }
 }

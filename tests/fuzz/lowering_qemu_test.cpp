@@ -10,6 +10,7 @@
 #include "pagelab/lab/scenario/engine_machine.hpp"
 #include "pagelab/lab/scenario/scenario.hpp"
 #include "pagelab/lab/scenario/scenario_run.hpp"
+#include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/paging/planted_bug.hpp"
 
 namespace pagelab::fuzz {
@@ -73,6 +74,29 @@ TEST_F(FuzzLowering, FastPathAndReplayAgreeInEveryLegacyAndLongMode) {
       compare(lab, runner, generate_case(cfg, 11, n));
     }
   }
+}
+
+TEST_F(FuzzLowering, APdpteTheSetupChangesIsLoadedInBothLowerings) {
+  // In a `.pgl`, what comes before the first access is the setup, made before MOV CR3
+  // loads the PDPTE registers; the fast path makes those steps before its reset's flush.
+  lab::LabOptions options;
+  options.backend = lab::BackendKind::Qemu;
+  lab::Lab lab(options);
+  ModeRunner runner(lab, PagingMode::Pae);
+  const Window& w = window_for(PagingMode::Pae);
+  FuzzCase c;
+  c.mode = PagingMode::Pae;
+  const auto present = paging::Pte::Present;
+  c.entries = {{w.top, w.top_index, 0},
+               {2, w.canonical()[2], w.table[1] | present},
+               {1, w.canonical()[1], data_frames_4k().front() | present}};
+  c.steps = {StepSetEntry{w.top, w.top_index, w.table[2] | present, false},
+             StepAccess{w.address(w.canonical(), 0x100)}};
+  ASSERT_EQ(check_case(c), std::nullopt);
+  const auto fast = runner.run(std::span(&c, 1)).front();
+  ASSERT_EQ(fast.accesses.size(), 1u);
+  EXPECT_EQ(outcome_class(fast.accesses.front().observed), "ok");
+  compare(lab, runner, c);
 }
 
 TEST_F(FuzzLowering, FailuresOfAPlantedBugAgreeToo) {

@@ -326,5 +326,85 @@ TEST(Judge, ATranslationFromTheTlbNeedNotSetAccessedInTheEntryNow) {
   EXPECT_EQ(w.judge.read_entry(leaf) & Pte::Accessed, 0u);
 }
 
+TEST(Judge, AFaultInALargePageKeepsTheOtherSmallPagesOfIt) {
+  // A CPU may hold a 2 MiB page as 4 KiB TLB entries (SDM §4.10.2.3); a #PF invalidates
+  // only the entries for the faulting page number (§4.10.4.1). INVLPG drops them all.
+  World w;
+  constexpr std::uint64_t Big = 0x80000000, BigFrame = 0x600000;
+  w.builder.map(Linear(Big), GuestPhys(BigFrame), 0x200000, PageSize::Size2M, Pte::Writable);
+  w.memory.write64(GuestPhys(BigFrame), 0xaaaa);
+  w.memory.write64(GuestPhys(BigFrame + 0x1000), 0xbbbb);
+  w.judge.reset(w.judge.state());
+  w.access(World::read(Big));
+  w.judge.write_entry(w.builder.entry_address(Linear(Big), 2), 0);  // not invalidated
+  auto a = World::read(Big);
+  auto j = w.judge.judge(a, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0, Big, 0};
+  ASSERT_TRUE(w.judge.commit(a, false, 0, j, &pf).agrees());
+  EXPECT_TRUE(w.values(World::read(Big)).empty());
+  EXPECT_EQ(w.values(World::read(Big + 0x1000)), (Values{0xbbbb}));
+  EXPECT_TRUE(w.faults(World::read(Big + 0x1000)));
+  w.judge.invlpg(Linear(Big + 0x5000));
+  EXPECT_TRUE(w.values(World::read(Big + 0x1000)).empty());
+}
+
+TEST(Judge, AnEntryAFaultingWalkMaySetAccessedInReadsEitherWay) {
+  // A walk that ends in a #PF may set A in the upper entries it used (SDM §4.8), or
+  // not: a later read of such an entry as data may see either.
+  World w;
+  const auto pde = w.builder.entry_address(Linear(Va), 2);
+  constexpr std::uint64_t Window = 0x50000000;
+  w.builder.map(Linear(Window), GuestPhys(pde.value() & ~std::uint64_t{0xfff}), 0x1000,
+                PageSize::Size4K, 0);
+  w.judge.reset(w.judge.state());
+  const auto pde_value = w.judge.read_entry(pde);
+  ASSERT_EQ(pde_value & Pte::Accessed, 0u);
+  auto a = World::read(Va + 0x2000);  // its PTE is not present
+  auto j = w.judge.judge(a, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0, Va + 0x2000, 0};
+  ASSERT_TRUE(w.judge.commit(a, false, 0, j, &pf).agrees());
+  const auto as_data = World::read(Window + pde.value() % 0x1000);
+  EXPECT_TRUE(read_may_return(w, as_data, pde_value));
+  EXPECT_TRUE(read_may_return(w, as_data, pde_value | Pte::Accessed));
+  // Written again, the entry is what was written.
+  w.judge.write_entry(pde, pde_value);
+  EXPECT_FALSE(read_may_return(w, as_data, pde_value | Pte::Accessed));
+}
+
+TEST(Judge, MemoryTheGuestsMachineryWritesIsReadWithoutAValue) {
+  World w;
+  EXPECT_FALSE(read_may_return(w, World::read(Va), 0xdead));
+  w.judge.set_unpredictable({{FrameA, FrameA + 0x1000}});
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0xdead));
+  EXPECT_FALSE(read_may_return(w, World::read(Va + 0x1000), 0xdead));  // the next page
+}
+
+TEST(Judge, APlatformThatKeepsEntriesAcrossFaultsMayHaveWrittenThroughOne) {
+  // After a #PF dropped Va's FrameA translation and the entry names FrameB, the
+  // architecture sends a write to FrameB only; widened with the dropped entry (a
+  // platform known to keep it), the data may be in either frame.
+  World w;
+  w.access(World::read(Va));
+  const auto leaf = w.builder.entry_address(Linear(Va), 1);
+  w.judge.write_entry(leaf, 0);
+  auto user = World::read(Va, Privilege::User);
+  auto jf = w.judge.judge(user, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
+  ASSERT_TRUE(w.judge.commit(user, false, 0, jf, &pf).agrees());
+  w.judge.write_entry(leaf, FrameB | Pte::Present | Pte::Writable | Pte::User);
+  auto write = World::read(Va);
+  write.type = AccessType::Write;
+  auto j = w.judge.judge(write, false);
+  ASSERT_EQ(j.allowed.size(), 1u);
+  w.judge.widen_with_dropped(write, false, j);
+  ASSERT_EQ(j.allowed.size(), 2u);
+  EXPECT_TRUE(j.allowed[1].stale);
+  const Observed ok{Observed::Kind::Ok, 0, 0, 0, 0};
+  ASSERT_TRUE(w.judge.commit(write, false, 0x77, j, &ok).agrees());
+  w.judge.invlpg(Linear(Va));
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0x77));
+  EXPECT_TRUE(read_may_return(w, World::read(Va), 0x2222));  // it went to FrameA
+}
+
 }  // namespace
 }  // namespace pagelab::lab::judge

@@ -295,9 +295,18 @@ std::uint64_t entry_address(const FuzzCase& c, const OpBase& base, unsigned leve
   return w.table[level] + std::uint64_t{index} * w.entry_bytes();
 }
 
+std::size_t setup_steps(const FuzzCase& c) {
+  const auto first = std::find_if(c.steps.begin(), c.steps.end(), [](const Step& s) {
+    return std::holds_alternative<StepAccess>(s);
+  });
+  return static_cast<std::size_t>(first - c.steps.begin());
+}
+
 void lower_steps(const FuzzCase& c, const OpBase& base, std::vector<lab::Op>& ops,
-                 std::vector<std::size_t>* step_op) {
-  for (const auto& step : c.steps) {
+                 std::vector<std::size_t>* step_op, std::size_t begin, std::size_t end) {
+  end = std::min(end, c.steps.size());
+  for (std::size_t k = begin; k < end; ++k) {
+    const auto& step = c.steps[k];
     if (step_op != nullptr) step_op->push_back(ops.size());
     std::visit(
         [&](const auto& st) {

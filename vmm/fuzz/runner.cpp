@@ -176,8 +176,12 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
       }
     }
   }
-  // Nothing cached from an earlier case: global translations too.
-  if ((cv.cr4 & paging::Cr4::Pge) != 0) ops.emplace_back(lab::OpTogglePge{});
+}
+
+void ModeRunner::lower_flush(const FuzzCase& c, std::vector<lab::Op>& ops) const {
+  if ((control_values(c, base_).cr4 & paging::Cr4::Pge) != 0) {
+    ops.emplace_back(lab::OpTogglePge{});
+  }
   ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr3, base_.cr3});
 }
 
@@ -199,8 +203,12 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
     Span s;
     s.begin = ops.size();
     lower_reset(c, ops);
+    // The setup steps before the flush, as a `.pgl` makes them before entering the mode.
+    const auto setup = setup_steps(c);
+    lower_steps(c, base_, ops, &s.step_op, 0, setup);
+    lower_flush(c, ops);
     s.steps_begin = ops.size();
-    lower_steps(c, base_, ops, &s.step_op);
+    lower_steps(c, base_, ops, &s.step_op, setup);
     s.end = ops.size();
     spans.push_back(std::move(s));
   }

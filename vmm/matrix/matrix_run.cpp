@@ -9,7 +9,7 @@
 
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
-#include "pagelab/matrix/ad_deviations.hpp"
+#include "pagelab/lab/judge/ad_deviations.hpp"
 #include "pagelab/matrix/case_layout.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
@@ -142,7 +142,7 @@ class ModeRunner {
         features_(lab.cpu().paging_features()),
         limits_(features_, space_),
         layout_(layout_of(mode)),
-        platform_(lab::platform_keys(lab).front()) {}
+        platform_keys_(lab::platform_keys(lab)) {}
 
   void run() {
     const auto start = std::chrono::steady_clock::now();
@@ -461,9 +461,13 @@ class ModeRunner {
       }
       if (((got ^ want) & ~may) != 0) {
         const bool leaf = entry_[mode_.leaf_level].value() == gpa;
-        const ReadBack rb{platform_, mode_, leaf, access.observed.status == lab::ProbeStatus::Fault,
-                          got,       want};
-        if (const auto* d = find_ad_deviation(rb)) {
+        const lab::AdReadBack rb{platform_keys_,
+                                 leaf,
+                                 mode_.leaf_size,
+                                 access.observed.status == lab::ProbeStatus::Fault,
+                                 got,
+                                 want};
+        if (const auto* d = lab::find_ad_deviation(rb)) {
           deviation = d->id;
           if (!options_.strict) continue;
         }
@@ -483,7 +487,7 @@ class ModeRunner {
   paging::CpuFeatures features_;
   PlatformLimits limits_;
   CaseLayout layout_;
-  std::string platform_;
+  std::vector<std::string> platform_keys_;
   std::unique_ptr<lab::Engine> engine_;
   std::array<paging::GuestPhys, 6> entry_{};
   std::array<std::uint64_t, 6> address_part_{}, current_{};

@@ -132,9 +132,14 @@ struct ControlValues {
 };
 ControlValues control_values(const FuzzCase& c, const OpBase& base);
 std::uint64_t entry_address(const FuzzCase& c, const OpBase& base, unsigned level, unsigned index);
-// The case's program after its reset (controls, entries, flush): the steps as operations,
-// and for each step the index of its operation.
+// The case's program after its reset (controls, entries, flush): steps [begin, end) as
+// operations, and for each of them the index of its operation.
 void lower_steps(const FuzzCase& c, const OpBase& base, std::vector<lab::Op>& ops,
-                 std::vector<std::size_t>* step_op = nullptr);
+                 std::vector<std::size_t>* step_op = nullptr, std::size_t begin = 0,
+                 std::size_t end = ~std::size_t{0});
+// How many steps come before the first access: in a `.pgl` they are the scenario's setup,
+// made before the CPU enters the mode (so in PAE paging, before MOV CR3 loads the PDPTE
+// registers); the fast path runs them before its reset's flush to mean the same.
+std::size_t setup_steps(const FuzzCase& c);
 
 }  // namespace pagelab::fuzz

@@ -80,7 +80,10 @@ class ModeRunner {
   }
 
  private:
+  // Controls and the window's entries as the case wants them.
   void lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops);
+  // Nothing cached from an earlier case (global translations too); loads the PDPTEs.
+  void lower_flush(const FuzzCase& c, std::vector<lab::Op>& ops) const;
   lab::Lab& lab_;
   paging::PagingMode mode_;
   std::unique_ptr<lab::Engine> engine_;

@@ -30,6 +30,7 @@ struct Engine::Impl {
   std::vector<std::string> notes;
   std::uint64_t exits = 0;
   std::vector<std::string> platform;  // platform_keys(): how access deviations name it
+  bool keeps_after_fault = false;     // keeps_tlb_entries_across_faults(platform)
   paging::PagingMode mode = paging::PagingMode::Level4;
   bool has_invpcid = false, has_pku = false;
   bool explain_all = false;              // EngineOptions::explain_all
@@ -45,6 +46,19 @@ struct Engine::Impl {
                                          paging::GuestPhys a) const;
   void write_entry(paging::PhysicalMemory& m, paging::GuestPhys a, std::uint64_t v) const;
   void note(const std::string& text);
+  void note_deviation(const std::string& id, const std::string& description);
+  // The page a leaf at `level` maps in this mode.
+  [[nodiscard]] paging::PageSize leaf_size(unsigned level) const;
+  // How a batch's accesses used one paging-structure entry (the A/D read-back).
+  struct EntryUse {
+    bool leaf = false;
+    unsigned level = 0;
+    std::size_t last = 0;   // the last result that used it
+    std::uint64_t may = 0;  // A/D bits the accesses since it was written may have set
+    // An access that faulted used it as a leaf (of the largest such page).
+    bool faulted_as_leaf = false;
+    paging::PageSize faulted_leaf_size = paging::PageSize::Size4K;
+  };
   // Brings the model up to RAM before a checked batch: all of it after start(), then
   // only the pages the host wrote and the words the last batch's accesses touched.
   void sync_model();
@@ -55,8 +69,7 @@ struct Engine::Impl {
   // fetch whose planted instruction an earlier access of the batch touches).
   std::size_t run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);
   void check_chunk(std::span<CheckedResult> results);
-  void check_access(CheckedResult& r,
-                    std::map<std::uint64_t, std::pair<bool, std::size_t>>& entries,
+  void check_access(CheckedResult& r, std::map<std::uint64_t, EntryUse>& entries,
                     std::set<std::uint64_t>& uncertain, std::size_t index);
   void apply_control(CheckedResult& r);
   void reload_pdptes(CheckedResult& r);

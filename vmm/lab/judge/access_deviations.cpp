@@ -85,7 +85,7 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "translation built before the entry changed still answers. Seen on kvm_amd npt=0 "
        "(Linux 6.1) inside QEMU TCG",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend kvm",
-       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }},
+       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }, true},
       {"shadow-mmu-4m-page-kept-after-pse-clear", "kvm-shadow-mmu",
        "SDM Vol. 3A §4.3 and table 4-4: with CR4.PSE=0 the PS bit of a 32-bit PDE is ignored and "
        "the PDE references a page table; §4.10.4.1: after INVLPG the next access walks the "
@@ -120,9 +120,17 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "translation cached before, though the entry was made not present (or read-only, "
        "reserved) in between. Found by pagelab fuzz",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend qemu",
-       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }},
+       [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }, true},
   };
   return list;
+}
+
+bool keeps_tlb_entries_across_faults(const std::vector<std::string>& platform) {
+  const auto& list = known_access_deviations();
+  return std::any_of(list.begin(), list.end(), [&](const AccessDeviation& d) {
+    return d.keeps_tlb_entries_across_faults &&
+           std::find(platform.begin(), platform.end(), d.platform) != platform.end();
+  });
 }
 
 const AccessDeviation* find_access_deviation(const AccessCase& c,

@@ -285,7 +285,10 @@ bool Judge::any_unknown(std::uint64_t pa, unsigned size) const {
 }
 
 std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const {
-  known = pa.value() + size <= memory_.size() && !any_unknown(pa.value(), size);
+  const auto at = pa.value();
+  known = at + size <= memory_.size() && !any_unknown(at, size) &&
+          std::none_of(unpredictable_.begin(), unpredictable_.end(),
+                       [&](const auto& r) { return at < r.second && r.first < at + size; });
   return known ? read_bytes(memory_, pa, size) : 0;
 }
 
@@ -564,9 +567,40 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
   return paging::walk(before, state_for(ac), access);
 }
 
+bool Judge::covers_dropped(const paging::Access& access) const {
+  const std::uint64_t first = access.address.value();
+  const std::uint64_t last = first + (access.size == 0 ? 0 : access.size - 1);
+  return std::any_of(dropped_by_fault_.begin(), dropped_by_fault_.end(),
+                     [&](const TranslationCache::TlbItem& d) {
+                       return first - d.base < d.bytes || last - d.base < d.bytes;
+                     });
+}
+
+void Judge::widen_with_dropped(const paging::Access& access, bool ac, Judgement& j) const {
+  if (!covers_dropped(access)) return;
+  Judge kept(*this);
+  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
+  const auto k = kept.judge(access, ac, Explain::No);
+  // Nothing kept translates it (beyond the fresh walk, entries unchanged but for A/D:
+  // cache_may_answer), and the widened judgement would be the same.
+  if (k.decided_others.empty() && !k.cache_may_answer) return;
+  for (const auto& a : k.allowed) {
+    const bool known = std::any_of(j.allowed.begin(), j.allowed.end(), [&](const Allowed& x) {
+      return same_outcome(x.outcome, a.outcome) && x.split_at == a.split_at &&
+             x.second_physical == a.second_physical;
+    });
+    if (!known) {
+      j.allowed.push_back(a);
+      j.allowed.back().stale = true;
+    }
+  }
+  j.decided_others.insert(j.decided_others.end(), k.decided_others.begin(), k.decided_others.end());
+  j.cache_may_answer = true;
+}
+
 bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
                                      const Observed& observed) const {
-  if (dropped_by_fault_.empty()) return false;
+  if (!covers_dropped(access)) return false;
   // The same judge over the same memory, its TLB holding again what the faults dropped:
   // a page-crossing access may use such an entry for either page.
   Judge kept(*this);
@@ -676,6 +710,10 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
         continue;
       }
       const auto now = read_entry(entry);
+      // A CPU that may have answered from a cache set these bits or not.
+      if (!v.ad_predictable && (now & bits) != bits) {
+        mark_unknown(entry.value(), paging::entry_bytes(state_.mode()), true);
+      }
       if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
         memory_.write32(entry, static_cast<std::uint32_t>(now | bits));
       } else {
@@ -730,6 +768,11 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   } else if (const auto* pf = std::get_if<paging::PageFault>(&effective); pf != nullptr) {
     for (const auto& [entry, bits] : pf->may_set_accessed) {
       if (auto* e = effect(entry.value())) e->may_set |= bits;
+      // The CPU may or may not have set them: a read of the entry as data cannot be
+      // predicted until it is written again.
+      if ((read_entry(entry) & bits) != bits) {
+        mark_unknown(entry.value(), paging::entry_bytes(state_.mode()), true);
+      }
     }
   }
   const bool page_fault =

@@ -87,14 +87,35 @@ void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState
   if (walk.kind != paging::Decision::Kind::Translation) return;
   auto p = path_of(walk, state, walk.entry_count);
   p.global = walk.global;
-  insert(tlb_[tlb_key(walk.page_base.value(), walk.page_size)], p);
+  const auto key = tlb_key(walk.page_base.value(), walk.page_size);
+  fill_holes(key, p);
+  insert(tlb_[key], p);
+}
+
+bool TranslationCache::in_hole(std::uint64_t key, std::uint64_t page, const CachedPath& p) const {
+  if (holes_.empty()) return false;
+  const auto it = holes_.find(key);
+  return it != holes_.end() &&
+         std::any_of(it->second.begin(), it->second.end(),
+                     [&](const Hole& h) { return h.page == page && h.path == p; });
+}
+
+void TranslationCache::fill_holes(std::uint64_t key, const CachedPath& p) {
+  // Filled again, the translation may be cached whole again.
+  if (holes_.empty()) return;
+  const auto it = holes_.find(key);
+  if (it == holes_.end()) return;
+  if (std::erase_if(it->second, [&](const Hole& h) { return h.path == p; }) != 0) ++version_;
+  if (it->second.empty()) holes_.erase(it);
 }
 
 void TranslationCache::invalidate_page(paging::Linear va) {
   ++generation_;
   ++version_;
   for (const auto size : AllSizes) {
-    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
+    tlb_.erase(key);
+    holes_.erase(key);
   }
   structures_.clear();
 }
@@ -103,23 +124,39 @@ void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) c
   for (const auto size : AllSizes) {
     const std::uint64_t bytes = paging::page_bytes(size);
     const std::uint64_t base = va.value() & ~(bytes - 1);
-    const auto it = tlb_.find(tlb_key(base, size));
+    const auto key = tlb_key(base, size);
+    const auto it = tlb_.find(key);
     if (it == tlb_.end()) continue;
-    for (const auto& p : it->second) out.push_back({base, bytes, p});
+    for (const auto& p : it->second) {
+      if (!in_hole(key, va.value() & ~bits_below_page, p)) out.push_back({base, bytes, p});
+    }
   }
 }
 
 void TranslationCache::restore(const TlbItem& item) {
   for (const auto size : AllSizes) {
-    if (paging::page_bytes(size) == item.bytes) insert(tlb_[tlb_key(item.base, size)], item.path);
+    if (paging::page_bytes(size) != item.bytes) continue;
+    fill_holes(tlb_key(item.base, size), item.path);
+    insert(tlb_[tlb_key(item.base, size)], item.path);
   }
 }
 
 void TranslationCache::invalidate_for_fault(paging::Linear va) {
   ++generation_;
   ++version_;
+  const std::uint64_t page = va.value() & ~bits_below_page;
   for (const auto size : AllSizes) {
-    tlb_.erase(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
+    if (size == PageSize::Size4K) {
+      tlb_.erase(key);
+      continue;
+    }
+    const auto it = tlb_.find(key);
+    if (it == tlb_.end()) continue;
+    auto& holes = holes_[key];
+    for (const auto& p : it->second) {
+      if (!in_hole(key, page, p)) holes.push_back({page, p});
+    }
   }
   for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
     structures_.erase(region_key(va, level));
@@ -134,12 +171,14 @@ void TranslationCache::flush_non_global() {
     std::erase_if(it->second, [](const CachedPath& p) { return !p.global; });
     it = it->second.empty() ? tlb_.erase(it) : std::next(it);
   }
+  std::erase_if(holes_, [&](const auto& h) { return !tlb_.contains(h.first); });
 }
 
 void TranslationCache::flush_all() {
   ++generation_;
   ++version_;
   tlb_.clear();
+  holes_.clear();
   structures_.clear();
 }
 
@@ -159,9 +198,12 @@ void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPat
     const bool bits32 = mode_ == paging::PagingMode::Bits32;
     if ((size == PageSize::Size4M) != bits32 && size != PageSize::Size4K) continue;
     if (size == PageSize::Size1G && mode_ == paging::PagingMode::Pae) continue;
-    const auto it = tlb_.find(tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size));
+    const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
+    const auto it = tlb_.find(key);
     if (it == tlb_.end()) continue;
-    for (const auto& p : it->second) out.push_back(&p);
+    for (const auto& p : it->second) {
+      if (!in_hole(key, page << paging::Pte::FrameShift, p)) out.push_back(&p);
+    }
   }
   for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
     const auto it = structures_.find(region_key(va, level));

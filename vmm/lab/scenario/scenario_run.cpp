@@ -7,6 +7,7 @@
 #include <functional>
 #include <type_traits>
 
+#include "pagelab/lab/judge/ad_deviations.hpp"
 #include "pagelab/lab/machine/probe_report.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 
@@ -238,10 +239,12 @@ void finish_access(AccessResult& r, const AccessStep& step, const AccessJudgemen
                      : describe(*observed);
     r.backend_report = observed->report;
     r.disagrees = !observed->agrees;
-    const bool listed = observed->deviation &&
-                        std::any_of(known.begin(), known.end(), [&](const AccessDeviation& d) {
-                          return d.id == *observed->deviation;
-                        });
+    const auto named = [&](const auto& list) {
+      return std::any_of(list.begin(), list.end(),
+                         [&](const auto& d) { return d.id == *observed->deviation; });
+    };
+    // An A/D deviation is the engine's read-back's: always from the lab's one list.
+    const bool listed = observed->deviation && (named(known) || named(known_ad_deviations()));
     if (!observed->agrees && listed) {
       // A known platform deviation: the case cannot be judged here (DESIGN.md:
       // skipped with the reason, never passed, never a mysterious failure).

@@ -43,7 +43,14 @@ struct AccessDeviation {
   std::string description;  // what the platform does instead, where it was seen
   std::string reproducer;   // a pagelab command line that shows it
   std::function<bool(const AccessCase&)> matches;
+  // The platform keeps TLB entries a #PF invalidates: it may answer from one even where
+  // the outcome is also the architecture's, so the judge keeps them as alternatives
+  // for what such an access did to A/D bits and data (Judge::widen_with_dropped).
+  bool keeps_tlb_entries_across_faults = false;
 };
+
+// Does a known deviation of this platform keep TLB entries across a #PF?
+bool keeps_tlb_entries_across_faults(const std::vector<std::string>& platform);
 
 const std::vector<AccessDeviation>& known_access_deviations();
 

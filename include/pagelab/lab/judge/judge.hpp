@@ -147,6 +147,15 @@ class Judge {
   // keeps using the old entry can be named (access_deviations.hpp).
   void foreign_write(paging::GuestPhys at, std::uint64_t value);
   [[nodiscard]] bool has_foreign_writes() const { return !foreign_old_.empty(); }
+  // Guest RAM that something besides the program writes while it runs (the probe's
+  // mailbox, stack and batch records): a read of it checks its translation, not its
+  // value. Ranges of [begin, end).
+  void set_unpredictable(std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges) {
+    unpredictable_ = std::move(ranges);
+  }
+  // The front-end copied these bytes from the machine into the model: their values are
+  // known again (whatever made them unknown).
+  void learned(paging::GuestPhys at, unsigned size) { mark_unknown(at.value(), size, false); }
 
   // What the architecture allows for `access` now (RFLAGS.AC from `ac`). The walks are
   // explained (Judgement::fresh, others) only with Explain::Yes: deciding needs no text.
@@ -175,6 +184,11 @@ class Judge {
   // entries across a #PF answers (access_deviations.hpp).
   [[nodiscard]] bool matches_dropped_by_fault(const paging::Access& access, bool ac,
                                               const Observed& observed) const;
+  // A platform known to keep such TLB entries (a named deviation) may have answered an
+  // access from one even when the outcome is also the architecture's: adds what they
+  // translate to `judgement` as stale alternatives, so that commit() moves the model on
+  // as uncertainly as that allows (A/D bits, where a write's data went).
+  void widen_with_dropped(const paging::Access& access, bool ac, Judgement& judgement) const;
 
   // The outcome of a walk over the tables in memory under another control state: what a
   // platform that acts as if a control bit still had an old value would do. Decided,
@@ -205,11 +219,14 @@ class Judge {
   // write with more than one allowed translation (a stale one among them) went to one
   // of them, and the CPU does not say which. A read of them checks its translation only.
   std::unordered_map<std::uint64_t, std::uint8_t> unknown_bytes_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> unpredictable_;  // set_unpredictable()
   void mark_unknown(std::uint64_t pa, unsigned size, bool unknown);
   [[nodiscard]] bool any_unknown(std::uint64_t pa, unsigned size) const;
   // TLB items a #PF invalidated, forgotten as the caches forget (INVLPG, MOV CR3, ...).
   std::vector<TranslationCache::TlbItem> dropped_by_fault_;
   void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);
+  // Does a TLB item a #PF dropped cover the page (or second page) of `access`?
+  [[nodiscard]] bool covers_dropped(const paging::Access& access) const;
   // Scratch for judge() and page_decisions(), kept to save an allocation per access.
   mutable std::vector<const CachedPath*> candidates_;
   mutable bool unchanged_cached_ = false;  // set by page_decisions()

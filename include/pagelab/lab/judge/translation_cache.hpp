@@ -58,7 +58,9 @@ class TranslationCache {
   // cache item (SDM §4.10.4.1: "regardless of the linear addresses").
   void invalidate_page(paging::Linear va);
   // A #PF invalidates what would be used to translate the faulting address
-  // (SDM §4.10.4.2).
+  // (SDM §4.10.4.2): the TLB entries for its page number. A CPU may hold a page larger
+  // than 4 KiB as several 4 KiB entries (SDM §4.10.2.3), and those of other 4 KiB pages
+  // are not for that page number: a large page's item stays for the rest of its range.
   void invalidate_for_fault(paging::Linear va);
   // MOV CR3 (without PCID no-flush), INVPCID types 1 and 3: all but global TLB items.
   void flush_non_global();
@@ -115,6 +117,15 @@ class TranslationCache {
 
   paging::PagingMode mode_;
   std::unordered_map<std::uint64_t, Bucket> tlb_;
+  // 4 KiB pages of a large page's item that a #PF dropped (by TLB key): the item no
+  // longer translates them, until the same translation is filled again.
+  struct Hole {
+    std::uint64_t page = 0;  // the 4 KiB page base
+    CachedPath path;
+  };
+  std::unordered_map<std::uint64_t, std::vector<Hole>> holes_;
+  [[nodiscard]] bool in_hole(std::uint64_t key, std::uint64_t page, const CachedPath& p) const;
+  void fill_holes(std::uint64_t key, const CachedPath& p);
   std::unordered_map<std::uint64_t, Bucket> structures_;  // by level and region
 };
 

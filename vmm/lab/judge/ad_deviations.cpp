@@ -1,8 +1,18 @@
-#include "pagelab/matrix/ad_deviations.hpp"
+#include "pagelab/lab/judge/ad_deviations.hpp"
+
+#include <algorithm>
 
 #include "pagelab/paging/entry_bits.hpp"
 
-namespace pagelab::matrix {
+namespace pagelab::lab {
+
+namespace {
+
+bool on(const AdReadBack& r, std::string_view key) {
+  return std::find(r.platform.begin(), r.platform.end(), key) != r.platform.end();
+}
+
+}  // namespace
 
 const std::vector<AdDeviation>& known_ad_deviations() {
   static const std::vector<AdDeviation> list = {
@@ -13,8 +23,8 @@ const std::vector<AdDeviation>& known_ad_deviations() {
        "the rights, so an access that then faults (U/S, SMAP, W, PK) leaves A set; 2 MiB and "
        "4 KiB leaves are checked first",
        "pagelab matrix --backend qemu --case '4level-1g pml4:p,us pdpt:p,us smap read cpl0'",
-       [](const ReadBack& r) {
-         return r.platform == "tcg" && r.mode.leaf_size == paging::PageSize::Size1G && r.leaf &&
+       [](const AdReadBack& r) {
+         return on(r, "tcg") && r.leaf_size == paging::PageSize::Size1G && r.leaf &&
                 r.access_faulted && (r.got ^ r.want) == paging::Pte::Accessed &&
                 (r.got & paging::Pte::Accessed) != 0;
        }},
@@ -22,10 +32,10 @@ const std::vector<AdDeviation>& known_ad_deviations() {
   return list;
 }
 
-const AdDeviation* find_ad_deviation(const ReadBack& r) {
+const AdDeviation* find_ad_deviation(const AdReadBack& r) {
   for (const auto& d : known_ad_deviations())
     if (d.matches(r)) return &d;
   return nullptr;
 }
 
-}  // namespace pagelab::matrix
+}  // namespace pagelab::lab
