@@ -24,7 +24,7 @@ namespace {
 struct FuzzArgs {
   BackendChoice backend;
   std::string seed = "1", cases, time, profile = "all", modes, findings, shard = "1/1",
-              batch = "256";
+              batch = "256", jobs = "1";
   bool json = false, strict = false;
 };
 
@@ -92,6 +92,9 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
   const auto batch = parse_u64(a.batch, "--batch");
   if (batch == 0 || batch > 100000) throw UsageError("--batch must be 1 to 100000");
   o.batch_cases = batch;
+  const auto jobs = parse_u64(a.jobs, "-j");
+  if (jobs == 0 || jobs > 64) throw UsageError("-j: 1 to 64 workers");
+  o.jobs = static_cast<unsigned>(jobs);
   o.strict = a.strict;
   if (!a.findings.empty()) {
     try {
@@ -134,6 +137,9 @@ void add_fuzz(CLI::App& app, Context& ctx) {
   cmd->add_option("--shard", a->shard, "K/N, or auto (Slurm / Kubernetes array index)")
       ->default_str("1/1");
   cmd->add_option("--batch", a->batch, "Cases per batch of the engine")->default_str("256");
+  cmd->add_option("-j,--jobs", a->jobs,
+                  "Workers, each with its own machine per backend, sharing each batch's cases")
+      ->default_str("1");
   cmd->add_flag("--json", a->json, "JSON lines: one per finding, the summary last");
   cmd->add_flag("--strict", a->strict, "Known deviations are findings too");
   cmd->callback([a, &ctx] {

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "pagelab/campaign/atomic_file.hpp"
 #include "pagelab/fuzz/runner.hpp"
@@ -215,16 +218,22 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
   summary.seed = options.seed;
   summary.shard = options.shard.describe();
   summary.profile = to_string(options.profile);
-  std::vector<Slot> slots;
-  for (const auto kind : options.backends) {
-    Slot s;
-    s.kind = kind;
-    s.strict = options.strict;
-    s.lab = std::make_unique<lab::Lab>(s.options());
-    s.name = std::string(s.lab->backend_name());
-    summary.backends.push_back(s.name);
-    slots.push_back(std::move(s));
+  const unsigned jobs = std::max(1U, options.jobs);
+  // crews[j][i]: worker j's machine of backend i. Worker 0's slots also confirm and
+  // shrink findings.
+  std::vector<std::vector<Slot>> crews(jobs);
+  for (unsigned j = 0; j < jobs; ++j) {
+    for (const auto kind : options.backends) {
+      Slot s;
+      s.kind = kind;
+      s.strict = options.strict;
+      s.lab = std::make_unique<lab::Lab>(s.options());
+      s.name = std::string(s.lab->backend_name());
+      if (j == 0) summary.backends.push_back(s.name);
+      crews[j].push_back(std::move(s));
+    }
   }
+  auto& slots = crews.front();
   // Cases use only what every backend's CPU offers, so each runs everywhere.
   GeneratorConfig cfg;
   cfg.profile = options.profile;
@@ -261,6 +270,7 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     throw std::runtime_error("no paging mode asked for can run on the backends here");
   }
 
+  std::mutex exits_mutex;
   std::map<std::string, Finding> found;
   auto handle_failure = [&](Slot& s, PagingMode mode, const FuzzCase& c, const CaseOutcome& o) {
     const auto sig = s.name + ":" + o.disagreement->signature(mode);
@@ -313,18 +323,54 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     if (cases.empty()) return;
     std::vector<std::vector<CaseOutcome>> outs(slots.size());
     std::vector<bool> ran(slots.size(), false);
+    // Worker j runs the j-th share of the batch, every backend in turn; the shares are
+    // then put back in case order.
+    const std::size_t share = (cases.size() + jobs - 1) / jobs;
+    std::vector<std::vector<std::vector<CaseOutcome>>> parts(
+        jobs, std::vector<std::vector<CaseOutcome>>(slots.size()));
+    std::vector<std::vector<double>> took(jobs, std::vector<double>(slots.size(), 0.0));
+    std::vector<std::exception_ptr> errors(jobs);
+    auto work = [&](unsigned j) {
+      try {
+        const std::size_t from = std::min(cases.size(), j * share);
+        const std::size_t to = std::min(cases.size(), from + share);
+        if (from == to) return;
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+          auto& s = crews[j][i];
+          if (slots[i].unavailable.contains(mode)) continue;
+          const auto t = Clock::now();
+          const auto before = s.lab->exits();
+          parts[j][i] = s.run(mode, std::span(cases).subspan(from, to - from));
+          took[j][i] = seconds_since(t);
+          const auto exits = s.lab->exits() >= before ? s.lab->exits() - before : 0;
+          std::lock_guard lock(exits_mutex);
+          summary.modes[s.name][mode_keyword(mode)].exits += exits;
+          summary.exits += exits;
+        }
+      } catch (...) {
+        errors[j] = std::current_exception();
+      }
+    };
+    if (jobs == 1) {
+      work(0);
+    } else {
+      std::vector<std::thread> threads;
+      for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(work, j);
+      work(0);
+      for (auto& t : threads) t.join();
+    }
+    for (const auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      auto& s = slots[i];
-      if (s.unavailable.contains(mode)) continue;
-      const auto t = Clock::now();
-      const auto before = s.lab->exits();
-      outs[i] = s.run(mode, cases);
+      if (slots[i].unavailable.contains(mode)) continue;
       ran[i] = true;
-      auto& stats = summary.modes[s.name][mode_keyword(mode)];
-      stats.seconds += seconds_since(t);
-      const auto exits = s.lab->exits() >= before ? s.lab->exits() - before : 0;
-      stats.exits += exits;
-      summary.exits += exits;
+      double longest = 0;
+      for (unsigned j = 0; j < jobs; ++j) {
+        longest = std::max(longest, took[j][i]);
+        for (auto& o : parts[j][i]) outs[i].push_back(std::move(o));
+      }
+      summary.modes[slots[i].name][mode_keyword(mode)].seconds += longest;
     }
     for (std::size_t k = 0; k < cases.size(); ++k) {
       ++summary.cases;
@@ -385,7 +431,7 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     const auto mode = mode_of_case(cfg, options.seed, n);
     auto& q = queues[mode];
     q.push_back(generate_case(cfg, options.seed, n));
-    if (q.size() < options.batch_cases) continue;
+    if (q.size() < options.batch_cases * jobs) continue;
     process(mode, q);
     if (options.on_progress) options.on_progress(summary.cases, found.size(), Clock::now() - t0);
     if (options.stop_requested && options.stop_requested()) {
@@ -400,8 +446,9 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
   if (summary.stopped_by != "signal") {
     for (auto& [mode, q] : queues) process(mode, q);
   }
-  for (auto& s : slots) {
-    if (s.runner) {
+  for (auto& crew : crews) {
+    for (auto& s : crew) {
+      if (!s.runner) continue;
       for (const auto& note : s.runner->platform_notes()) {
         const auto text = s.name + ": " + note;
         if (std::find(summary.notes.begin(), summary.notes.end(), text) == summary.notes.end()) {

@@ -73,6 +73,10 @@ struct CampaignOptions {
   bool strict = false;
   std::vector<lab::BackendKind> backends = {lab::BackendKind::Qemu};
   std::size_t batch_cases = 256;
+  // Workers, each with its own machine per backend, running a batch's cases side by
+  // side: the same cases, each on one worker (which one changes nothing a finding says:
+  // each is confirmed alone before it is reported).
+  unsigned jobs = 1;
   std::function<void(const Finding&)> on_finding;  // a new signature (written already)
   // Called after each batch: cases so far, findings so far, elapsed.
   std::function<void(std::uint64_t, std::uint64_t, std::chrono::steady_clock::duration)>

@@ -24,7 +24,6 @@ struct AccessRecord {
   lab::OpResult observed;
   bool agrees = true;
   std::string deviation;
-  std::vector<std::string> allowed;  // the judge's allowed outcomes, described
 };
 
 // An access (or operation) the architecture does not allow, unexplained by any known
@@ -71,7 +70,8 @@ class ModeRunner {
   // replays them: for confirming and shrinking a finding.
   std::vector<CaseOutcome> run(std::span<const FuzzCase> cases, bool isolated = false);
   // Known deviations count as disagreements too (kind "deviation:NAME"): --strict.
-  void set_strict(bool strict) { strict_ = strict; }
+  // Their reports are then worth the words.
+  void set_strict(bool strict);
   [[nodiscard]] paging::PagingMode mode() const { return mode_; }
   [[nodiscard]] std::uint64_t exits() const { return engine_->vm_exits(); }
   [[nodiscard]] const OpBase& base() const { return base_; }

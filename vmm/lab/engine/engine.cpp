@@ -153,6 +153,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
   impl_->explain_all = options.explain_all;
   impl_->explain_deviations = options.explain_deviations;
   impl_->keep_agreeing_judgements = options.keep_agreeing_judgements;
+  impl_->track_written = options.track_written_words;
 }
 
 Engine::~Engine() = default;
@@ -329,6 +330,17 @@ void Engine::override_oracle_memory(GuestPhys address, std::uint64_t value) {
   impl_->full_sync = true;
 }
 
+void Engine::set_explain_deviations(bool explain) {
+  options_.explain_deviations = explain;
+  impl_->explain_deviations = explain;
+}
+
+std::vector<std::uint64_t> Engine::take_written_words() {
+  std::vector<std::uint64_t> out;
+  out.swap(impl_->written);
+  return out;
+}
+
 std::vector<std::string> Engine::ad_violations() const {
   return impl_->ad_violations;
 }
@@ -414,7 +426,11 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     const auto* a = std::get_if<OpAccess>(&op);
     return a != nullptr && a->type == paging::AccessType::Fetch;
   });
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> touched;  // [from, to) of earlier accesses
+  struct Touched {
+    std::uint64_t from, to;  // [from, to) of an earlier access
+    bool write;
+  };
+  std::vector<Touched> touched;
   std::size_t consumed = 0;
   for (const auto& op : ops) {
     CheckedResult r;
@@ -443,15 +459,21 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
                a && a->type != paging::AccessType::Fetch && any_fetch) {
       const auto w = sim_walk(*a);
       if (w.kind == paging::Decision::Kind::Translation) {
-        touched.emplace_back(w.physical.value(), w.physical.value() + a->size);
+        touched.push_back({w.physical.value(), w.physical.value() + a->size,
+                           a->type == paging::AccessType::Write});
       }
     } else if (a && a->type == paging::AccessType::Fetch) {
       const auto w = sim_walk(*a);
       if (w.kind == paging::Decision::Kind::Translation) {
         const paging::GuestPhys physical = w.physical;
         const auto pa = physical.value();
-        const bool clash = std::any_of(touched.begin(), touched.end(), [&](const auto& range) {
-          return range.first < pa + 2 && pa < range.second;
+        // A read clashes only when planting changes what it reads (a front-end that
+        // planted the instruction everywhere before, as the fuzzer does, loses nothing).
+        const auto* now = pa + 2 <= lab.ram().size() ? lab.ram().host(physical, 2) : nullptr;
+        const bool planted =
+            now != nullptr && now[0] == BATCH_FETCH_RETURN_0 && now[1] == BATCH_FETCH_RETURN_1;
+        const bool clash = std::any_of(touched.begin(), touched.end(), [&](const Touched& t) {
+          return t.from < pa + 2 && pa < t.to && (t.write || !planted);
         });
         if (clash && consumed > 0) break;
         if (plantable(pa)) {
@@ -781,12 +803,17 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
+    const auto touched = [&](std::uint64_t pa, unsigned bytes) {
+      for (auto w = pa & ~std::uint64_t{7}; w < pa + bytes; w += sizeof(std::uint64_t)) {
+        resync.insert(w);
+        if (track_written) written.push_back(w);
+      }
+    };
     for (const auto& x : j.allowed) {
       if (const auto* t = std::get_if<paging::Translation>(&x.outcome)) {
-        const auto pa = t->physical.value();
-        for (auto w = pa & ~std::uint64_t{7}; w < pa + a.size; w += sizeof(std::uint64_t)) {
-          resync.insert(w);
-        }
+        const unsigned first = x.split_at != 0 ? x.split_at : a.size;
+        touched(t->physical.value(), first);
+        if (x.split_at != 0) touched(x.second_physical.value(), a.size - first);
       }
     }
   }

@@ -64,7 +64,9 @@ struct Engine::Impl {
   void sync_model();
   HostWrites* host_writes = nullptr;
   bool full_sync = true;
-  std::set<std::uint64_t> resync;  // 8-byte words to copy from RAM at the next sync
+  std::set<std::uint64_t> resync;      // 8-byte words to copy from RAM at the next sync
+  std::vector<std::uint64_t> written;  // words checked writes may have stored to (taken)
+  bool track_written = false;          // EngineOptions::track_written_words
   // Runs a prefix of `ops` as one batch; returns how many it ran (it stops before a
   // fetch whose planted instruction an earlier access of the batch touches).
   std::size_t run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);

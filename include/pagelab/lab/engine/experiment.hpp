@@ -127,6 +127,8 @@ struct EngineOptions {
   // (CheckedResult::allowed, judgement). A front-end that only counts agreeing cases (the
   // permission matrix) turns this off and saves their copies; a disagreement keeps both.
   bool keep_agreeing_judgements = true;
+  // Remember where checked writes may have stored, for take_written_words().
+  bool track_written_words = false;
 };
 
 // Guest-physical areas the engine uses (all inside the default 16 MiB of RAM).
@@ -197,6 +199,11 @@ class Engine {
   [[nodiscard]] paging::CpuState cpu_state() const;  // what the oracle assumes now
   // Lets a test lie to the oracle (e.g. to see a readable failure). Kept until start().
   void override_oracle_memory(paging::GuestPhys address, std::uint64_t value);
+  // EngineOptions::explain_deviations, changed between batches.
+  void set_explain_deviations(bool explain);
+  // The 8-byte words (guest-physical) that checked writes since the last call may have
+  // stored to: every place an allowed translation names.
+  std::vector<std::uint64_t> take_written_words();
   [[nodiscard]] std::vector<std::string> ad_violations() const;   // from the last batch
   [[nodiscard]] std::uint64_t vm_exits() const;                   // by this engine
   [[nodiscard]] std::vector<std::string> platform_notes() const;  // limits/deviations met
