@@ -38,6 +38,8 @@ TEST(FuzzCli, BadInputIsOneLineAndExitTwoBeforeAnythingRuns) {
   expect_usage_error({"fuzz", "--backend", "bochs"}, "bochs");
   expect_usage_error({"fuzz", "--findings", file}, "--findings");
   expect_usage_error({"fuzz", "--findings", file + "/sub"}, "--findings");
+  expect_usage_error({"fuzz", "-j", "0"}, "-j");
+  expect_usage_error({"fuzz", "--jobs", "many"}, "-j");
   // Nothing was created by the refused runs.
   EXPECT_FALSE(std::filesystem::exists(file + "/sub"));
 }
@@ -69,6 +71,27 @@ TEST_F(FuzzCliQemu, JsonLinesEndWithTheSummary) {
     EXPECT_EQ(lines[i]["verdict"], "failed");
   }
   EXPECT_EQ(r.status, lines.size() > 1 ? 1 : 0);
+}
+
+TEST_F(FuzzCliQemu, TwoWorkersRunTheSameCasesWithTheSameVerdicts) {
+  // Every case starts from its own reset, so which machine runs it changes nothing.
+  const auto summary = [](const std::string& jobs) {
+    const auto r = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "4level", "--cases", "700",
+                                "--seed", "5", "--batch", "100", "--jobs", jobs, "--json"});
+    EXPECT_TRUE(r.status == 0 || r.status == 1) << r.err;
+    const auto last = r.out.rfind('\n', r.out.size() - 2);
+    return nlohmann::json::parse(r.out.substr(last == std::string::npos ? 0 : last + 1));
+  };
+  const auto one = summary("1");
+  const auto two = summary("2");
+  EXPECT_EQ(two["cases"], 700);
+  for (const char* key : {"cases", "accesses", "findings", "known_deviations"}) {
+    EXPECT_EQ(one[key], two[key]) << key;
+  }
+  const auto& m1 = one["modes"]["qemu-tcg"]["4level"];
+  const auto& m2 = two["modes"]["qemu-tcg"]["4level"];
+  for (const char* key : {"failed", "known_deviation", "skipped"})
+    EXPECT_EQ(m1[key], m2[key]) << key;
 }
 
 TEST_F(FuzzCliQemu, SigkillMidCampaignLeavesEveryReproducerWhole) {

@@ -43,7 +43,8 @@ class EngineFetchPlant : public QemuTest {
     engine_->start();
   }
   // Runs `ops`; returns the VM exits they took. Every result must agree.
-  std::uint64_t run(const std::vector<lab::Op>& ops, std::vector<lab::CheckedResult>* out = nullptr) {
+  std::uint64_t run(const std::vector<lab::Op>& ops,
+                    std::vector<lab::CheckedResult>* out = nullptr) {
     const auto before = engine_->vm_exits();
     auto r = engine_->run(ops);
     for (const auto& x : r) {
