@@ -31,7 +31,7 @@ void PhysicalMemory::write32(GuestPhys address, std::uint32_t value) {
   write64(aligned, word);
 }
 
-BufferMemory::BufferMemory(std::uint64_t size) : bytes_(size, 0) {}
+BufferMemory::BufferMemory(std::uint64_t size) : bytes_(size) {}
 
 void BufferMemory::check(GuestPhys address, unsigned width) const {
   if (address.value() > bytes_.size() || bytes_.size() - address.value() < width) {

@@ -2,7 +2,10 @@
 // Physical memory as the walker and the builder see it. The lab binds it to guest RAM;
 // tests use BufferMemory; `explain --tables` uses SparseMemory.
 #include <cstdint>
+#include <cstdlib>
 #include <map>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "pagelab/paging/address.hpp"
@@ -21,6 +24,32 @@ class PhysicalMemory {
   virtual std::uint64_t size() const = 0;
 };
 
+// Storage that calloc() hands out already zero (for a large size, fresh pages the kernel
+// maps only when touched): a 16 MiB model of guest RAM costs nothing until written.
+// Elements are default-initialised, not zeroed again.
+template <class T>
+struct ZeroedAllocator {
+  using value_type = T;
+  ZeroedAllocator() = default;
+  template <class U>
+  explicit ZeroedAllocator(const ZeroedAllocator<U>& /*other*/) {}
+  T* allocate(std::size_t n) {
+    void* p = std::calloc(n, sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t /*n*/) noexcept { std::free(p); }
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  bool operator==(const ZeroedAllocator& /*other*/) const = default;
+};
+
 // A zero-filled byte buffer starting at physical address 0.
 class BufferMemory : public PhysicalMemory {
  public:
@@ -30,12 +59,13 @@ class BufferMemory : public PhysicalMemory {
   std::uint32_t read32(GuestPhys address) const override;
   void write32(GuestPhys address, std::uint32_t value) override;
   std::uint64_t size() const override;
-  std::vector<std::uint8_t>& bytes() { return bytes_; }
-  const std::vector<std::uint8_t>& bytes() const { return bytes_; }
+  using Bytes = std::vector<std::uint8_t, ZeroedAllocator<std::uint8_t>>;
+  Bytes& bytes() { return bytes_; }
+  const Bytes& bytes() const { return bytes_; }
 
  private:
   void check(GuestPhys address, unsigned width) const;
-  std::vector<std::uint8_t> bytes_;
+  Bytes bytes_;
 };
 
 // A 2^52-byte address space that is zero except where written; for page-table dumps

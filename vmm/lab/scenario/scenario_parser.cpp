@@ -40,8 +40,13 @@ struct Word {
   std::string low;  // text in lower case: keywords are matched against it
 };
 
-std::vector<Word> split_words(std::string_view line) {
-  std::vector<Word> words;
+// Keywords are ASCII: no locale to consult for each character of every line.
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+void split_words(std::string_view line, std::vector<Word>& words) {
+  words.clear();
   std::size_t i = 0;
   while (i < line.size()) {
     if (line[i] == ' ' || line[i] == '\t' || line[i] == '\r') {
@@ -50,12 +55,12 @@ std::vector<Word> split_words(std::string_view line) {
     }
     const std::size_t start = i;
     while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
-    std::string text(line.substr(start, i - start));
-    std::string low = text;
-    for (auto& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    words.push_back({std::move(text), static_cast<unsigned>(start + 1), std::move(low)});
+    auto& w = words.emplace_back();
+    w.text.assign(line.substr(start, i - start));
+    w.column = static_cast<unsigned>(start + 1);
+    w.low.resize(w.text.size());
+    std::transform(w.text.begin(), w.text.end(), w.low.begin(), ascii_lower);
   }
-  return words;
 }
 
 std::string lower(std::string s) {
@@ -68,15 +73,17 @@ std::optional<std::uint64_t> number_of(std::string_view text) {
 }
 
 // Leaf and entry flags by name. "bitN" names any bit, for reserved-bit experiments.
-std::optional<std::uint64_t> flag_of(const std::string& name) {
-  static const std::map<std::string, std::uint64_t> flags = {
+std::optional<std::uint64_t> flag_of(std::string_view name) {
+  static constexpr std::pair<std::string_view, std::uint64_t> flags[] = {
       {"p", Pte::Present},    {"w", Pte::Writable},  {"rw", Pte::Writable}, {"u", Pte::User},
       {"us", Pte::User},      {"pwt", Pte::Pwt},     {"pcd", Pte::Pcd},     {"a", Pte::Accessed},
       {"d", Pte::Dirty},      {"ps", Pte::PageSize}, {"pat", Pte::Pat},     {"g", Pte::Global},
       {"nx", Pte::NoExecute}, {"xd", Pte::NoExecute}};
-  if (auto it = flags.find(name); it != flags.end()) return it->second;
+  for (const auto& [flag, mask] : flags) {
+    if (flag == name) return mask;
+  }
   if (name.size() > 3 && name.starts_with("bit")) {
-    auto n = number_of(std::string_view(name).substr(3));
+    auto n = number_of(name.substr(3));
     if (n && *n < 64) return bit(static_cast<unsigned>(*n));
   }
   return std::nullopt;
@@ -88,6 +95,7 @@ class LineParser {
       : file_(file), line_(line), words_(std::move(words)) {}
 
   [[nodiscard]] bool done() const { return pos_ >= words_.size(); }
+  void give_back(std::vector<Word>& spare) { spare.swap(words_); }
   [[nodiscard]] Location here() const {
     const unsigned col = done() ? end_column() : words_[pos_].column;
     return {file_, line_, col};
@@ -105,17 +113,23 @@ class LineParser {
     if (done()) fail("expected " + what + " at the end of the line");
     return words_[pos_++].text;
   }
-  bool accept(const std::string& word) {
+  // The next word in lower case.
+  std::string next_low(const std::string& what) {
+    if (done()) fail("expected " + what + " at the end of the line");
+    return words_[pos_++].low;
+  }
+  bool accept(std::string_view word) {
     if (!done() && words_[pos_].low == word) {
       ++pos_;
       return true;
     }
     return false;
   }
-  void require(const std::string& word) {
+  void require(std::string_view word) {
     if (!accept(word)) {
-      fail(done() ? "expected '" + word + "' at the end of the line"
-                  : "expected '" + word + "', found '" + words_[pos_].text + "'");
+      const std::string w(word);
+      fail(done() ? "expected '" + w + "' at the end of the line"
+                  : "expected '" + w + "', found '" + words_[pos_].text + "'");
     }
   }
   std::uint64_t number(const std::string& what) {
@@ -126,7 +140,7 @@ class LineParser {
   }
   // A length: a number, optionally with a k/m/g suffix (powers of 1024).
   std::uint64_t length(const std::string& what) {
-    std::string text = lower(next(what));
+    std::string text = next_low(what);
     std::uint64_t scale = 1;
     if (!text.empty() && !text.starts_with("0x")) {
       const char last = text.back();
@@ -163,8 +177,10 @@ class LineParser {
   // Parses `key=VALUE` from the current word; nullopt if the word is not `key=...`.
   std::optional<std::uint64_t> keyed(const std::string& key) {
     if (done()) return std::nullopt;
-    const std::string w = lower(words_[pos_].text);
-    if (!w.starts_with(key + "=")) return std::nullopt;
+    const std::string_view w = words_[pos_].low;
+    if (!w.starts_with(key) || w.size() <= key.size() || w[key.size()] != '=') {
+      return std::nullopt;
+    }
     auto n = number_of(w.substr(key.size() + 1));
     if (!n) fail(key + ": '" + words_[pos_].text.substr(key.size() + 1) + "' is not a number");
     ++pos_;
@@ -177,7 +193,7 @@ class LineParser {
     static const std::map<std::string, unsigned> names = {
         {"pt", 1}, {"pd", 2}, {"pdpt", 3}, {"pml4", 4}, {"pml5", 5}};
     const char* what = "a level (1-5, PT, PD, PDPT, PML4, PML5, or PGD, P4D, PUD, PMD, PTE)";
-    const std::string text = lower(next(what));
+    const std::string text = next_low(what);
     if (auto it = names.find(text); it != names.end()) return it->second;
     if (auto l = linux_level(mode, text)) return *l;
     auto n = number_of(text);
@@ -286,17 +302,18 @@ void parse_flags(LineParser& p, std::uint64_t& set, std::uint64_t& clear, bool s
       clear |= Pte::ProtectionKey & ~set;
       continue;
     }
-    std::string w = p.peek();
+    std::string_view w = p.peek();  // valid until p.next()
     bool is_set = true;
     if (w.starts_with('+') || w.starts_with('-')) {
       is_set = w[0] == '+';
-      w = w.substr(1);
+      w.remove_prefix(1);
     } else if (signed_only) {
-      p.fail("expected +FLAG or -FLAG, found '" + w + "'");
+      p.fail("expected +FLAG or -FLAG, found '" + std::string(w) + "'");
     }
     auto f = flag_of(w);
     if (!f) {
-      p.fail("unknown flag '" + w + "' (known: p w u pwt pcd a d ps pat g nx bitN pk=N)");
+      p.fail("unknown flag '" + std::string(w) +
+             "' (known: p w u pwt pcd a d ps pat g nx bitN pk=N)");
     }
     (is_set ? set : clear) |= *f;
     p.next("flag");
@@ -422,6 +439,7 @@ struct ScenarioReader::Impl {
   std::uint64_t tables_base = DefaultTablesBase;
 
   std::unique_ptr<paging::TextLineReader> lines;  // or the whole `text`
+  std::vector<Word> spare_words;                  // split_words()'s storage, kept from line to line
 
   bool next_line(std::string_view& line) {
     if (lines) {
@@ -462,13 +480,28 @@ struct ScenarioReader::Impl {
       }
       line = line.substr(0, hash);
     }
-    auto words = split_words(line);
-    if (words.empty()) return;
+    std::vector<Word> words;
+    words.swap(spare_words);
+    split_words(line, words);
+    if (words.empty()) {
+      spare_words.swap(words);
+      return;
+    }
     std::string source;
-    for (const auto& w : words) source += (source.empty() ? "" : " ") + w.text;
+    for (const auto& w : words) {
+      if (!source.empty()) source += ' ';
+      source += w.text;
+    }
     LineParser p(file, line_no, std::move(words));
+    // The words' storage goes back for the next line, whatever this one throws.
+    struct GiveBack {
+      LineParser& p;
+      std::vector<Word>& spare;
+      ~GiveBack() { p.give_back(spare); }
+    } give_back{p, spare_words};
     const Location where = p.here();
-    const std::string verb = lower(p.next("a statement"));
+    const std::string verb_text = p.next_low("a statement");
+    const std::string_view verb = verb_text;  // compared with literals: no strlen each
 
     if (verb == "expect") {
       AccessStep* last =
@@ -482,7 +515,7 @@ struct ScenarioReader::Impl {
 
     Action action = Flush{};
     if (verb == "mode") {
-      const std::string w = lower(p.next("a mode (4level, 5level, pae, 32bit)"));
+      const std::string w = p.next_low("a mode (4level, 5level, pae, 32bit)");
       auto m = mode_of(w);
       if (!m) p.fail_previous("unknown mode '" + w + "' (4level, 5level, pae, 32bit)");
       if (setup_started) p.fail_previous("'mode' must come before every other statement");
@@ -601,7 +634,7 @@ struct ScenarioReader::Impl {
         parse_flags(p, e.set, e.clear, true);
       }
       if (p.accept("via")) {
-        const std::string who = lower(p.next("probe or host"));
+        const std::string who = p.next_low("probe or host");
         if (who == "probe") {
           e.writer = Writer::Probe;
         } else if (who == "host") {
@@ -633,7 +666,7 @@ struct ScenarioReader::Impl {
       }
       action = std::move(a);
     } else {
-      p.fail_previous("unknown statement '" + verb +
+      p.fail_previous("unknown statement '" + verb_text +
                       "' (mode, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
                       "recursive, set entry, invlpg, flush, poke, read, write, fetch, expect)");
     }
