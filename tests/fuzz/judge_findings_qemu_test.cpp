@@ -158,6 +158,27 @@ expect ok
                   .empty());
 }
 
+TEST_F(JudgeFindings, APageCrossingReadThroughThePdptesInMemoryMayBeCached) {
+  // QEMU TCG reports an AMD CPU, whose PAE walks may read the PDPTEs in memory rather
+  // than the registers (the judge's pdpt_walked): the first read that crosses a page
+  // translates both pages that way, may cache them, and the second may use them after
+  // the PDPTE in memory is cleared again.
+  EXPECT_TRUE(run(R"(mode pae
+set entry 0x40800000 3 = 0x580001
+set entry 0x40800000 2 = 0x581007
+set entry 0x40800000 1 = 0x900001
+set entry 0x40801000 1 = 0x902001
+set entry 0x40800000 2 = 0x581001
+set entry 0x40800000 3 = 0x0
+read 0x40800108
+set entry 0x40800000 3 = 0x580001
+read 0x40800ffc
+set entry 0x40800000 3 = 0x580000
+read 0x40800ffc
+)")
+                  .empty());
+}
+
 TEST_F(JudgeFindings, TheAccessedBitA1GLeafGetsOnAFaultIsANamedDeviation) {
   // tcg-1g-leaf-accessed-on-fault, once only the matrix's: the engine's A/D read-back
   // names it too, also when the entry is used as a 4 KiB leaf afterwards.

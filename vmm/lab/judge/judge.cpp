@@ -749,18 +749,6 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       }
     }
     caches_.fill(judgement.decided, state_for(ac), access.address);
-    // AMD, legacy PAE: a translation through the PDPTEs in memory (not the registers)
-    // may be cached like any other.
-    if (k != 0 && state_.mode() == paging::PagingMode::Pae && options_.pdpt_walked &&
-        !judgement.decided_second) {
-      auto ms = state_for(ac);
-      ms.pdptes = pdptes_in_memory(ms);
-      const auto walked = paging::decide(BaseView{flat_, memory_}, ms, access);
-      if (walked.kind == paging::Decision::Kind::Translation &&
-          same_outcome(paging::to_outcome(walked), effective)) {
-        caches_.fill(walked, ms, access.address);
-      }
-    }
     if (judgement.decided_second) {
       caches_.fill(*judgement.decided_second, state_for(ac),
                    Linear(access.address.value() - access.address.value() % Page + Page));
@@ -778,6 +766,35 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   const bool page_fault =
       observed != nullptr ? observed->kind == Observed::Kind::Fault && observed->vector == VectorPf
                           : std::holds_alternative<paging::PageFault>(effective);
+  // AMD, legacy PAE: a translation through the PDPTEs in memory (not the registers) may
+  // be cached like any other: each page of the access whose walk that way gives what the
+  // CPU used (a success), or that it may have translated before the other page faulted.
+  if (observed != nullptr && state_.mode() == paging::PagingMode::Pae && options_.pdpt_walked) {
+    auto ms = state_for(ac);
+    ms.pdptes = pdptes_in_memory(ms);
+    if (ms.pdptes != state_.pdptes) {
+      const auto& chosen = judgement.allowed[k];
+      const std::uint64_t first_page = access.address.value() - access.address.value() % Page;
+      const bool crosses = judgement.decided_second.has_value();
+      const Linear pages[] = {access.address, Linear(first_page + Page)};
+      for (unsigned n = 0; n < (crosses ? 2U : 1U); ++n) {
+        auto one = access;
+        one.address = pages[n];
+        one.size = 1;
+        const auto walked = paging::decide(BaseView{flat_, memory_}, ms, one);
+        if (walked.kind != paging::Decision::Kind::Translation) continue;
+        bool used = false;
+        if (succeeded && t != nullptr) {
+          const auto physical =
+              n == 0 || chosen.split_at == 0 ? t->physical : chosen.second_physical;
+          used = walked.physical == physical;
+        } else if (page_fault && crosses) {
+          used = observed->cr2 - first_page < Page ? n == 1 : n == 0;  // the other page
+        }
+        if (used) caches_.fill(walked, ms, pages[n]);
+      }
+    }
+  }
   if (page_fault) {
     // An access that crosses a page and faults on one page may have translated the
     // other first: that translation may now be cached (SDM §4.10.2.1).
