@@ -179,6 +179,40 @@ read 0x40800ffc
                   .empty());
 }
 
+TEST_F(JudgeFindings, AFetchFromOutsideGuestRamIsSkippedNotAStoppedGuest) {
+  // A PDPTE read as a 2 MiB PDE names a frame at 256 MiB, beyond the 16 MiB of RAM:
+  // nothing can be planted there, so the engine skips the fetch with the reason (it used
+  // to throw, and the fuzzer reported a stopped guest).
+  EXPECT_TRUE(run(R"(mode 4level
+set entry 0x8000800000 4 = 0x580007
+set entry 0x8000800000 3 = 0x580001
+set entry 0x8100800000 3 = 0x10001081
+set entry 0x8000800000 4 = 0x580001
+fetch 0x8000800800
+)")
+                  .empty());
+}
+
+TEST_F(JudgeFindings, TheAccessedBitA1GLeafGetsOnAFaultMayBeReadAsData) {
+  // tcg-1g-leaf-accessed-on-fault: the user fetch faults on the supervisor 1 GiB leaf,
+  // and TCG sets its A bit; the read's second page reads that entry as data.
+  const auto named = run(R"(mode 4level
+set entry 0x8000800000 4 = 0x580007
+set entry 0x8000800000 3 = 0x581007
+set entry 0x8000800000 2 = 0x582007
+set entry 0x8000800000 1 = 0x901001
+set entry 0x8000801000 1 = 0x580001
+set entry 0x8000800000 2 = 0x582001
+set entry 0x8000800000 3 = 0x81
+set entry 0x8100800000 3 = 0x581001
+set entry 0x8000800000 4 = 0x580001
+fetch 0x8000a00840 user
+read 0x8100800ffc
+)");
+  ASSERT_EQ(named.size(), 1u);
+  EXPECT_EQ(named.front(), "tcg-1g-leaf-accessed-on-fault");
+}
+
 TEST_F(JudgeFindings, TheAccessedBitA1GLeafGetsOnAFaultIsANamedDeviation) {
   // tcg-1g-leaf-accessed-on-fault, once only the matrix's: the engine's A/D read-back
   // names it too, also when the entry is used as a 4 KiB leaf afterwards.

@@ -39,9 +39,9 @@ bool is_foreign(const Op& op) {
   return std::holds_alternative<OpForeignWrite>(op);
 }
 
-// Plantable: not the probe, its batch area or the page tables.
-bool plantable(std::uint64_t gpa) {
-  if (gpa < PROBE_BATCH_LIMIT) return false;
+// Plantable: guest RAM, and not the probe, its batch area or the page tables.
+bool plantable(std::uint64_t gpa, std::uint64_t ram_bytes) {
+  if (gpa < PROBE_BATCH_LIMIT || gpa >= ram_bytes) return false;
   if (gpa >= ExperimentLayout::TablePoolBase && gpa < ExperimentLayout::TablePoolLimit)
     return false;
   return (gpa % Page) <= Page - 2;
@@ -476,7 +476,7 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
           return t.from < pa + 2 && pa < t.to && (t.write || !planted);
         });
         if (clash && consumed > 0) break;
-        if (plantable(pa)) {
+        if (plantable(pa, lab.ram().size())) {
           auto* p = lab.ram().host(physical, 2);
           p[0] = BATCH_FETCH_RETURN_0;
           p[1] = BATCH_FETCH_RETURN_1;
@@ -487,8 +487,8 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
           }
         } else {
           r.skipped = fmt::format(
-              "fetch target {:#x} is the probe, its batch area, a page table or the last byte of a "
-              "page: nothing planted there",
+              "fetch target {:#x} is outside guest RAM, the probe, its batch area, a page table or "
+              "the last byte of a page: nothing planted there",
               pa);
         }
       }
@@ -830,6 +830,13 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     // A leaf whose A/D bits the access may or may not set (a page-crossing access that
     // faulted on the other page) cannot be checked exactly either.
     if (!v.ad_predictable || (e.leaf && e.may_set != 0)) uncertain.insert(e.address);
+  }
+  // A platform's known A/D deviation may set bits in the leaf this access used.
+  const bool faulted = r.observed.status == ProbeStatus::Fault;
+  for (const auto& e : v.entries) {
+    if (!e.leaf) continue;
+    const auto bits = ad_bits_deviations_may_set(platform, leaf_size(e.level), faulted);
+    if (bits != 0) judge.may_have_set(GuestPhys(e.address), bits);
   }
   r.entries = std::move(v.entries);
   // What is kept and printed is the architecture's judgement alone.

@@ -8,8 +8,8 @@ namespace pagelab::lab {
 
 namespace {
 
-bool on(const AdReadBack& r, std::string_view key) {
-  return std::find(r.platform.begin(), r.platform.end(), key) != r.platform.end();
+bool on(const std::vector<std::string>& platform, std::string_view key) {
+  return std::find(platform.begin(), platform.end(), key) != platform.end();
 }
 
 }  // namespace
@@ -24,9 +24,14 @@ const std::vector<AdDeviation>& known_ad_deviations() {
        "4 KiB leaves are checked first",
        "pagelab matrix --backend qemu --case '4level-1g pml4:p,us pdpt:p,us smap read cpl0'",
        [](const AdReadBack& r) {
-         return on(r, "tcg") && r.leaf_size == paging::PageSize::Size1G && r.leaf &&
+         return on(r.platform, "tcg") && r.leaf_size == paging::PageSize::Size1G && r.leaf &&
                 r.access_faulted && (r.got ^ r.want) == paging::Pte::Accessed &&
                 (r.got & paging::Pte::Accessed) != 0;
+       },
+       [](const std::vector<std::string>& platform, paging::PageSize size, bool faulted) {
+         return on(platform, "tcg") && size == paging::PageSize::Size1G && faulted
+                    ? paging::Pte::Accessed
+                    : std::uint64_t{0};
        }},
   };
   return list;
@@ -36,6 +41,14 @@ const AdDeviation* find_ad_deviation(const AdReadBack& r) {
   for (const auto& d : known_ad_deviations())
     if (d.matches(r)) return &d;
   return nullptr;
+}
+
+std::uint64_t ad_bits_deviations_may_set(const std::vector<std::string>& platform,
+                                         paging::PageSize leaf_size, bool access_faulted) {
+  std::uint64_t bits = 0;
+  for (const auto& d : known_ad_deviations())
+    bits |= d.may_set(platform, leaf_size, access_faulted);
+  return bits;
 }
 
 }  // namespace pagelab::lab

@@ -26,9 +26,16 @@ struct AdDeviation {
   std::string description;  // what the platform does, where it was seen
   std::string reproducer;   // a command that shows it
   bool (*matches)(const AdReadBack&);
+  // The bits it may set in the entry an access used as its leaf (0: none), so that a
+  // read of that entry as data later in the batch may see them either way.
+  std::uint64_t (*may_set)(const std::vector<std::string>& platform, paging::PageSize leaf_size,
+                           bool access_faulted);
 };
 
 const std::vector<AdDeviation>& known_ad_deviations();
 const AdDeviation* find_ad_deviation(const AdReadBack& r);
+// What every known A/D deviation of `platform` may set in a leaf (AdDeviation::may_set).
+std::uint64_t ad_bits_deviations_may_set(const std::vector<std::string>& platform,
+                                         paging::PageSize leaf_size, bool access_faulted);
 
 }  // namespace pagelab::lab

@@ -156,6 +156,12 @@ class Judge {
   // The front-end copied these bytes from the machine into the model: their values are
   // known again (whatever made them unknown).
   void learned(paging::GuestPhys at, unsigned size) { mark_unknown(at.value(), size, false); }
+  // A platform's known deviation may have set `bits` in the entry at `at`: a read of the
+  // entry as data may see it with or without them, until it is written again.
+  void may_have_set(paging::GuestPhys at, std::uint64_t bits) {
+    if ((read_entry(at) & bits) != bits)
+      mark_unknown(at.value(), paging::entry_bytes(state_.mode()), true);
+  }
 
   // What the architecture allows for `access` now (RFLAGS.AC from `ac`). The walks are
   // explained (Judgement::fresh, others) only with Explain::Yes: deciding needs no text.
