@@ -64,6 +64,18 @@ struct World {
     const auto at = builder.entry_address(Linear(va), 1);
     judge.write_entry(at, FrameB | Pte::Present | Pte::Writable | Pte::User);
   }
+  // Va's translation cached, its PTE made not present without invalidation, then a user
+  // read of Va faults: the #PF drops the cached translation. Returns the PTE's address.
+  GuestPhys drop_by_user_fault() {
+    access(read(Va));
+    const auto leaf = builder.entry_address(Linear(Va), 1);
+    judge.write_entry(leaf, 0);
+    const auto user = read(Va, Privilege::User);
+    const auto j = judge.judge(user, false);
+    const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
+    EXPECT_TRUE(judge.commit(user, false, 0, j, &pf).agrees());
+    return leaf;
+  }
   [[nodiscard]] bool faults(const paging::Access& a) const {
     const auto j = judge.judge(a, false);
     return std::any_of(j.allowed.begin(), j.allowed.end(), [](const Allowed& x) {
@@ -248,13 +260,7 @@ TEST(Judge, AFaultOnTheSecondPageKeepsTheFirstPagesTranslation) {
 
 TEST(Judge, ATranslationAFaultDroppedIsNamedUntilInvalidatedAnyway) {
   World w;
-  w.access(World::read(Va));
-  const auto leaf = w.builder.entry_address(Linear(Va), 1);
-  w.judge.write_entry(leaf, 0);
-  auto a = World::read(Va, Privilege::User);
-  auto j = w.judge.judge(a, false);
-  const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
-  EXPECT_TRUE(w.judge.commit(a, false, 0, j, &pf).agrees());
+  w.drop_by_user_fault();
   // The fault dropped the translation: only a #PF is allowed now, but a platform that
   // kept it would return FrameA's data.
   const auto read = World::read(Va);
@@ -384,13 +390,7 @@ TEST(Judge, APlatformThatKeepsEntriesAcrossFaultsMayHaveWrittenThroughOne) {
   // architecture sends a write to FrameB only; widened with the dropped entry (a
   // platform known to keep it), the data may be in either frame.
   World w;
-  w.access(World::read(Va));
-  const auto leaf = w.builder.entry_address(Linear(Va), 1);
-  w.judge.write_entry(leaf, 0);
-  auto user = World::read(Va, Privilege::User);
-  auto jf = w.judge.judge(user, false);
-  const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
-  ASSERT_TRUE(w.judge.commit(user, false, 0, jf, &pf).agrees());
+  const auto leaf = w.drop_by_user_fault();
   w.judge.write_entry(leaf, FrameB | Pte::Present | Pte::Writable | Pte::User);
   auto write = World::read(Va);
   write.type = AccessType::Write;
