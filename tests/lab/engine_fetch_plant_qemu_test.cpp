@@ -1,6 +1,7 @@
-// Where the engine plants the instruction a fetch jumps to, and when that splits a
-// batch: an earlier write to those bytes always does (it may change them), an earlier
-// read only when planting changes what it reads. On QEMU TCG, so that it runs anywhere.
+// What the engine does around the probe's own needs: where it plants the instruction a
+// fetch jumps to, and when that splits a batch (an earlier write to those bytes always
+// does, an earlier read only when planting changes what it reads); and that it never
+// lets a write overwrite the probe. On QEMU TCG, so that it runs anywhere.
 #include <gtest/gtest.h>
 
 #include "needs_backend.hpp"
@@ -18,6 +19,7 @@ using paging::Privilege;
 
 constexpr Linear kPage{0x10000000};
 constexpr std::uint64_t kTarget = 0x800;  // within the page
+constexpr Linear kAlias{0x20000000};      // maps the probe's first code page
 
 lab::OpAccess access(std::uint64_t offset, AccessType type) {
   lab::OpAccess a;
@@ -40,6 +42,8 @@ class EngineFetchPlant : public QemuTest {
     engine_ = std::make_unique<lab::Engine>(*lab_, lab::EngineOptions{});
     engine_->space().map(kPage, std::nullopt, 0x1000, paging::PageSize::Size4K,
                          paging::Pte::Writable);
+    engine_->space().map(kAlias, paging::GuestPhys(PROBE_LOAD_GPA), 0x1000,
+                         paging::PageSize::Size4K, paging::Pte::Writable);
     engine_->start();
   }
   // Runs `ops`; returns the VM exits they took. Every result must agree.
@@ -73,6 +77,20 @@ TEST_F(EngineFetchPlant, AnEarlierWriteToThePlantedBytesAlwaysEndsTheBatch) {
   EXPECT_EQ(run({access(kTarget, AccessType::Write), access(kTarget, AccessType::Fetch)}), 2u);
   // A write elsewhere in the page leaves the batch whole.
   EXPECT_EQ(run({access(0x100, AccessType::Write), access(kTarget, AccessType::Fetch)}), 1u);
+}
+
+TEST_F(EngineFetchPlant, AWriteThroughAnAliasOfTheProbeIsSkippedAndTheBatchGoesOn) {
+  lab::OpAccess over_probe;
+  over_probe.address = Linear(kAlias.value() + 0x100);
+  over_probe.type = AccessType::Write;
+  over_probe.size = 8;
+  const std::vector<lab::Op> ops = {over_probe, access(0x100, AccessType::Write)};
+  const auto r = engine_->run(ops);
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_TRUE(r[0].skipped.has_value());
+  EXPECT_NE(r[0].skipped->find("the probe's own memory"), std::string::npos) << *r[0].skipped;
+  EXPECT_TRUE(r[1].agrees) << r[1].report;
+  EXPECT_EQ(r[1].observed.status, lab::ProbeStatus::Ok);
 }
 
 }  // namespace

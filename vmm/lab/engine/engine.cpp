@@ -456,11 +456,20 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {
       sim_entries[we->entry.value()] = we->value;
     } else if (const auto* a = std::get_if<OpAccess>(&op);
-               a && a->type != paging::AccessType::Fetch && any_fetch) {
+               a && a->type != paging::AccessType::Fetch &&
+               (any_fetch || a->type == paging::AccessType::Write)) {
       const auto w = sim_walk(*a);
       if (w.kind == paging::Decision::Kind::Translation) {
-        touched.push_back({w.physical.value(), w.physical.value() + a->size,
-                           a->type == paging::AccessType::Write});
+        const auto pa = w.physical.value();
+        touched.push_back({pa, pa + a->size, a->type == paging::AccessType::Write});
+        // A write through an alias of the probe's own memory (its IVT, mailbox, stack,
+        // code and data, batch records: a page table that names frame 0, read as a
+        // large page) would overwrite the machine that runs the batch.
+        if (a->type == paging::AccessType::Write && pa < PROBE_BATCH_LIMIT) {
+          r.skipped = fmt::format(
+              "write to {:#x}: the probe's own memory (below {:#x}), which runs the batch", pa,
+              PROBE_BATCH_LIMIT);
+        }
       }
     } else if (a && a->type == paging::AccessType::Fetch) {
       const auto w = sim_walk(*a);
