@@ -328,6 +328,18 @@ struct CachedView {
   }
 };
 
+// What a cached path answers now: its entries, with the PDPTEs and the control bits
+// its walk decided from frozen in it (SDM §4.10.2.2).
+paging::Decision decide_cached(const BaseView& base, const CachedPath& p, const paging::CpuState& s,
+                               const paging::Access& access) {
+  auto cs = s;
+  if (s.mode() == paging::PagingMode::Pae) cs.pdptes = p.pdptes;
+  cs.efer = (s.efer & ~paging::Efer::Nxe) | p.efer;
+  cs.cr4 = (s.cr4 & ~Cr4::Pse) | p.cr4;
+  const bool strip_xd = p.efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
+  return paging::decide(CachedView{base, p, strip_xd}, cs, access);
+}
+
 }  // namespace
 
 void Judge::page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
@@ -354,13 +366,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
       unchanged_cached_ = true;
       continue;
     }
-    auto cs = s;
-    if (pae) cs.pdptes = p->pdptes;
-    // What the walk decided from the control bits is frozen in the item (SDM §4.10.2.2).
-    cs.efer = (s.efer & ~paging::Efer::Nxe) | p->efer;
-    cs.cr4 = (s.cr4 & ~Cr4::Pse) | p->cr4;
-    const bool strip_xd = p->efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
-    decisions.push_back(paging::decide(CachedView{base, *p, strip_xd}, cs, access));
+    decisions.push_back(decide_cached(base, *p, s, access));
     if (explain == Explain::Yes) {
       std::map<std::uint64_t, std::uint64_t> remembered;
       for (unsigned i = 0; i < p->count; ++i) {
@@ -636,8 +642,7 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     const auto s = state_for(ac);
     for (const auto& d : dropped_by_fault_) {
       if (access.address.value() - d.base >= d.bytes) continue;
-      const auto decided =
-          paging::decide(CachedView{BaseView{flat_, memory_}, d.path, false}, s, access);
+      const auto decided = decide_cached(BaseView{flat_, memory_}, d.path, s, access);
       if (decided.kind == paging::Decision::Kind::Translation) {
         const auto room = static_cast<unsigned>(
             std::min<std::uint64_t>(access.size, Page - access.address.value() % Page));
