@@ -276,6 +276,15 @@ k_read_control:
 k_fence:
 	mfence
 	jmp	k_ok
+/* A sync point, as in batch64.S. */
+k_sync:
+	movl	%ebx, MB(MB_SYNC_AT)
+	movl	$0, MB(MB_SYNC_AT) + 4
+	outb	%al, $PROBE_PORT_DOORBELL
+1:	cmpl	%ebx, MB(MB_SYNC_GO)
+	je	k_ok
+	pause
+	jmp	1b
 
 /* TR must name the 32-bit TSS while a batch runs (ESP0 for exceptions from CPL3).
  * Its base is not an assemble-time constant, so the descriptor is built here. */
@@ -310,7 +319,8 @@ kernel_ops32:
 	ENTRIES	6, k_bad							/* 0x0A */
 	.long	k_write_entry, k_cr0, k_cr3, k_cr4, k_efer, k_pkru		/* 0x10 */
 	.long	k_invlpg, k_invpcid, k_toggle_pge, k_read_control, k_fence	/* 0x16 */
-	ENTRIES	6, k_bad							/* 0x1B */
+	.long	k_sync								/* 0x1B */
+	ENTRIES	5, k_bad							/* 0x1C */
 	ENTRIES	9, kac_enter							/* 0x21 */
 	ENTRIES	23, k_bad							/* 0x2A */
 	ENTRIES	9, to_user							/* 0x41 */

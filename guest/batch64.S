@@ -279,6 +279,18 @@ k_read_control:
 k_fence:
 	mfence
 	NEXT
+/* The host works between two records (a foreign write) while the probe waits here: one
+ * doorbell, no new command. On KVM the OUT exits and MB_SYNC_GO is set when we resume;
+ * on QEMU the host sees MB_SYNC_AT while it waits for the batch and answers in
+ * microseconds, so this spins rather than halts. */
+k_sync:
+	movq	%rbx, MB(MB_SYNC_AT)
+	outb	%al, $PROBE_PORT_DOORBELL
+1:	cmpq	%rbx, MB(MB_SYNC_GO)
+	je	2f
+	pause
+	jmp	1b
+2:	NEXT
 
 /* The 64-bit TSS only supplies RSP0 for exceptions taken at CPL3. Its base is not
  * an assemble-time constant, so the descriptor is built here, once; STAR too (the
@@ -316,7 +328,8 @@ kernel_ops:				/* all 256 op codes: no mask */
 	ENTRIES	6, k_bad							/* 0x0A */
 	.quad	k_write_entry, k_cr0, k_cr3, k_cr4, k_efer, k_pkru		/* 0x10 */
 	.quad	k_invlpg, k_invpcid, k_toggle_pge, k_read_control, k_fence	/* 0x16 */
-	ENTRIES	6, k_bad							/* 0x1B */
+	.quad	k_sync								/* 0x1B */
+	ENTRIES	5, k_bad							/* 0x1C */
 	ENTRIES	9, kac_enter							/* 0x21 */
 	ENTRIES	23, k_bad							/* 0x2A */
 	ENTRIES	9, to_user							/* 0x41 */

@@ -65,6 +65,12 @@
 #define MB_VALUE 0x90  /* u64: a value a command read (CPUID: EBX:EAX) */
 #define MB_VALUE2 0x98 /* u64: a second value (CPUID: EDX:ECX) */
 #define MB_RESULT_END 0xA0
+/* A batch's sync point (BOP_SYNC): the probe stores the GPA of the record in MB_SYNC_AT,
+ * rings the doorbell and spins until the host has copied it to MB_SYNC_GO. The host
+ * does what it must do at that point of the batch (a foreign write) in between; the
+ * batch then goes on without a new command. The host zeroes both before a batch. */
+#define MB_SYNC_AT 0xA0 /* u64 */
+#define MB_SYNC_GO 0xA8 /* u64 */
 
 /* Status codes. */
 #define PROBE_STATUS_OK 0
@@ -155,7 +161,8 @@
 #define BOP_TOGGLE_PGE 0x18
 #define BOP_READ_CONTROL 0x19
 #define BOP_FENCE 0x1A
-#define BOP_END 0x7F /* written by the probe after the last record: ends the batch */
+#define BOP_SYNC 0x1B /* stop at a sync point (MB_SYNC_AT) until the host lets the batch go on */
+#define BOP_END 0x7F  /* written by the probe after the last record: ends the batch */
 #define BOP_COUNT 0x80
 /* A fetch returns with "jmp *%rdi" (FF E7), planted by the host at the target. */
 #define BATCH_FETCH_RETURN_0 0xFF

@@ -282,7 +282,7 @@ struct Gen {
       s.index = index;
       const auto old = value_of(cur, level, index);
       s.value = old != 0 && rng.chance(60) ? mutate(level, old) : fresh(level, index);
-      // A host write costs a round trip of its own (the batch is split there): rare
+      // A host write costs a round trip of its own (a sync point in the batch): rare
       // outside the tlb focus.
       s.host = c.mode != PagingMode::Bits32 && rng.chance(pc(Profile::Tlb, 12, 1));
       c.steps.emplace_back(s);

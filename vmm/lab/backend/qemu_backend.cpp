@@ -283,8 +283,8 @@ void QemuBackend::reset() {
   drain(s.doorbell_read.get());
 }
 
-std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
-                                                       const Watchdog& watchdog) {
+std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const Watchdog& watchdog,
+                                                       const DoorbellHandler& on_doorbell) {
   auto& s = *s_;
   const GuestPhys done(PROBE_MAILBOX_GPA + MB_DONE_SEQ);
   const auto start = std::chrono::steady_clock::now();
@@ -299,18 +299,35 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq,
   ++s.round_trips;
   wake_if_halted();
   // The probe writes MB_DONE_SEQ before its OUT, so the mailbox is the truth; the
-  // debugcon byte only wakes us up.
-  while (std::chrono::steady_clock::now() - start < kSpinBeforeSleep) {
-    if (s.ram->read<std::uint32_t>(done) == seq) {
-      // Keep the pipe from filling up: a full pipe would block QEMU's vCPU.
-      drain(s.doorbell_read.get());
-      return std::nullopt;
+  // debugcon byte only wakes us up. A sync point answered is one more round trip, and
+  // the spin starts again: the probe spins there, and the next one is usually
+  // microseconds away.
+  auto synced = [&] {
+    if (!on_doorbell || !on_doorbell()) return false;
+    ++s.round_trips;
+    return true;
+  };
+  auto spin_until_done = [&] {
+    for (auto from = std::chrono::steady_clock::now();
+         std::chrono::steady_clock::now() - from < kSpinBeforeSleep;) {
+      if (s.ram->read<std::uint32_t>(done) == seq) {
+        // Keep the pipe from filling up: a full pipe would block QEMU's vCPU.
+        drain(s.doorbell_read.get());
+        return true;
+      }
+      if (synced()) from = std::chrono::steady_clock::now();
     }
-  }
+    return false;
+  };
+  if (spin_until_done()) return std::nullopt;
   for (;;) {
     if (s.ram->read<std::uint32_t>(done) == seq) {
       drain(s.doorbell_read.get());
       return std::nullopt;
+    }
+    if (synced()) {
+      if (spin_until_done()) return std::nullopt;
+      continue;
     }
     if (!s.qmp->pump()) {
       return BackendStop{kvm::OtherExit{}, s.died_text()};

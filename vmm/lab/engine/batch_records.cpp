@@ -111,7 +111,10 @@ Record encode(const Op& op, paging::PagingMode mode) {
           put(r, BREC_ARG0, o.entry.value());
           put(r, BREC_ARG1, o.value);
         } else if constexpr (std::is_same_v<T, OpForeignWrite>) {
-          throw std::invalid_argument("a foreign write is done by the host, not by the probe");
+          // The host writes at this sync point; the record names what, for a reader.
+          code = BOP_SYNC;
+          put(r, BREC_ARG0, o.address.value());
+          put(r, BREC_ARG1, o.value);
         } else if constexpr (std::is_same_v<T, OpWriteControl>) {
           code = control_op(o.reg);
           put(r, BREC_ARG0, o.value);

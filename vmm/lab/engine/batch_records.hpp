@@ -1,7 +1,7 @@
 #pragma once
 // Encoding of engine operations into the probe's 64-byte batch records and decoding
-// of the results (probe_abi.h, PROBE_CMD_BATCH). Only operations the probe runs
-// are encoded; OpForeignWrite never reaches the guest.
+// of the results (probe_abi.h, PROBE_CMD_BATCH). An OpForeignWrite becomes a sync
+// point (BOP_SYNC): the probe waits there while the host writes.
 #include <array>
 #include <cstdint>
 
@@ -12,7 +12,7 @@ namespace pagelab::lab::batch {
 
 using Record = std::array<std::uint8_t, 64>;
 
-// Throws std::invalid_argument for a size other than 1/2/4/8 or an OpForeignWrite, and
+// Throws std::invalid_argument for a size other than 1/2/4/8, and
 // in 32-bit and PAE paging (`mode`) for an address or entry GPA at or above 4 GiB (no
 // such linear address exists there) or a 32-bit paging entry value wider than 32 bits.
 Record encode(const Op& op, paging::PagingMode mode = paging::PagingMode::Level4);

@@ -35,10 +35,6 @@ bool long_mode(paging::PagingMode mode) {
   return mode == paging::PagingMode::Level4 || mode == paging::PagingMode::Level5;
 }
 
-bool is_foreign(const Op& op) {
-  return std::holds_alternative<OpForeignWrite>(op);
-}
-
 // Plantable: guest RAM, and not the probe, its batch area or the page tables.
 bool plantable(std::uint64_t gpa, std::uint64_t ram_bytes) {
   if (gpa < PROBE_BATCH_LIMIT || gpa >= ram_bytes) return false;
@@ -356,19 +352,11 @@ std::vector<CheckedResult> Engine::run(std::span<const Op> batch) {
   std::vector<CheckedResult> out;
   out.reserve(batch.size());
   impl_->ad_violations.clear();
-  std::size_t i = 0;
-  while (i < batch.size()) {
-    if (is_foreign(batch[i])) {
-      const auto& f = std::get<OpForeignWrite>(batch[i]);
-      lab_.physical().write64(f.address, f.value);
-      impl_->judge.foreign_write(f.address, f.value);
-      out.emplace_back().op = batch[i];
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < batch.size() && !is_foreign(batch[j]) && j - i < batch_capacity()) ++j;
-    i += impl_->run_chunk(batch.subspan(i, j - i), out, true);
+  // A foreign write is a sync point inside the batch (BOP_SYNC): the host writes while
+  // the probe waits there, and the batch goes on.
+  for (std::size_t i = 0; i < batch.size();) {
+    const auto n = std::min(batch_capacity(), batch.size() - i);
+    i += impl_->run_chunk(batch.subspan(i, n), out, true);
   }
   return out;
 }
@@ -455,6 +443,18 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
       r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {
       sim_entries[we->entry.value()] = we->value;
+    } else if (const auto* f = std::get_if<OpForeignWrite>(&op)) {
+      // Eight bytes: two entries of 32-bit paging.
+      const auto at = f->address.value();
+      if (entry_bytes() == 4) {
+        sim_entries[at] = f->value & 0xffff'ffffU;
+        sim_entries[at + 4] = f->value >> 32;
+      } else {
+        sim_entries[at] = f->value;
+      }
+      // Written when the probe reaches it, after any planting: a fetch of those bytes
+      // later in the chunk would not find the planted instruction.
+      touched.push_back({at, at + sizeof(std::uint64_t), true});
     } else if (const auto* a = std::get_if<OpAccess>(&op);
                a && a->type != paging::AccessType::Fetch &&
                (any_fetch || a->type == paging::AccessType::Write)) {
@@ -515,7 +515,16 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     auto* area = lab.ram().host(GuestPhys(PROBE_BATCH_GPA), records.size() * PROBE_BATCH_RECORD);
     std::memcpy(area, records.data(), records.size() * PROBE_BATCH_RECORD);
     const auto before = lab.exits();
-    const auto& rep = lab.command(PROBE_CMD_BATCH, PROBE_BATCH_GPA, records.size());
+    const auto on_sync = [&](GuestPhys record) {
+      const auto k = (record.value() - PROBE_BATCH_GPA) / PROBE_BATCH_RECORD;
+      const auto* f = std::get_if<OpForeignWrite>(&out[sent.at(k)].op);
+      if (f == nullptr) {
+        throw std::runtime_error(fmt::format(
+            "the probe stopped at record {} of the batch, which is not a sync point", k));
+      }
+      lab.physical().write64(f->address, f->value);
+    };
+    const auto& rep = lab.batch(GuestPhys(PROBE_BATCH_GPA), records.size(), on_sync);
     exits += lab.exits() - before;
     if (!rep.ok() || rep.code_bits != code_bits()) {
       throw std::runtime_error(fmt::format(
@@ -622,6 +631,10 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
                   o.entry.value(), observed_text(r.op, r.observed), ExperimentLayout::TablePoolBase,
                   ExperimentLayout::TablePoolLimit);
             }
+          } else if constexpr (std::is_same_v<T, OpForeignWrite>) {
+            judge.foreign_write(o.address, o.value);
+            rewritten(o.address.value());
+            if (entry_bytes() == 4) rewritten(o.address.value() + 4);
           } else if constexpr (std::is_same_v<T, OpWriteControl>) {
             apply_control(r);
           } else if constexpr (std::is_same_v<T, OpInvlpg>) {

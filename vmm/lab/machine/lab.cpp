@@ -147,6 +147,13 @@ void Lab::enter_long(paging::PagingMode mode) {
 
 ProbeReport Lab::command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t arg1,
                          std::uint64_t arg2, std::uint64_t arg3) {
+  write_command(cmd, arg0, arg1, arg2, arg3);
+  last_ = run_until_report();
+  return last_;
+}
+
+void Lab::write_command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t arg1,
+                        std::uint64_t arg2, std::uint64_t arg3) {
   auto& ram = backend_->ram();
   ram.write<std::uint32_t>(mb(MB_CMD), cmd);
   ram.write<std::uint64_t>(mb(MB_ARG0), arg0);
@@ -158,13 +165,38 @@ ProbeReport Lab::command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t ar
   // move the argument stores after it (x86 keeps stores in order).
   std::atomic_signal_fence(std::memory_order_seq_cst);
   ram.write<std::uint32_t>(mb(MB_SEQ), ++seq_);
-  last_ = run_until_report();
+}
+
+ProbeReport Lab::batch(GuestPhys first, std::uint64_t count, const SyncHandler& on_sync) {
+  auto& ram = backend_->ram();
+  ram.write<std::uint64_t>(mb(MB_SYNC_AT), 0);
+  ram.write<std::uint64_t>(mb(MB_SYNC_GO), 0);
+  const std::uint64_t end = first.value() + count * PROBE_BATCH_RECORD;
+  const DoorbellHandler on_doorbell = [&] {
+    const auto at = std::atomic_ref(*reinterpret_cast<std::uint64_t*>(
+                                        ram.host(mb(MB_SYNC_AT), sizeof(std::uint64_t))))
+                        .load(std::memory_order_acquire);
+    if (at == ram.read<std::uint64_t>(mb(MB_SYNC_GO))) return false;
+    // The guest is untrusted: a sync point is one of the batch's records.
+    if (at < first.value() || at >= end || (at - first.value()) % PROBE_BATCH_RECORD != 0) {
+      throw std::runtime_error(
+          fmt::format("the probe stopped at a sync point {:#x} outside its batch", at));
+    }
+    on_sync(GuestPhys(at));
+    // What the host wrote is in memory before the probe may go on.
+    std::atomic_ref(
+        *reinterpret_cast<std::uint64_t*>(ram.host(mb(MB_SYNC_GO), sizeof(std::uint64_t))))
+        .store(at, std::memory_order_release);
+    return true;
+  };
+  write_command(PROBE_CMD_BATCH, first.value(), count, 0, 0);
+  last_ = run_until_report(on_doorbell);
   return last_;
 }
 
-ProbeReport Lab::run_until_report() {
-  if (auto stop =
-          backend_->run_until_done(seq_, Watchdog{options_.watchdog, options_.busy_watchdog})) {
+ProbeReport Lab::run_until_report(const DoorbellHandler& on_doorbell) {
+  if (auto stop = backend_->run_until_done(
+          seq_, Watchdog{options_.watchdog, options_.busy_watchdog}, on_doorbell)) {
     abnormal(*stop);
   }
   return read_report();

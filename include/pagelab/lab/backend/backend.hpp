@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -41,6 +42,10 @@ struct BackendStop {
   std::string description;
 };
 
+// Called for a doorbell that does not finish the command: true when the host handled
+// it (the guest then runs on), false when it was not the host's to handle.
+using DoorbellHandler = std::function<bool()>;
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -59,9 +64,12 @@ class Backend {
   // kept as it is; start() runs the machine again.
   virtual void reset() = 0;
   // Lets the guest run until the probe rings the doorbell with MB_DONE_SEQ == seq:
-  // nullopt then, else how it stopped (triple fault, hang per `watchdog`, ...).
-  [[nodiscard]] virtual std::optional<BackendStop> run_until_done(std::uint32_t seq,
-                                                                  const Watchdog& watchdog) = 0;
+  // nullopt then, else how it stopped (triple fault, hang per `watchdog`, ...). A
+  // doorbell before that (a batch's sync point) is offered to `on_doorbell`, which
+  // answers whether it was one; on QEMU, where the doorbell is only a wake-up, it is
+  // asked whenever the backend looks at the mailbox.
+  [[nodiscard]] virtual std::optional<BackendStop> run_until_done(
+      std::uint32_t seq, const Watchdog& watchdog, const DoorbellHandler& on_doorbell) = 0;
   [[nodiscard]] virtual MachineRegisters registers() = 0;
   [[nodiscard]] virtual std::uint64_t round_trips() const = 0;
   // CPU time the machine spent outside the threads that drive it (a QEMU process), for

@@ -45,8 +45,8 @@ class QemuBackend : public Backend {
   }
   void start() override;
   void reset() override;
-  [[nodiscard]] std::optional<BackendStop> run_until_done(std::uint32_t seq,
-                                                          const Watchdog& watchdog) override;
+  [[nodiscard]] std::optional<BackendStop> run_until_done(
+      std::uint32_t seq, const Watchdog& watchdog, const DoorbellHandler& on_doorbell) override;
   [[nodiscard]] MachineRegisters registers() override;
   [[nodiscard]] std::uint64_t round_trips() const override;
   [[nodiscard]] std::chrono::nanoseconds outside_cpu_time() const override;

@@ -49,7 +49,8 @@ struct OpWriteEntry {
   paging::GuestPhys entry;
   std::uint64_t value;
 };
-// A store by the host into guest RAM between batches (the batch is split there).
+// A store by the host into guest RAM at this point of the batch: the probe waits at a
+// sync point (one more round trip, no new command) while the host writes.
 struct OpForeignWrite {
   paging::GuestPhys address;
   std::uint64_t value;
@@ -189,8 +190,8 @@ class Engine {
   // refused by the platform: MOV CR0 setting PG with EFER.LME=0 raised #GP(0) at ...").
   void start();
   [[nodiscard]] bool started() const { return started_; }
-  // Runs and checks the operations: one VM exit per batch (split beyond
-  // batch_capacity() and at foreign writes).
+  // Runs and checks the operations: one command per batch (split beyond
+  // batch_capacity()), one VM exit more per foreign write.
   std::vector<CheckedResult> run(std::span<const Op> batch);
   // Runs without checking (for `bench`: the oracle's share of the time).
   std::vector<OpResult> run_unchecked(std::span<const Op> batch);

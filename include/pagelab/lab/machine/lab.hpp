@@ -4,6 +4,7 @@
 // when the guest stops abnormally.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,12 @@ class Lab {
   // Runs one probe command to completion (one doorbell). Throws GuestStopped.
   ProbeReport command(std::uint32_t cmd, std::uint64_t arg0 = 0, std::uint64_t arg1 = 0,
                       std::uint64_t arg2 = 0, std::uint64_t arg3 = 0);
+  // A batch (PROBE_CMD_BATCH) whose records include sync points (BOP_SYNC): `on_sync`
+  // is called with the GPA of each sync record when the probe reaches it, and the
+  // batch goes on when it returns. Throws GuestStopped, and std::runtime_error when the
+  // probe names a sync point outside the batch.
+  using SyncHandler = std::function<void(paging::GuestPhys record)>;
+  ProbeReport batch(paging::GuestPhys first, std::uint64_t count, const SyncHandler& on_sync);
   [[nodiscard]] const ProbeReport& last_report() const { return last_; }
   // The hang watchdogs for the commands from now on (LabOptions' at first).
   void set_watchdog(std::chrono::milliseconds watchdog) { options_.watchdog = watchdog; }
@@ -106,7 +113,10 @@ class Lab {
  private:
   void boot();
   void build_tables();
-  ProbeReport run_until_report();
+  // The command's registers, MB_SEQ last (what tells the probe it is there).
+  void write_command(std::uint32_t cmd, std::uint64_t arg0, std::uint64_t arg1, std::uint64_t arg2,
+                     std::uint64_t arg3);
+  ProbeReport run_until_report(const DoorbellHandler& on_doorbell = {});
   ProbeReport read_report() const;
   [[noreturn]] void abnormal(const BackendStop& stop);
 
