@@ -296,7 +296,7 @@ TEST(ScenarioCompareBackends, ExamplesNeverFailOnAnyBackend) {
   }
   if (!any) GTEST_SKIP() << "no backend available: " << why;
   for (const char* name : {"reserved_bit51.pgl", "stale_translation.pgl", "foreign_writer.pgl",
-                           "fault_drops_tlb_entry.pgl"}) {
+                           "fault_drops_tlb_entry.pgl", "amd_pml4e_bit8.pgl", "smap_wp0.pgl"}) {
     const auto s = sc::load_scenario(std::string(PAGELAB_SOURCE_DIR "/examples/") + name);
     const auto cmp = sc::compare_scenario(s, slots);
     EXPECT_NE(cmp.overall(), sc::CaseClass::Failed) << sc::format_comparison(cmp, true);

@@ -129,6 +129,16 @@ TEST(ScenarioParser, ErrorsNameLineAndColumn) {
   at("protect 0x1000 4k w\n", 1, 19);                            // protect needs a sign
   at("read 0x1000 user 7\n", 1, 18);                             // trailing garbage
   at("map 0x1000\n", 1, 11);                                     // length missing: end of line
+  at("cpu arm\n", 1, 5);                                         // no such vendor
+  at("map 0x1000 4k\ncpu amd\n", 2, 5);                          // cpu after setup
+}
+
+TEST(ScenarioParser, CpuStatesAVendorsRulesAndIsNoStatement) {
+  EXPECT_EQ(parse_scenario("mode 4level\ncpu amd\nread 0\n", "t.pgl").rules, "amd");
+  EXPECT_EQ(parse_scenario("cpu intel\n", "t.pgl").rules, "intel");
+  const auto any = parse_scenario("map 0 4k\nread 0\n", "t.pgl");
+  EXPECT_TRUE(any.rules.empty());
+  EXPECT_EQ(parse_scenario("cpu amd\nread 0\n", "t.pgl").statements.size(), 1u);
 }
 
 TEST(ScenarioParser, UnreadableFileIsAnError) {
@@ -137,12 +147,12 @@ TEST(ScenarioParser, UnreadableFileIsAnError) {
 
 TEST(ScenarioParser, HelpTextDocumentsEveryStatement) {
   const auto& help = scenario_help_text();
-  for (const char* word : {"mode",      "cr0",       "cr4",          "efer",
-                           "rflags",    "tables",    "table",        "map",
-                           "unmap",     "protect",   "recursive",    "set entry",
-                           "invlpg",    "flush",     "poke",         "read|write|fetch",
-                           "expect pf", "expect ad", "expect value", "expect translate",
-                           "expect gp"}) {
+  for (const char* word : {"mode",      "cr0",          "cr4",          "efer",
+                           "rflags",    "tables",       "table",        "map",
+                           "unmap",     "protect",      "recursive",    "set entry",
+                           "invlpg",    "flush",        "poke",         "read|write|fetch",
+                           "expect pf", "expect ad",    "expect value", "expect translate",
+                           "expect gp", "cpu amd|intel"}) {
     EXPECT_NE(help.find(word), std::string::npos) << word;
   }
 }

@@ -88,6 +88,29 @@ TEST(FiveLevelRules, PsInPml5eAndPml4eIsReserved) {
   }
 }
 
+// AMD APM vol. 2 §5.3.3: bits 8:7 of a PML4E (and a PML5E) must be zero; Intel's SDM
+// ignores bit 8 there. Neither reserves it in a non-leaf PDPTE or PDE.
+TEST(VendorRules, Bit8OfTheTopLevelsIsReservedOnAmdOnly) {
+  for (const bool amd : {false, true}) {
+    CpuFeatures f;
+    f.la57 = true;
+    f.amd = amd;
+    for (unsigned level = 1; level <= 5; ++level) {
+      World w(PagingMode::Level5, f);
+      w.builder.map(Linear(Va), GuestPhys(0x7000), 0x1000, PageSize::Size4K, Rw);
+      w.builder.write_entry(Linear(Va), level,
+                            w.builder.read_entry(Linear(Va), level) | Pte::Global);
+      const bool reserved = amd && level >= 4;
+      if (reserved) {
+        EXPECT_EQ(error_code(w.run(Va)), P | Rsvd) << "level " << level;
+        EXPECT_EQ(error_code(w.run(Va, AccessType::Write)), P | W | Rsvd) << "level " << level;
+      } else {
+        EXPECT_NE(translation(w.run(Va)), nullptr) << "amd " << amd << " level " << level;
+      }
+    }
+  }
+}
+
 TEST(HugePages, OneGigLeafTranslatesWithTheFeature) {
   CpuFeatures f;
   f.page1g = true;

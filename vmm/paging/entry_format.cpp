@@ -86,6 +86,9 @@ std::string reserved_reason(const CpuState& s, const EntryDecoding& d, ReservedR
       return "bit 63 (XD) while EFER.NXE=0";
     case ReservedRule::PsAtTop:
       return fmt::format("bit 7 (PS) of a {}E", intel_level_name(d.level));
+    case ReservedRule::Bit8AtTopOnAmd:
+      return fmt::format("bit 8 of a {}E (reserved on AMD: APM vol. 2 §5.3.3; Intel ignores it)",
+                         intel_level_name(d.level));
     case ReservedRule::PsWithout1G:
       return "bit 7 (PS) of a PDPTE: no 1 GiB pages on this CPU";
     case ReservedRule::LargeFrameAlignment: {

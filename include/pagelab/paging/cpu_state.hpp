@@ -14,6 +14,10 @@ struct CpuFeatures {
   unsigned linear_bits = 48;
   bool pse = true, pse36 = true, pae = true, pge = true, nx = true, page1g = false, pcid = false,
        smep = false, smap = false, pku = false, la57 = false;
+  // AMD's rules where the APM and the SDM differ (CPUID vendor AuthenticAMD or
+  // HygonGenuine): bit 8 of a PML4E or PML5E is reserved (APM vol. 2 §5.3.3), where
+  // Intel ignores it.
+  bool amd = false;
 };
 
 struct CpuState {

@@ -27,6 +27,7 @@ enum class ReservedRule : std::uint8_t {
   AboveMaxphyaddr,       // address bits above MAXPHYADDR (64-bit entries)
   XdWithoutNxe,          // bit 63 while EFER.NXE=0
   PsAtTop,               // PS in a PML4E or PML5E
+  Bit8AtTopOnAmd,        // bit 8 in a PML4E or PML5E, on AMD
   PsWithout1G,           // PS in a PDPTE on a CPU without 1 GiB pages
   LargeFrameAlignment,   // frame bits below the page size of a huge leaf
 };
@@ -40,7 +41,7 @@ struct ReservedMask {
 };
 
 struct EntryRules {
-  static constexpr unsigned MaxReserved = 3;
+  static constexpr unsigned MaxReserved = 4;
   bool present = false;
   bool leaf = false;  // maps a page (only meaningful when present)
   PageSize page_size = PageSize::Size4K;
@@ -118,6 +119,8 @@ constexpr std::uint64_t Bits32Upper = bits(32, 63);
 
   if (!pae && (level == top_level(mode) || level == 4)) {
     r.add(Pte::PageSize, ReservedRule::PsAtTop);
+    // G has no meaning above the leaves; AMD reserves the bit there, Intel ignores it.
+    if (s.features.amd) r.add(Pte::Global, ReservedRule::Bit8AtTopOnAmd);
   } else if (level == 3 && ps && !s.features.page1g) {
     r.add(Pte::PageSize, ReservedRule::PsWithout1G);
   } else if (level == 1 || ((level == 2 || level == 3) && ps)) {

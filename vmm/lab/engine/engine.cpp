@@ -406,7 +406,19 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
         paging::load_pdptes(view, sim_state);
       }
     }
-    return paging::decide(view, sim_state, to_access(a));  // where it goes, no words
+    auto d = paging::decide(view, sim_state, to_access(a));  // where it goes, no words
+    // A fetch a platform may run under the other vendor's rules (a known deviation):
+    // planted there too, so that it comes back rather than running whatever is there.
+    if (a.type == paging::AccessType::Fetch && d.kind != paging::Decision::Kind::Translation &&
+        sim_state.features.amd) {
+      auto intel = sim_state;
+      intel.features.amd = false;
+      if (auto other = paging::decide(view, intel, to_access(a));
+          other.kind == paging::Decision::Kind::Translation) {
+        d = other;
+      }
+    }
+    return d;
   };
   // The planted instruction must not be what an earlier access of the same batch reads
   // or overwrites: the chunk then ends before the fetch (the batch runs on in the next).
@@ -772,6 +784,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // A disagreement may be a known deviation. Looked for before commit() moves the model
   // on: the walks under other control bits see the tables as this access found them.
   const AccessDeviation* deviation = nullptr;
+  // The control state under which a walk gave what the platform did, when that is how
+  // the deviation was recognised.
+  std::optional<paging::CpuState> deviant_state;
   if (!allowed && !a.checked_by_caller) {
     // The entries as the walks read them: a platform acting on a stale control bit did
     // not walk them, and a read through another translation may land on one (a page
@@ -804,13 +819,16 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
           }
         }
       }
-      return judge.matches(other, acc, ob);
+      const bool same = judge.matches(other, acc, ob);
+      if (same) deviant_state = state;
+      return same;
     };
     const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
     const AccessCase c{
         platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
         matches_under, dropped};
     deviation = find_access_deviation(c, known_access_deviations());
+    if (deviation == nullptr) deviant_state.reset();
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.
     if (explain == judge::Explain::No && (deviation == nullptr || explain_deviations)) {
@@ -822,7 +840,12 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const std::size_t pure_allowed = j.allowed.size(), pure_others = j.decided_others.size();
   const bool pure_cache_may_answer = j.cache_may_answer;
   if (allowed && keeps_after_fault) judge.widen_with_dropped(acc, ac, j);
+  if (deviant_state) judge.widen_with_state(acc, *deviant_state, j);
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  // Matched through the deviation's walk: still outside the architecture.
+  const bool agrees = v.agrees() && !deviant_state;
+  if (deviant_state && ob.kind == judge::Observed::Kind::Ok)
+    judge.remember_under(acc, *deviant_state);
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
     const auto touched = [&](std::uint64_t pa, unsigned bytes) {
@@ -867,7 +890,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   j.cache_may_answer = pure_cache_may_answer;
   // A known deviation need not be explained in words when the front-end only counts it.
   const bool reported =
-      !v.agrees() && (deviation == nullptr || explain_deviations) && !a.checked_by_caller;
+      !agrees && (deviation == nullptr || explain_deviations) && !a.checked_by_caller;
   std::string report;
   if (reported) report = disagreement_text(r, j, foreign);
   // Kept whole for front-ends that read it, and for what is printed: the scratch
@@ -875,7 +898,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   if (keep_agreeing_judgements || reported) {
     r.judgement = std::make_shared<judge::Judgement>(std::move(j));
   }
-  if (v.agrees()) return;
+  if (agrees) return;
   if (deviation != nullptr) {
     r.deviation = deviation->id;
     note_deviation(deviation->id, deviation->description);

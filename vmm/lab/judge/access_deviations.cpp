@@ -44,6 +44,30 @@ bool as_if_set(const AccessCase& c, std::uint64_t paging::CpuState::*reg, std::u
   return c.matches_under(old);
 }
 
+// Observed what a walk with SMAP off gives: a supervisor data access to a user page
+// that succeeded with CR0.WP=0, CR4.SMAP=1 and RFLAGS.AC=0.
+bool smap_skipped_with_wp_clear(const AccessCase& c) {
+  using paging::Cr0;
+  using paging::Cr4;
+  if ((c.state.cr0 & Cr0::Wp) != 0 || (c.state.cr4 & Cr4::Smap) == 0) return false;
+  if (c.access.privilege != paging::Privilege::Supervisor ||
+      c.access.type == paging::AccessType::Fetch || c.observed.status != ProbeStatus::Ok ||
+      !c.matches_under) {
+    return false;
+  }
+  auto off = c.state;
+  off.cr4 &= ~Cr4::Smap;
+  return c.matches_under(off);
+}
+
+// Observed what a walk under Intel's rules gives, on a CPU that says it is AMD.
+bool as_if_intel(const AccessCase& c) {
+  if (!c.state.features.amd || !c.matches_under) return false;
+  auto intel = c.state;
+  intel.features.amd = false;
+  return c.matches_under(intel);
+}
+
 }  // namespace
 
 std::vector<std::string> platform_keys(const Lab& lab) {
@@ -86,6 +110,17 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "(Linux 6.1) inside QEMU TCG",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend kvm",
        [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }, true},
+      {"shadow-mmu-smap-skipped-after-wp0-write", "kvm-shadow-mmu",
+       "SDM Vol. 3A §4.6.1: with CR4.SMAP=1, a supervisor-mode data access to a user-mode "
+       "address with RFLAGS.AC=0 is not allowed, whatever CR0.WP; the check applies to every "
+       "access, through a cached translation too",
+       "KVM's shadow MMU lets a supervisor write with CR0.WP=0 through a read-only user page by "
+       "making its shadow entry a writable supervisor page (mmu.rst, 'cr0.wp=0'); when that "
+       "write had RFLAGS.AC=1 (SMAP allows it), later supervisor accesses with AC=0 go through "
+       "the supervisor shadow entry and SMAP never fires. Found by pagelab fuzz on kvm_amd "
+       "npt=0 (Linux 6.1) inside QEMU TCG",
+       "pagelab run examples/smap_wp0.pgl --backend kvm",
+       [](const AccessCase& c) { return smap_skipped_with_wp_clear(c); }},
       {"shadow-mmu-4m-page-kept-after-pse-clear", "kvm-shadow-mmu",
        "SDM Vol. 3A §4.3 and table 4-4: with CR4.PSE=0 the PS bit of a 32-bit PDE is ignored and "
        "the PDE references a page table; §4.10.4.1: after INVLPG the next access walks the "
@@ -121,6 +156,16 @@ const std::vector<AccessDeviation>& known_access_deviations() {
        "reserved) in between. Found by pagelab fuzz",
        "pagelab run examples/fault_drops_tlb_entry.pgl --backend qemu",
        [](const AccessCase& c) { return answered_after_fault_dropped_it(c); }, true},
+      {"tcg-amd-top-bit8-ignored", "tcg",
+       "AMD APM Vol. 2 §5.3.3 (PML4E and PML5E formats): bits 8:7 of a PML4E or PML5E must be "
+       "zero; a walk through one with bit 8 set raises #PF with RSVD (Intel's SDM ignores the "
+       "bit; the CPU's CPUID vendor decides)",
+       "QEMU 7.2 TCG reports AuthenticAMD under -cpu max but ignores bit 8 of the PML4E (and "
+       "PML5E), as Intel does: the access succeeds, or faults further down the walk. kvm_amd's "
+       "shadow MMU reserves it (mmu.c, nonleaf_bit8_rsvd). Found by pagelab fuzz on kvm_amd "
+       "npt=0",
+       "pagelab run examples/amd_pml4e_bit8.pgl --backend qemu",
+       [](const AccessCase& c) { return as_if_intel(c); }},
   };
   return list;
 }

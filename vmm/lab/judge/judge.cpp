@@ -336,6 +336,7 @@ paging::Decision decide_cached(const BaseView& base, const CachedPath& p, const 
   if (s.mode() == paging::PagingMode::Pae) cs.pdptes = p.pdptes;
   cs.efer = (s.efer & ~paging::Efer::Nxe) | p.efer;
   cs.cr4 = (s.cr4 & ~Cr4::Pse) | p.cr4;
+  cs.features.amd = p.amd;
   const bool strip_xd = p.efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
   return paging::decide(CachedView{base, p, strip_xd}, cs, access);
 }
@@ -357,7 +358,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
     // the same NXE/PSE, answers exactly as the fresh walk: nothing to add.
     const bool unchanged =
         p->efer == (s.efer & paging::Efer::Nxe) && p->cr4 == (s.cr4 & Cr4::Pse) &&
-        (!pae || p->pdptes == s.pdptes) &&
+        p->amd == s.features.amd && (!pae || p->pdptes == s.pdptes) &&
         std::all_of(p->entries.begin(), p->entries.begin() + p->count, [&](const CachedEntry& e) {
           if (pae && e.level == 3) return true;
           return (read_entry(GuestPhys(e.address)) & ~(Pte::Accessed | Pte::Dirty)) == e.value;
@@ -375,6 +376,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
       }
       auto ws = s;
       if (pae) ws.pdptes = p->pdptes;
+      ws.features.amd = p->amd;
       const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
       walks.push_back(walk_cached(view, ws, p->efer, p->cr4, access));
     }
@@ -618,7 +620,32 @@ bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
 
 paging::Outcome Judge::outcome_under(const paging::Access& access,
                                      const paging::CpuState& state) const {
-  return paging::to_outcome(paging::decide(memory_, state, access));
+  const auto first = paging::decide(memory_, state, access);
+  // An access that crosses into the next page faults there when the first page
+  // translates and the second does not.
+  const auto offset = access.address.value() % Page;
+  if (first.kind != paging::Decision::Kind::Translation || offset + access.size <= Page) {
+    return paging::to_outcome(first);
+  }
+  auto second = access;
+  second.address = Linear(access.address.value() - offset + Page);
+  second.size = static_cast<unsigned>(offset + access.size - Page);
+  const auto next = paging::decide(memory_, state, second);
+  return paging::to_outcome(next.kind == paging::Decision::Kind::Translation ? first : next);
+}
+
+void Judge::remember_under(const paging::Access& access, const paging::CpuState& state) {
+  caches_.fill(paging::decide(memory_, state, access), state, access.address);
+}
+
+void Judge::widen_with_state(const paging::Access& access, const paging::CpuState& state,
+                             Judgement& j) const {
+  const auto d = paging::decide(memory_, state, access);
+  Allowed a(paging::to_outcome(d), true);
+  // Its value was compared when the deviation was recognised.
+  a.value_known = false;
+  j.allowed.push_back(std::move(a));
+  j.decided_others.push_back(d);
 }
 
 AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,

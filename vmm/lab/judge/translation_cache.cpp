@@ -31,6 +31,7 @@ CachedPath path_of(const paging::Decision& walk, const paging::CpuState& state, 
   }
   p.efer = state.efer & Efer::Nxe;
   p.cr4 = state.cr4 & Cr4::Pse;
+  p.amd = state.features.amd;
   if (state.mode() == paging::PagingMode::Pae) p.pdptes = state.pdptes;
   return p;
 }
@@ -73,6 +74,7 @@ void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState
                walk.entry_count,
                state.efer & Efer::Nxe,
                state.cr4 & Cr4::Pse,
+               state.features.amd,
                {}};
   for (unsigned i = 0; i < walk.entry_count; ++i) {
     now.entries[i] = {walk.entries[i].address.value(), walk.entries[i].value & ~AccessedDirty,

@@ -80,6 +80,8 @@ paging::CpuFeatures PlatformCpu::paging_features() const {
   f.smap = has(cpuid::Smap);
   f.pku = has(cpuid::Pku);
   f.la57 = has(cpuid::La57);
+  const auto v = vendor();
+  f.amd = v == "AuthenticAMD" || v == "HygonGenuine";
   return f;
 }
 

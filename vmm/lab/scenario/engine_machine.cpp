@@ -47,6 +47,11 @@ class EngineMachine : public Machine {
   [[nodiscard]] std::optional<std::string> stopped() const override { return stopped_; }
 
   std::optional<std::string> precheck(const Scenario& scenario) override {
+    if (!scenario.rules.empty() && features().amd != (scenario.rules == "amd")) {
+      return fmt::format("the file states {}'s rules (cpu {}); this CPU reports {}",
+                         scenario.rules == "amd" ? "AMD" : "Intel", scenario.rules,
+                         lab_.cpu().vendor());
+    }
     for (const auto& f : scenario.requires_features) {
       // SMEP and SMAP are tried even when CPUID lacks them: some hypervisors enforce
       // them anyway, and the engine reports a refused CR4 bit as the reason.

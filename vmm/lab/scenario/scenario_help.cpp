@@ -14,6 +14,8 @@ the PD in 32bit), P4D (5level), PUD (PDPT; 4level and up), PMD (PD; pae and up),
 (PT); a level Linux folds in that mode is refused.
 
   mode 4level|5level|pae|32bit         paging mode (first; default 4level)
+  cpu amd|intel                        this vendor's rules where AMD and Intel differ; runs
+                                       only on such a CPU (after mode, before the rest)
   tables PA                            page tables from PA (default 0x300000)
   cr0 +wp|-wp    cr4 +smep +smap +pge +pke +pse    efer +nxe|-nxe    rflags +ac|-ac
                                        start: CR0.PE|PG|WP, EFER.NXE where NX exists

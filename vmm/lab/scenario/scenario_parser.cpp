@@ -513,6 +513,14 @@ struct ScenarioReader::Impl {
       return;
     }
 
+    if (verb == "cpu") {
+      const std::string w = p.next_low("a vendor (amd, intel)");
+      if (w != "amd" && w != "intel") p.fail_previous("unknown vendor '" + w + "' (amd, intel)");
+      if (setup_started) p.fail_previous("'cpu' must come before every statement but 'mode'");
+      p.end();
+      s.rules = w;
+      return;
+    }
     Action action = Flush{};
     if (verb == "mode") {
       const std::string w = p.next_low("a mode (4level, 5level, pae, 32bit)");
@@ -666,9 +674,10 @@ struct ScenarioReader::Impl {
       }
       action = std::move(a);
     } else {
-      p.fail_previous("unknown statement '" + verb_text +
-                      "' (mode, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
-                      "recursive, set entry, invlpg, flush, poke, read, write, fetch, expect)");
+      p.fail_previous(
+          "unknown statement '" + verb_text +
+          "' (mode, cpu, cr0, cr4, efer, rflags, pkru, tables, table, map, unmap, protect, "
+          "recursive, set entry, invlpg, flush, poke, read, write, fetch, expect)");
     }
     p.end();
     if (verb != "mode" && verb != "tables") setup_started = true;

@@ -352,7 +352,9 @@ ScenarioResult run_statements(const Scenario& scenario, StatementSource& source,
   result.backend = machine != nullptr ? machine->name() : "oracle";
   std::optional<std::string> skip;
   if (machine != nullptr) skip = machine->precheck(scenario);
-  ScenarioModel model(machine != nullptr && !skip ? machine->features() : full_features());
+  auto oracle_features = full_features();
+  oracle_features.amd = scenario.rules == "amd";
+  ScenarioModel model(machine != nullptr && !skip ? machine->features() : oracle_features);
   if (skip) result.reason = *skip;
 
   // With a CPU whose engine judges, accesses go in batches: queued until an access

@@ -201,6 +201,14 @@ class Judge {
   // not explained: a front-end asks for it on every case of a known deviation.
   [[nodiscard]] paging::Outcome outcome_under(const paging::Access& access,
                                               const paging::CpuState& state) const;
+  // A known deviation did what a walk under `state` does: adds that walk to `judgement`
+  // as an alternative, so that commit() moves the model on with what the platform did
+  // (the A/D bits it may have set, where a write's data went) rather than with what
+  // the architecture says. The caller still reports the access as the deviation.
+  void widen_with_state(const paging::Access& access, const paging::CpuState& state,
+                        Judgement& judgement) const;
+  // ... and what such a walk translated may be cached now, under those rules.
+  void remember_under(const paging::Access& access, const paging::CpuState& state);
 
   [[nodiscard]] paging::CpuState state_for(bool ac) const;
   [[nodiscard]] std::uint64_t read_entry(paging::GuestPhys at) const;

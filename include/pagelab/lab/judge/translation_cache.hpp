@@ -42,6 +42,9 @@ struct CachedPath {
   std::uint64_t efer = 0, cr4 = 0;        // only Efer::Nxe and Cr4::Pse are kept
   std::array<std::uint64_t, 4> pdptes{};  // PAE: the PDPTE registers of that walk
   bool global = false;                    // a TLB item for a global page (CR4.PGE, G)
+  // Walked under AMD's rules or Intel's (CpuFeatures::amd): a platform that walks with
+  // the other vendor's rules (a known deviation) caches what those rules translate.
+  bool amd = false;
   bool operator==(const CachedPath&) const = default;
 };
 
@@ -92,6 +95,7 @@ class TranslationCache {
     paging::Decision::Kind kind{};
     unsigned count = 0;
     std::uint64_t efer = 0, cr4 = 0;
+    bool amd = false;
     std::array<CachedEntry, 5> entries{};
     bool operator==(const LastFill&) const = default;
   };

@@ -141,6 +141,9 @@ struct Scenario {
   // Features the scenario needs from the CPU ("1GB-pages", "SMEP", ...), derived from
   // its statements: the engine skips the scenario when the platform lacks one.
   std::vector<std::string> requires_features;
+  // "amd" or "intel" (the `cpu` statement): the file states that vendor's rules where the
+  // two differ, and runs only on such a CPU; the oracle alone assumes them. Empty: any.
+  std::string rules;
   // "FILE:LINE:COL: warning: ..." for legal statements that are probably not meant (a
   // large-page LEN mapped with 4 KiB pages, a mapping over the page-table pool).
   std::vector<std::string> warnings;
