@@ -4,9 +4,7 @@
 // lets a write overwrite the probe. On QEMU TCG, so that it runs anywhere.
 #include <gtest/gtest.h>
 
-#include "needs_backend.hpp"
-#include "pagelab/lab/engine/experiment.hpp"
-#include "pagelab/lab/machine/lab.hpp"
+#include "lab/qemu_engine_fixture.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"
 
@@ -31,15 +29,11 @@ lab::OpAccess access(std::uint64_t offset, AccessType type) {
   return a;
 }
 
-class EngineFetchPlant : public QemuTest {
+class EngineFetchPlant : public QemuEngineTest {
  protected:
   void SetUp() override {
-    QemuTest::SetUp();
+    QemuEngineTest::SetUp();
     if (IsSkipped()) return;
-    lab::LabOptions o;
-    o.backend = lab::BackendKind::Qemu;
-    lab_ = std::make_unique<lab::Lab>(o);
-    engine_ = std::make_unique<lab::Engine>(*lab_, lab::EngineOptions{});
     engine_->space().map(kPage, std::nullopt, 0x1000, paging::PageSize::Size4K,
                          paging::Pte::Writable);
     engine_->space().map(kAlias, paging::GuestPhys(PROBE_LOAD_GPA), 0x1000,
@@ -58,8 +52,6 @@ class EngineFetchPlant : public QemuTest {
     if (out != nullptr) *out = std::move(r);
     return engine_->vm_exits() - before;
   }
-  std::unique_ptr<lab::Lab> lab_;
-  std::unique_ptr<lab::Engine> engine_;
 };
 
 TEST_F(EngineFetchPlant, AReadOfBytesNotPlantedYetEndsTheBatchBeforeTheFetch) {

@@ -4,9 +4,7 @@
 // the write. On QEMU TCG, so that it runs anywhere (the nested KVM stage runs the KVM side of it).
 #include <gtest/gtest.h>
 
-#include "needs_backend.hpp"
-#include "pagelab/lab/engine/experiment.hpp"
-#include "pagelab/lab/machine/lab.hpp"
+#include "lab/qemu_engine_fixture.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/probe_abi.h"
 
@@ -30,15 +28,11 @@ lab::OpAccess read(Linear va) {
   return a;
 }
 
-class EngineSync : public QemuTest {
+class EngineSync : public QemuEngineTest {
  protected:
   void SetUp() override {
-    QemuTest::SetUp();
+    QemuEngineTest::SetUp();
     if (IsSkipped()) return;
-    lab::LabOptions o;
-    o.backend = lab::BackendKind::Qemu;
-    lab_ = std::make_unique<lab::Lab>(o);
-    engine_ = std::make_unique<lab::Engine>(*lab_, lab::EngineOptions{});
     auto& s = engine_->space();
     frame_a_ = s.map(kPage, std::nullopt, 0x1000, paging::PageSize::Size4K, Pte::User);
     frame_b_ = s.allocate_frame();
@@ -49,8 +43,6 @@ class EngineSync : public QemuTest {
     const auto pte = s.read_entry(kPage, 1);
     to_b_ = (pte & ~paging::bits(12, 51)) | frame_b_.value() | Pte::Accessed;
   }
-  std::unique_ptr<lab::Lab> lab_;
-  std::unique_ptr<lab::Engine> engine_;
   GuestPhys frame_a_, frame_b_, pte_;
   std::uint64_t to_b_ = 0;
 };
