@@ -110,6 +110,8 @@ void Judge::reset(const paging::CpuState& state) {
   state_ = state;
   caches_.set_mode(state.mode());
   caches_.flush_all();
+  replaced_.clear();
+  page_invalidated_at_.clear();
   foreign_old_.clear();
   dropped_by_fault_.clear();
   unknown_bytes_.clear();
@@ -135,6 +137,7 @@ std::uint64_t Judge::read_entry(GuestPhys at) const {
 }
 
 void Judge::write_entry(GuestPhys at, std::uint64_t value) {
+  note_replaced(at.value(), read_entry(at), value);
   if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
     memory_.write32(at, static_cast<std::uint32_t>(value));
   } else {
@@ -146,9 +149,65 @@ void Judge::write_entry(GuestPhys at, std::uint64_t value) {
 }
 
 void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
-  foreign_old_.try_emplace(at.value(), memory_.read64(at));
+  const auto old = memory_.read64(at);
+  if (paging::entry_bytes(state_.mode()) == sizeof(std::uint32_t)) {
+    note_replaced(at.value(), old & 0xffff'ffffU, value & 0xffff'ffffU);
+    note_replaced(at.value() + 4, old >> 32, value >> 32);
+  } else {
+    note_replaced(at.value(), old, value);
+  }
+  foreign_old_.try_emplace(at.value(), old);
   mark_unknown(at.value(), sizeof(std::uint64_t), false);
   memory_.write64(at, value);
+}
+
+void Judge::note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now) {
+  if ((old & Pte::Present) == 0 || old == now) return;
+  auto& list = replaced_[at];
+  // Bounded: a value replaced again and again is remembered once, with its last time.
+  std::erase_if(list, [&](const Replaced& r) { return r.value == old; });
+  list.push_back({old, ++clock_});
+}
+
+void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
+  ++clock_;
+  if (page) {
+    page_invalidated_at_[page->value() & ~(Page - 1)] = clock_;
+    any_page_invalidated_at_ = clock_;
+    return;
+  }
+  flushed_at_ = clock_;
+  page_invalidated_at_.clear();
+  // What stays cached over a flush is a global leaf (CR4.PGE, G): the rest is gone.
+  const bool pge = (state_.cr4 & Cr4::Pge) != 0;
+  for (auto it = replaced_.begin(); it != replaced_.end();) {
+    std::erase_if(it->second, [&](const Replaced& r) {
+      return !keep_global || !pge || (r.value & Pte::Global) == 0;
+    });
+    it = it->second.empty() ? replaced_.erase(it) : std::next(it);
+  }
+}
+
+bool Judge::replaced_may_answer(const Replaced& r, unsigned level, Linear va) const {
+  const auto mode = state_.mode();
+  const bool large = (level == 2 || level == 3) && (r.value & Pte::PageSize) != 0 &&
+                     mode != paging::PagingMode::Pae &&
+                     !(mode == paging::PagingMode::Bits32 && level == 3);
+  const bool leaf =
+      level == 1 || large ||
+      (mode == paging::PagingMode::Pae && level == 2 && (r.value & Pte::PageSize) != 0);
+  if (!leaf) return r.at > any_page_invalidated_at_;
+  // A TLB item of the old leaf's page: gone after an INVLPG or #PF anywhere in it.
+  std::uint64_t bytes = Page;
+  if (level == 2)
+    bytes = mode == paging::PagingMode::Bits32 ? std::uint64_t{4} << 20 : std::uint64_t{2} << 20;
+  if (level == 3) bytes = std::uint64_t{1} << 30;
+  const auto base = va.value() & ~(bytes - 1);
+  for (auto it = page_invalidated_at_.lower_bound(base);
+       it != page_invalidated_at_.end() && it->first < base + bytes; ++it) {
+    if (it->second > r.at) return false;
+  }
+  return true;
 }
 
 std::array<std::uint64_t, 4> Judge::pdptes_in_memory(const paging::CpuState& state) const {
@@ -172,6 +231,7 @@ std::optional<paging::GeneralProtection> Judge::load_pdptes(paging::CpuState& st
 }
 
 void Judge::write_cr3_walked(std::uint64_t value) {
+  note_invalidated(std::nullopt, true);
   caches_.flush_non_global();
   forget_dropped(true);
   state_.cr3 = value & ~Cr3::NoFlush;
@@ -186,6 +246,7 @@ std::optional<paging::GeneralProtection> Judge::write_cr3(std::uint64_t value) {
   }
   // With CR4.PCIDE and bit 63 set, MOV CR3 keeps the TLB (SDM §4.10.4.1).
   if ((state_.cr4 & Cr4::Pcide) == 0 || (value & Cr3::NoFlush) == 0) {
+    note_invalidated(std::nullopt, true);
     caches_.flush_non_global();
     forget_dropped(true);
   }
@@ -205,6 +266,7 @@ void Judge::pae_reload_if_needed(const paging::CpuState& before) {
 void Judge::write_cr0(std::uint64_t value) {
   const auto before = state_;
   if (((state_.cr0 ^ value) & Cr0::Pg) != 0) {
+    note_invalidated(std::nullopt, false);
     caches_.flush_all();
     forget_dropped(false);
   }
@@ -216,6 +278,7 @@ void Judge::write_cr0(std::uint64_t value) {
 void Judge::write_cr4(std::uint64_t value) {
   const auto before = state_;
   if (((state_.cr4 ^ value) & Cr4::Pge) != 0) {
+    note_invalidated(std::nullopt, false);
     caches_.flush_all();
     forget_dropped(false);
   }
@@ -234,6 +297,7 @@ void Judge::write_pkru(std::uint32_t value) {
 }
 
 void Judge::invlpg(Linear va) {
+  note_invalidated(va, true);
   caches_.invalidate_page(va);
   forget_dropped(false, va);
 }
@@ -243,18 +307,22 @@ void Judge::invpcid(unsigned type, Linear va) {
   // 3 all contexts without globals (SDM vol. 2A, INVPCID). Without PCIDs in use every
   // translation is PCID 0's.
   if (type == 0) {
+    note_invalidated(va, true);
     caches_.invalidate_page(va);
     forget_dropped(false, va);
   } else if (type == 2) {
+    note_invalidated(std::nullopt, false);
     caches_.flush_all();
     forget_dropped(false);
   } else {
+    note_invalidated(std::nullopt, true);
     caches_.flush_non_global();
     forget_dropped(true);
   }
 }
 
 void Judge::toggle_pge() {
+  note_invalidated(std::nullopt, false);
   caches_.flush_all();
   forget_dropped(false);
 }
@@ -352,6 +420,8 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   auto& cached = candidates_;  // reused: no allocation per access
   caches_.candidates(access.address, cached);
+  speculative_sources_.clear();
+  if (!replaced_.empty()) speculative_sources_.emplace_back(0, nullptr);
   const bool pae = s.mode() == paging::PagingMode::Pae;
   for (const auto* p : cached) {
     // An item whose entries all still hold what it remembers (A/D aside), walked under
@@ -367,6 +437,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
       unchanged_cached_ = true;
       continue;
     }
+    if (!replaced_.empty()) speculative_sources_.emplace_back(decisions.size(), p);
     decisions.push_back(decide_cached(base, *p, s, access));
     if (explain == Explain::Yes) {
       std::map<std::uint64_t, std::uint64_t> remembered;
@@ -379,6 +450,41 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
       ws.features.amd = p->amd;
       const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
       walks.push_back(walk_cached(view, ws, p->efer, p->cr4, access));
+    }
+  }
+  // Translations cached speculatively through an entry value replaced since (see
+  // replaced_): the path of the fresh walk, or of a cached item, up to that entry, with
+  // the old value there, under the rules that walk had.
+  for (const auto& [index, from] : speculative_sources_) {
+    const auto fresh = decisions[index];
+    for (unsigned i = 0; i < fresh.entry_count; ++i) {
+      const auto& e = fresh.entries[i];
+      if (e.pdpte_register) continue;
+      const auto it = replaced_.find(e.address.value());
+      if (it == replaced_.end()) continue;
+      for (const auto& r : it->second) {
+        if (!replaced_may_answer(r, e.level, access.address)) continue;
+        CachedPath p;
+        p.count = i + 1;
+        for (unsigned k = 0; k <= i; ++k) {
+          const auto& x = fresh.entries[k];
+          p.entries[k] = {x.address.value(), k == i ? r.value : x.value, x.level};
+        }
+        p.efer = from != nullptr ? from->efer : s.efer & paging::Efer::Nxe;
+        p.cr4 = from != nullptr ? from->cr4 : s.cr4 & Cr4::Pse;
+        p.amd = from != nullptr ? from->amd : s.features.amd;
+        if (pae) p.pdptes = from != nullptr ? from->pdptes : s.pdptes;
+        decisions.push_back(decide_cached(base, p, s, access));
+        if (explain == Explain::Yes) {
+          std::map<std::uint64_t, std::uint64_t> remembered;
+          for (unsigned k = 0; k < p.count; ++k) {
+            if (pae && p.entries[k].level == 3) continue;
+            remembered[p.entries[k].address] = p.entries[k].value;
+          }
+          const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
+          walks.push_back(walk_cached(view, s, p.efer, p.cr4, access));
+        }
+      }
     }
   }
   // AMD, legacy PAE: a walk may read the PDPTEs in memory rather than the registers.
@@ -856,6 +962,7 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
           [&](const TranslationCache::TlbItem& x) { return x.base == d.base && x.path == d.path; });
       if (!known) dropped_by_fault_.push_back(std::move(d));
     }
+    note_invalidated(faulting, true);
     caches_.invalidate_for_fault(faulting);
   }
   return v;

@@ -241,8 +241,29 @@ class Judge {
   void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);
   // Does a TLB item a #PF dropped cover the page (or second page) of `access`?
   [[nodiscard]] bool covers_dropped(const paging::Access& access) const;
+  // Entry values replaced since the caches were last invalidated. A CPU may cache a
+  // translation it never used, for prefetches and speculative accesses (SDM
+  // §4.10.2.3; KVM's shadow MMU prefetches the neighbours of a faulting entry), so a
+  // walk through a replaced value stays allowed for an address until an invalidation
+  // that covers it: INVLPG or a #PF of its page (any INVLPG or #PF for a replaced
+  // upper entry, as paging-structure caches go), MOV CR3 (global leaves survive it).
+  struct Replaced {
+    std::uint64_t value = 0;
+    std::uint64_t at = 0;  // clock_ when it was replaced
+  };
+  std::unordered_map<std::uint64_t, std::vector<Replaced>> replaced_;
+  std::uint64_t clock_ = 0;  // entry writes and invalidations so far
+  std::uint64_t flushed_at_ = 0, any_page_invalidated_at_ = 0;
+  std::map<std::uint64_t, std::uint64_t> page_invalidated_at_;  // 4 KiB page -> clock_
+  void note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now);
+  void note_invalidated(std::optional<paging::Linear> page, bool keep_global);
+  [[nodiscard]] bool replaced_may_answer(const Replaced& r, unsigned level,
+                                         paging::Linear va) const;
   // Scratch for judge() and page_decisions(), kept to save an allocation per access.
   mutable std::vector<const CachedPath*> candidates_;
+  // The walks page_decisions() extends with replaced values: (index in its decisions,
+  // the cached item it came from, or nullptr for the fresh walk).
+  mutable std::vector<std::pair<std::size_t, const CachedPath*>> speculative_sources_;
   mutable bool unchanged_cached_ = false;  // set by page_decisions()
   mutable std::array<std::vector<paging::Decision>, 2> scratch_decisions_;  // per page
   mutable std::array<std::vector<paging::Walk>, 2> scratch_walks_;
