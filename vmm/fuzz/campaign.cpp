@@ -303,8 +303,9 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     f.case_number = c.number;
     f.observed = d.observed;
     for (const auto& a : d.allowed) f.allowed.push_back(paging::describe(a));
-    f.reproducer = reproducer_text(
-        r.minimal, r.outcome, {sig, s.name, to_string(options.profile), options.shard.describe()});
+    f.reproducer = reproducer_text(r.minimal, r.outcome,
+                                   {sig, s.name, to_string(options.profile),
+                                    options.shard.describe(), s.lab->cpu().paging_features().amd});
     f.lines = static_cast<unsigned>(std::count(f.reproducer.begin(), f.reproducer.end(), '\n'));
     f.shrink_runs = r.runs;
     if (options.findings) {

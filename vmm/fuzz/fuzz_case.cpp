@@ -198,6 +198,7 @@ std::string to_pgl(const FuzzCase& c, const PglOptions& options) {
   std::string out;
   for (const auto& h : options.header) out += "# " + h + "\n";
   out += "mode " + mode_keyword(c.mode) + "\n";
+  if (!options.cpu.empty()) out += "cpu " + options.cpu + "\n";
   const auto& k = c.controls;
   if (!k.wp) out += "cr0 -wp\n";
   std::string cr4;

@@ -156,9 +156,29 @@ std::vector<std::string> expect_lines(const Disagreement& d) {
   return {"expect gp"};
 }
 
+namespace {
+
+// Does the case set bit 8 of a PML4E or PML5E, which AMD reserves and Intel ignores?
+bool needs_vendor_rules(const FuzzCase& c) {
+  if (c.mode != paging::PagingMode::Level4 && c.mode != paging::PagingMode::Level5) return false;
+  const auto top = [](unsigned level, std::uint64_t value) {
+    return level >= 4 && (value & Pte::Global) != 0;
+  };
+  return std::any_of(c.entries.begin(), c.entries.end(),
+                     [&](const Entry& e) { return top(e.level, e.value); }) ||
+         std::any_of(c.steps.begin(), c.steps.end(), [&](const Step& s) {
+           const auto* e = std::get_if<StepSetEntry>(&s);
+           return e != nullptr && top(e->level, e->value);
+         });
+}
+
+}  // namespace
+
 std::string reproducer_text(const FuzzCase& c, const CaseOutcome& outcome,
                             const ReproducerInfo& info) {
   PglOptions o;
+  // Replayed elsewhere, and by the oracle alone, under the rules it was found with.
+  if (needs_vendor_rules(c)) o.cpu = info.amd ? "amd" : "intel";
   o.header.push_back("pagelab fuzz finding " + info.signature);
   o.header.push_back(fmt::format("seed {} case {} (shard {}, profile {}), backend {}", c.seed,
                                  c.number, info.shard, info.profile, info.backend));

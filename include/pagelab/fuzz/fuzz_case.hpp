@@ -115,6 +115,7 @@ std::string mode_keyword(paging::PagingMode mode);
 // step index) are `expect` lines after that access.
 struct PglOptions {
   std::vector<std::string> header;
+  std::string cpu;  // "amd" or "intel": a `cpu` line (the vendor's rules the case needs)
   std::vector<std::pair<std::size_t, std::vector<std::string>>> expects;
 };
 std::string to_pgl(const FuzzCase& c, const PglOptions& options = {});

@@ -31,6 +31,7 @@ std::vector<std::string> expect_lines(const Disagreement& d);
 
 struct ReproducerInfo {
   std::string signature, backend, profile, shard;
+  bool amd = false;  // the backend's CPU says AMD (CpuFeatures::amd)
 };
 // The reproducer: a comment header (signature, seed, case number, backend, what the
 // backend did instead) and the case with its expect lines.
