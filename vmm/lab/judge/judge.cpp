@@ -5,6 +5,7 @@
 #include "judge/cached_walk.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/entry_rules.hpp"
 
 namespace pagelab::lab::judge {
 
@@ -176,7 +177,6 @@ void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
     any_page_invalidated_at_ = clock_;
     return;
   }
-  flushed_at_ = clock_;
   page_invalidated_at_.clear();
   // What stays cached over a flush is a global leaf (CR4.PGE, G): the rest is gone.
   const bool pge = (state_.cr4 & Cr4::Pge) != 0;
@@ -189,19 +189,10 @@ void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
 }
 
 bool Judge::replaced_may_answer(const Replaced& r, unsigned level, Linear va) const {
-  const auto mode = state_.mode();
-  const bool large = (level == 2 || level == 3) && (r.value & Pte::PageSize) != 0 &&
-                     mode != paging::PagingMode::Pae &&
-                     !(mode == paging::PagingMode::Bits32 && level == 3);
-  const bool leaf =
-      level == 1 || large ||
-      (mode == paging::PagingMode::Pae && level == 2 && (r.value & Pte::PageSize) != 0);
-  if (!leaf) return r.at > any_page_invalidated_at_;
+  const auto rules = paging::entry_rules(state_, state_.mode(), level, r.value);
+  if (!rules.leaf) return r.at > any_page_invalidated_at_;
   // A TLB item of the old leaf's page: gone after an INVLPG or #PF anywhere in it.
-  std::uint64_t bytes = Page;
-  if (level == 2)
-    bytes = mode == paging::PagingMode::Bits32 ? std::uint64_t{4} << 20 : std::uint64_t{2} << 20;
-  if (level == 3) bytes = std::uint64_t{1} << 30;
+  const auto bytes = paging::page_bytes(rules.page_size);
   const auto base = va.value() & ~(bytes - 1);
   for (auto it = page_invalidated_at_.lower_bound(base);
        it != page_invalidated_at_.end() && it->first < base + bytes; ++it) {
@@ -411,6 +402,22 @@ paging::Decision decide_cached(const BaseView& base, const CachedPath& p, const 
 
 }  // namespace
 
+// The walk of a cached path in words, with the rules frozen in it.
+paging::Walk Judge::explain_cached(const CachedPath& p, const paging::CpuState& s,
+                                   const paging::Access& access) const {
+  const bool pae = s.mode() == paging::PagingMode::Pae;
+  std::map<std::uint64_t, std::uint64_t> remembered;
+  for (unsigned i = 0; i < p.count; ++i) {
+    if (pae && p.entries[i].level == 3) continue;  // a register: p.pdptes
+    remembered[p.entries[i].address] = p.entries[i].value;
+  }
+  auto ws = s;
+  if (pae) ws.pdptes = p.pdptes;
+  ws.features.amd = p.amd;
+  const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
+  return walk_cached(view, ws, p.efer, p.cr4, access);
+}
+
 void Judge::page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
                            std::vector<paging::Decision>& decisions,
                            std::vector<paging::Walk>& walks) const {
@@ -439,18 +446,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
     }
     if (!replaced_.empty()) speculative_sources_.emplace_back(decisions.size(), p);
     decisions.push_back(decide_cached(base, *p, s, access));
-    if (explain == Explain::Yes) {
-      std::map<std::uint64_t, std::uint64_t> remembered;
-      for (unsigned i = 0; i < p->count; ++i) {
-        if (pae && p->entries[i].level == 3) continue;  // a register: p->pdptes
-        remembered[p->entries[i].address] = p->entries[i].value;
-      }
-      auto ws = s;
-      if (pae) ws.pdptes = p->pdptes;
-      ws.features.amd = p->amd;
-      const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
-      walks.push_back(walk_cached(view, ws, p->efer, p->cr4, access));
-    }
+    if (explain == Explain::Yes) walks.push_back(explain_cached(*p, s, access));
   }
   // Translations cached speculatively through an entry value replaced since (see
   // replaced_): the path of the fresh walk, or of a cached item, up to that entry, with
@@ -475,15 +471,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
         p.amd = from != nullptr ? from->amd : s.features.amd;
         if (pae) p.pdptes = from != nullptr ? from->pdptes : s.pdptes;
         decisions.push_back(decide_cached(base, p, s, access));
-        if (explain == Explain::Yes) {
-          std::map<std::uint64_t, std::uint64_t> remembered;
-          for (unsigned k = 0; k < p.count; ++k) {
-            if (pae && p.entries[k].level == 3) continue;
-            remembered[p.entries[k].address] = p.entries[k].value;
-          }
-          const OverlayMemory view(memory_, remembered, paging::entry_bytes(s.mode()));
-          walks.push_back(walk_cached(view, s, p.efer, p.cr4, access));
-        }
+        if (explain == Explain::Yes) walks.push_back(explain_cached(p, s, access));
       }
     }
   }

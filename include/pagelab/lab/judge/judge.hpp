@@ -222,6 +222,8 @@ class Judge {
                       std::vector<paging::Decision>& decisions,
                       std::vector<paging::Walk>& walks) const;
   [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
+  [[nodiscard]] paging::Walk explain_cached(const CachedPath& p, const paging::CpuState& s,
+                                            const paging::Access& access) const;
 
   paging::PhysicalMemory& memory_;
   paging::FlatMemory flat_;  // memory_'s bytes when it is a BufferMemory: no virtual reads
@@ -253,7 +255,7 @@ class Judge {
   };
   std::unordered_map<std::uint64_t, std::vector<Replaced>> replaced_;
   std::uint64_t clock_ = 0;  // entry writes and invalidations so far
-  std::uint64_t flushed_at_ = 0, any_page_invalidated_at_ = 0;
+  std::uint64_t any_page_invalidated_at_ = 0;
   std::map<std::uint64_t, std::uint64_t> page_invalidated_at_;  // 4 KiB page -> clock_
   void note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now);
   void note_invalidated(std::optional<paging::Linear> page, bool keep_global);
