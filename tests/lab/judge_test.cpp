@@ -201,6 +201,38 @@ TEST(Judge, AStaleUpperEntryMayServeAnotherPageOfItsRegion) {
   EXPECT_TRUE(w.values(user).empty());
 }
 
+// A CPU that answered from such a paging-structure-cache item may keep what it
+// translated in its TLB (SDM §4.10.2.1), under the rules that item was walked with; the
+// TLB entry outlives an INVLPG of another page, which empties the structure caches.
+TEST(Judge, ASuccessFromAStaleUpperEntryMayStayInTheTlb) {
+  World w;
+  w.access(World::read(Va));
+  const auto pdpte = w.builder.entry_address(Linear(Va), 3);
+  w.judge.write_entry(pdpte, w.judge.read_entry(pdpte) & ~Pte::User);
+  const auto user = World::read(Va2, Privilege::User);
+  const auto j = w.judge.judge(user, false);
+  const Observed ok{Observed::Kind::Ok, 0, 0, 0, 0x3333};
+  EXPECT_TRUE(w.judge.commit(user, false, 0, j, &ok).agrees());
+  w.judge.invlpg(Linear(0x7000000));
+  EXPECT_EQ(w.values(user), (Values{0x3333}));
+  w.judge.invlpg(Linear(Va2));
+  EXPECT_TRUE(w.values(user).empty());
+}
+
+// ... and a CPU that walked afresh and faulted keeps nothing of it.
+TEST(Judge, AFaultFromTheFreshWalkKeepsNoStaleTranslation) {
+  World w;
+  w.access(World::read(Va));
+  const auto pdpte = w.builder.entry_address(Linear(Va), 3);
+  w.judge.write_entry(pdpte, w.judge.read_entry(pdpte) & ~Pte::User);
+  const auto user = World::read(Va2, Privilege::User);
+  const auto j = w.judge.judge(user, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0x5, Va2, 0};
+  EXPECT_TRUE(w.judge.commit(user, false, 0, j, &pf).agrees());
+  w.judge.invlpg(Linear(0x7000000));
+  EXPECT_TRUE(w.values(user).empty());
+}
+
 TEST(Judge, TheIssueReproducerAllowsTheStaleUserTranslation) {
   // Supervisor read after INVLPG of the other page must not replace the user
   // translation the TLB may still hold for this page (issue "One case pipeline").

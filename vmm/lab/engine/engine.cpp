@@ -801,25 +801,30 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     if (j.decided_second) add(*j.decided_second);
     for (const auto& d : j.decided_others) add(d);
     const auto matches_under = [&](const paging::CpuState& state) {
-      judge::Allowed other(judge.outcome_under(acc, state), false);
-      if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
-          t != nullptr && a.type == paging::AccessType::Read) {
-        other.value_known = t->physical.value() + a.size <= model.size();
-        if (other.value_known) {
-          other.value = judge::read_bytes(model, t->physical, a.size);
+      auto under = judge.judge_under(acc, state);
+      bool same = false;
+      for (auto& other : under.allowed) {
+        if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
+            t != nullptr && a.type == paging::AccessType::Read && other.value_known) {
           const unsigned width = paging::entry_bytes(state.mode());
-          const std::uint64_t pa = t->physical.value();
-          for (const auto& [at, old] : entries_before) {
+          const unsigned first = other.split_at != 0 ? other.split_at : a.size;
+          const auto restore = [&](std::uint64_t& value) {
             for (unsigned b = 0; b < a.size; ++b) {
-              if (pa + b < at || pa + b >= at + width) continue;
-              const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
-              const std::uint64_t old_byte = (old >> (8 * (pa + b - at))) & 0xff;
-              other.value = (other.value & ~byte_mask) | (old_byte << (8 * b));
+              const std::uint64_t pa =
+                  b < first ? t->physical.value() + b : other.second_physical.value() + (b - first);
+              for (const auto& [at, old] : entries_before) {
+                if (pa < at || pa >= at + width) continue;
+                const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
+                const std::uint64_t old_byte = (old >> (8 * (pa - at))) & 0xff;
+                value = (value & ~byte_mask) | (old_byte << (8 * b));
+              }
             }
-          }
+          };
+          // The values after this walk's own A/D updates (values_after_ad) stay as they are.
+          restore(other.value);
         }
+        same = same || judge.matches(other, acc, ob);
       }
-      const bool same = judge.matches(other, acc, ob);
       if (same) deviant_state = state;
       return same;
     };
@@ -844,8 +849,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   // Matched through the deviation's walk: still outside the architecture.
   const bool agrees = v.agrees() && !deviant_state;
-  if (deviant_state && ob.kind == judge::Observed::Kind::Ok)
-    judge.remember_under(acc, *deviant_state);
+  if (deviant_state) {
+    judge.remember_under(acc, *deviant_state, ob.kind != judge::Observed::Kind::Ok);
+  }
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
     const auto touched = [&](std::uint64_t pa, unsigned bytes) {
@@ -887,6 +893,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // What is kept and printed is the architecture's judgement alone.
   j.allowed.resize(pure_allowed);
   j.decided_others.resize(pure_others);
+  j.others_under.resize(pure_others);
   j.cache_may_answer = pure_cache_may_answer;
   // A known deviation need not be explained in words when the front-end only counts it.
   const bool reported =

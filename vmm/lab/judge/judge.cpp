@@ -389,15 +389,20 @@ struct CachedView {
 
 // What a cached path answers now: its entries, with the PDPTEs and the control bits
 // its walk decided from frozen in it (SDM §4.10.2.2).
-paging::Decision decide_cached(const BaseView& base, const CachedPath& p, const paging::CpuState& s,
-                               const paging::Access& access) {
+// The state a cached path is walked under now: its frozen rules, the rest as they are.
+paging::CpuState rules_of(const CachedPath& p, const paging::CpuState& s) {
   auto cs = s;
   if (s.mode() == paging::PagingMode::Pae) cs.pdptes = p.pdptes;
   cs.efer = (s.efer & ~paging::Efer::Nxe) | p.efer;
   cs.cr4 = (s.cr4 & ~Cr4::Pse) | p.cr4;
   cs.features.amd = p.amd;
+  return cs;
+}
+
+paging::Decision decide_cached(const BaseView& base, const CachedPath& p, const paging::CpuState& s,
+                               const paging::Access& access) {
   const bool strip_xd = p.efer != 0 && (s.efer & paging::Efer::Nxe) == 0;
-  return paging::decide(CachedView{base, p, strip_xd}, cs, access);
+  return paging::decide(CachedView{base, p, strip_xd}, rules_of(p, s), access);
 }
 
 }  // namespace
@@ -420,10 +425,13 @@ paging::Walk Judge::explain_cached(const CachedPath& p, const paging::CpuState& 
 
 void Judge::page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
                            std::vector<paging::Decision>& decisions,
-                           std::vector<paging::Walk>& walks) const {
+                           std::vector<paging::CpuState>& rules, std::vector<paging::Walk>& walks,
+                           bool fresh_only) const {
   const BaseView base{flat_, memory_};
   decisions.push_back(paging::decide(base, s, access));
+  rules.push_back(s);
   if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, s, access));
+  if (fresh_only) return;
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   auto& cached = candidates_;  // reused: no allocation per access
   caches_.candidates(access.address, cached);
@@ -446,6 +454,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
     }
     if (!replaced_.empty()) speculative_sources_.emplace_back(decisions.size(), p);
     decisions.push_back(decide_cached(base, *p, s, access));
+    rules.push_back(rules_of(*p, s));
     if (explain == Explain::Yes) walks.push_back(explain_cached(*p, s, access));
   }
   // Translations cached speculatively through an entry value replaced since (see
@@ -471,6 +480,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
         p.amd = from != nullptr ? from->amd : s.features.amd;
         if (pae) p.pdptes = from != nullptr ? from->pdptes : s.pdptes;
         decisions.push_back(decide_cached(base, p, s, access));
+        rules.push_back(rules_of(p, s));
         if (explain == Explain::Yes) walks.push_back(explain_cached(p, s, access));
       }
     }
@@ -481,6 +491,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
     ms.pdptes = pdptes_in_memory(s);
     if (ms.pdptes != s.pdptes) {
       decisions.push_back(paging::decide(base, ms, access));
+      rules.push_back(ms);
       if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, ms, access));
     }
   }
@@ -493,11 +504,22 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
 }
 
 void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgement& j) const {
-  const auto s = state_for(ac);
+  judge_in(state_for(ac), access, explain, j, false);
+}
+
+Judgement Judge::judge_under(const paging::Access& access, const paging::CpuState& state) const {
+  Judgement j;
+  judge_in(state, access, Explain::No, j, true);
+  return j;
+}
+
+void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
+                     Judgement& j, bool fresh_only) const {
   j.allowed.clear();
   j.decided = {};
   j.decided_second.reset();
   j.decided_others.clear();
+  j.others_under.clear();
   j.cache_may_answer = false;
   if (j.explained) {
     j.fresh = {};
@@ -522,11 +544,13 @@ void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgem
   const auto offset = access.address.value() % Page;
   // Scratch reused across accesses: no allocation per access once warm.
   auto& firsts = scratch_decisions_[0];
+  auto& first_rules = scratch_rules_[0];
   auto& first_walks = scratch_walks_[0];
   firsts.clear();
+  first_rules.clear();
   first_walks.clear();
   unchanged_cached_ = false;
-  page_decisions(s, access, explain, firsts, first_walks);
+  page_decisions(s, access, explain, firsts, first_rules, first_walks, fresh_only);
   j.cache_may_answer = unchanged_cached_;
   j.decided = firsts.front();
   if (explain == Explain::Yes) {
@@ -534,6 +558,9 @@ void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgem
     j.others.assign(first_walks.begin() + 1, first_walks.end());
   }
   if (firsts.size() > 1) j.decided_others.assign(firsts.begin() + 1, firsts.end());
+  const Linear page(access.address.value() - offset);
+  for (std::size_t k = 1; k < first_rules.size(); ++k)
+    j.others_under.push_back({page, first_rules[k]});
   if (!data || offset + access.size <= Page) {
     j.allowed.reserve(firsts.size());
     for (std::size_t k = 0; k < firsts.size(); ++k) {
@@ -558,13 +585,18 @@ void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgem
   const auto first_bytes = static_cast<unsigned>(Page - offset);
   second.size = access.size - first_bytes;
   auto& seconds = scratch_decisions_[1];
+  auto& second_rules = scratch_rules_[1];
   auto& second_walks = scratch_walks_[1];
   seconds.clear();
+  second_rules.clear();
   second_walks.clear();
-  page_decisions(s, second, explain, seconds, second_walks);
+  page_decisions(s, second, explain, seconds, second_rules, second_walks, fresh_only);
   j.cache_may_answer = j.cache_may_answer || unchanged_cached_;
   j.decided_second = seconds.front();
   j.decided_others.insert(j.decided_others.end(), seconds.begin() + 1, seconds.end());
+  for (std::size_t k = 1; k < second_rules.size(); ++k) {
+    j.others_under.push_back({second.address, second_rules[k]});
+  }
   if (explain == Explain::Yes) {
     j.fresh_second = second_walks.front();
     j.others.insert(j.others.end(), second_walks.begin(), second_walks.end());
@@ -697,6 +729,7 @@ void Judge::widen_with_dropped(const paging::Access& access, bool ac, Judgement&
     }
   }
   j.decided_others.insert(j.decided_others.end(), k.decided_others.begin(), k.decided_others.end());
+  j.others_under.insert(j.others_under.end(), k.others_under.begin(), k.others_under.end());
   j.cache_may_answer = true;
 }
 
@@ -712,34 +745,52 @@ bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
                      [&](const Allowed& a) { return matches(a, access, observed); });
 }
 
-paging::Outcome Judge::outcome_under(const paging::Access& access,
-                                     const paging::CpuState& state) const {
-  const auto first = paging::decide(memory_, state, access);
-  // An access that crosses into the next page faults there when the first page
-  // translates and the second does not.
-  const auto offset = access.address.value() % Page;
-  if (first.kind != paging::Decision::Kind::Translation || offset + access.size <= Page) {
-    return paging::to_outcome(first);
+void Judge::remember_under(const paging::Access& access, const paging::CpuState& state,
+                           bool faulted) {
+  const auto u = judge_under(access, state);
+  const auto page = access.address.value() - access.address.value() % Page;
+  // After a fault, only a page that translated (the other page of an access that
+  // crosses one): the #PF invalidated what would translate the faulting page.
+  using Kind = paging::Decision::Kind;
+  if (!faulted || u.decided.kind == Kind::Translation)
+    caches_.fill(u.decided, state, access.address);
+  if (u.decided_second && (!faulted || u.decided_second->kind == Kind::Translation)) {
+    caches_.fill(*u.decided_second, state, Linear(page + Page));
   }
-  auto second = access;
-  second.address = Linear(access.address.value() - offset + Page);
-  second.size = static_cast<unsigned>(offset + access.size - Page);
-  const auto next = paging::decide(memory_, state, second);
-  return paging::to_outcome(next.kind == paging::Decision::Kind::Translation ? first : next);
-}
-
-void Judge::remember_under(const paging::Access& access, const paging::CpuState& state) {
-  caches_.fill(paging::decide(memory_, state, access), state, access.address);
 }
 
 void Judge::widen_with_state(const paging::Access& access, const paging::CpuState& state,
                              Judgement& j) const {
-  const auto d = paging::decide(memory_, state, access);
-  Allowed a(paging::to_outcome(d), true);
-  // Its value was compared when the deviation was recognised.
-  a.value_known = false;
-  j.allowed.push_back(std::move(a));
-  j.decided_others.push_back(d);
+  auto u = judge_under(access, state);
+  const auto page = access.address.value() - access.address.value() % Page;
+  for (auto& a : u.allowed) {
+    a.stale = true;
+    // Its value was compared when the deviation was recognised.
+    a.value_known = false;
+    j.allowed.push_back(std::move(a));
+  }
+  j.decided_others.push_back(u.decided);
+  j.others_under.push_back({Linear(page), state});
+  if (u.decided_second) {
+    j.decided_others.push_back(*u.decided_second);
+    j.others_under.push_back({Linear(page + Page), state});
+  }
+}
+
+void Judge::fill_from_others(const paging::Access& access, const Judgement& judgement,
+                             const Allowed& chosen) {
+  const auto& t = std::get<paging::Translation>(chosen.outcome);
+  const auto frame = [](paging::GuestPhys pa) { return pa.value() - pa.value() % Page; };
+  const std::uint64_t first_page = access.address.value() - access.address.value() % Page;
+  for (std::size_t i = 0; i < judgement.decided_others.size(); ++i) {
+    const auto& d = judgement.decided_others[i];
+    const auto& under = judgement.others_under[i];
+    if (d.kind != paging::Decision::Kind::Translation) continue;
+    const bool first = under.page.value() == first_page;
+    const auto used = first ? t.physical : chosen.second_physical;
+    if (!first && chosen.split_at == 0) continue;
+    if (frame(d.physical) == frame(used)) caches_.fill(d, under.rules, under.page);
+  }
 }
 
 AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,
@@ -879,6 +930,10 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       caches_.fill(*judgement.decided_second, state_for(ac),
                    Linear(access.address.value() - access.address.value() % Page + Page));
     }
+    // Answered from a cached walk (a paging-structure-cache item among them): the CPU
+    // may hold that translation in its TLB now, under the rules it was decided with,
+    // for as long as nothing invalidates its page.
+    if (k != 0) fill_from_others(access, judgement, chosen);
   } else if (const auto* pf = std::get_if<paging::PageFault>(&effective); pf != nullptr) {
     for (const auto& [entry, bits] : pf->may_set_accessed) {
       if (auto* e = effect(entry.value())) e->may_set |= bits;
@@ -933,6 +988,17 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
       } else if (judgement.decided_second->kind == Kind::Translation &&
                  judgement.decided.kind != Kind::Translation) {
         caches_.fill(*judgement.decided_second, state_for(ac), second_page);
+      }
+      // ... and so may what a cached walk translated for the page that did not fault.
+      if (observed != nullptr) {
+        const bool second_faulted = observed->cr2 >= second_page.value();
+        for (std::size_t i = 0; i < judgement.decided_others.size(); ++i) {
+          const auto& d = judgement.decided_others[i];
+          const auto& under = judgement.others_under[i];
+          if (d.kind == Kind::Translation && (under.page == second_page) != second_faulted) {
+            caches_.fill(d, under.rules, under.page);
+          }
+        }
       }
     }
     // A #PF invalidates the TLB entries for the faulting address's page and the

@@ -68,6 +68,14 @@ struct Judgement {
   paging::Decision decided;
   std::optional<paging::Decision> decided_second;
   std::vector<paging::Decision> decided_others;  // stale and other walks considered
+  // For each of decided_others: the page it is for and the rules it was decided under
+  // (the NXE, PSE, vendor and PDPTEs frozen in a cached walk). A CPU that answered from
+  // such a walk may now hold its translation in the TLB, under those rules.
+  struct Under {
+    paging::Linear page;
+    paging::CpuState rules;
+  };
+  std::vector<Under> others_under;
   // A translation cache holds a walk of this page whose entries are unchanged but for
   // A/D: the CPU may answer from it and set no A/D bit the fresh walk would set.
   bool cache_may_answer = false;
@@ -196,19 +204,20 @@ class Judge {
   // as uncertainly as that allows (A/D bits, where a write's data went).
   void widen_with_dropped(const paging::Access& access, bool ac, Judgement& judgement) const;
 
-  // The outcome of a walk over the tables in memory under another control state: what a
-  // platform that acts as if a control bit still had an old value would do. Decided,
-  // not explained: a front-end asks for it on every case of a known deviation.
-  [[nodiscard]] paging::Outcome outcome_under(const paging::Access& access,
-                                              const paging::CpuState& state) const;
+  // What a CPU walking the tables in memory under `state` allows (fresh walks only, both
+  // pages of an access that crosses one, a read's value and the values its own A/D
+  // updates may show): how a known deviation that acts under another state is matched.
+  [[nodiscard]] Judgement judge_under(const paging::Access& access,
+                                      const paging::CpuState& state) const;
   // A known deviation did what a walk under `state` does: adds that walk to `judgement`
   // as an alternative, so that commit() moves the model on with what the platform did
   // (the A/D bits it may have set, where a write's data went) rather than with what
   // the architecture says. The caller still reports the access as the deviation.
   void widen_with_state(const paging::Access& access, const paging::CpuState& state,
                         Judgement& judgement) const;
-  // ... and what such a walk translated may be cached now, under those rules.
-  void remember_under(const paging::Access& access, const paging::CpuState& state);
+  // ... and what such a walk translated may be cached now, under those rules (after a
+  // fault: the page of an access crossing one that translated).
+  void remember_under(const paging::Access& access, const paging::CpuState& state, bool faulted);
 
   [[nodiscard]] paging::CpuState state_for(bool ac) const;
   [[nodiscard]] std::uint64_t read_entry(paging::GuestPhys at) const;
@@ -220,8 +229,16 @@ class Judge {
   // The decisions behind page_walks(), with the explanation when asked for.
   void page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
                       std::vector<paging::Decision>& decisions,
-                      std::vector<paging::Walk>& walks) const;
+                      std::vector<paging::CpuState>& rules, std::vector<paging::Walk>& walks,
+                      bool fresh_only) const;
+  // judge() under `s`; with `fresh_only`, the fresh walks alone (no cached ones).
+  void judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
+                Judgement& out, bool fresh_only) const;
   [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
+  // A success answered from one of judgement.decided_others: puts the walks that give
+  // `chosen` into the TLB under the rules they were decided with.
+  void fill_from_others(const paging::Access& access, const Judgement& judgement,
+                        const Allowed& chosen);
   [[nodiscard]] paging::Walk explain_cached(const CachedPath& p, const paging::CpuState& s,
                                             const paging::Access& access) const;
 
@@ -268,6 +285,7 @@ class Judge {
   mutable std::vector<std::pair<std::size_t, const CachedPath*>> speculative_sources_;
   mutable bool unchanged_cached_ = false;  // set by page_decisions()
   mutable std::array<std::vector<paging::Decision>, 2> scratch_decisions_;  // per page
+  mutable std::array<std::vector<paging::CpuState>, 2> scratch_rules_;
   mutable std::array<std::vector<paging::Walk>, 2> scratch_walks_;
 };
 
