@@ -40,6 +40,8 @@ TEST(FuzzCli, BadInputIsOneLineAndExitTwoBeforeAnythingRuns) {
   expect_usage_error({"fuzz", "--findings", file + "/sub"}, "--findings");
   expect_usage_error({"fuzz", "-j", "0"}, "-j");
   expect_usage_error({"fuzz", "--jobs", "many"}, "-j");
+  expect_usage_error({"fuzz", "--log-every", "0s"}, "--log-every");
+  expect_usage_error({"fuzz", "--log-every", "often"}, "--log-every");
   // Nothing was created by the refused runs.
   EXPECT_FALSE(std::filesystem::exists(file + "/sub"));
 }
@@ -71,6 +73,29 @@ TEST_F(FuzzCliQemu, JsonLinesEndWithTheSummary) {
     EXPECT_EQ(lines[i]["verdict"], "failed");
   }
   EXPECT_EQ(r.status, lines.size() > 1 ? 1 : 0);
+}
+
+// Not a terminal: no one-line display, but --log-every still writes its lines, each
+// with the cases so far and the rate over its interval.
+TEST_F(FuzzCliQemu, LogEveryWritesProgressLinesWhenNotATerminal) {
+  const auto quiet = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "32bit", "--time", "2s"});
+  ASSERT_TRUE(quiet.status == 0 || quiet.status == 1) << quiet.err;
+  EXPECT_FALSE(contains(quiet.err, "fuzz: ")) << quiet.err;
+  const auto r = run_pagelab(
+      {"fuzz", "--backend", "qemu", "--mode", "32bit", "--time", "3s", "--log-every", "1s"});
+  ASSERT_TRUE(r.status == 0 || r.status == 1) << r.err;
+  std::size_t lines = 0;
+  for (std::size_t at = r.err.find("fuzz: "); at != std::string::npos;
+       at = r.err.find("fuzz: ", at + 1)) {
+    const auto line = r.err.substr(at, r.err.find('\n', at) - at);
+    EXPECT_TRUE(contains(line, " cases, ") && contains(line, " over the last ") &&
+                contains(line, " overall, "))
+        << line;
+    ++lines;
+  }
+  EXPECT_GE(lines, 1u) << r.err;
+  EXPECT_LE(lines, 3u) << r.err;
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << "plain lines, no terminal display";
 }
 
 TEST_F(FuzzCliQemu, TwoWorkersRunTheSameCasesWithTheSameVerdicts) {

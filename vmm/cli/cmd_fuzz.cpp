@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "backend_option.hpp"
@@ -24,7 +25,7 @@ namespace {
 struct FuzzArgs {
   BackendChoice backend;
   std::string seed = "1", cases, time, profile = "all", modes, findings, shard = "1/1",
-              batch = "256", jobs = "1";
+              batch = "256", jobs = "1", log_every;
   bool json = false, strict = false;
 };
 
@@ -107,6 +108,15 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
   return o;
 }
 
+std::optional<std::chrono::milliseconds> log_interval(const FuzzArgs& a) {
+  if (a.log_every.empty()) return std::nullopt;
+  try {
+    return campaign::parse_duration(a.log_every);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--log-every: {}", e.what()));
+  }
+}
+
 }  // namespace
 
 void add_fuzz(CLI::App& app, Context& ctx) {
@@ -141,16 +151,38 @@ void add_fuzz(CLI::App& app, Context& ctx) {
                   "Workers, each with its own machine per backend, sharing each batch's cases")
       ->default_str("1");
   cmd->add_flag("--json", a->json, "JSON lines: one per finding, the summary last");
+  cmd->add_option("--log-every", a->log_every,
+                  "Also write a plain progress line to stderr this often (30s, 1m), terminal or "
+                  "not: cases, the rate over the last interval and overall, findings; for logs "
+                  "of batch jobs and long campaigns");
   cmd->add_flag("--strict", a->strict, "Known deviations are findings too");
   cmd->callback([a, &ctx] {
     auto options = options_of(*a);
+    const auto log_every = log_interval(*a);
     campaign::Progress progress(stderr, campaign::is_terminal(stderr));
+    // The last logged line: when, and how many cases then (the rate over the interval
+    // shows whether a long campaign keeps its pace).
+    std::chrono::steady_clock::duration logged_at{};
+    std::uint64_t logged_cases = 0;
     campaign::StopOnSignal stop;
     options.stop_requested = [] { return campaign::StopOnSignal::requested(); };
     options.on_progress = [&](std::uint64_t cases, std::uint64_t findings,
                               std::chrono::steady_clock::duration elapsed) {
-      if (!progress.due()) return;
       const double s = std::chrono::duration<double>(elapsed).count();
+      if (log_every && elapsed - logged_at >= *log_every) {
+        const double span = std::chrono::duration<double>(elapsed - logged_at).count();
+        progress.clear();
+        fmt::print(stderr, "fuzz: {} {} cases, {} over the last {}, {} overall, {} finding{}\n",
+                   campaign::format_elapsed(elapsed), cases,
+                   campaign::format_rate(static_cast<double>(cases - logged_cases) / span),
+                   campaign::format_elapsed(elapsed - logged_at),
+                   campaign::format_rate(s > 0 ? cases / s : 0), findings,
+                   findings == 1 ? "" : "s");
+        std::fflush(stderr);
+        logged_at = elapsed;
+        logged_cases = cases;
+      }
+      if (!progress.due()) return;
       progress.show(fmt::format("fuzz: {} cases, {}, {} finding{}, {}", cases,
                                 campaign::format_rate(s > 0 ? cases / s : 0), findings,
                                 findings == 1 ? "" : "s", campaign::format_elapsed(elapsed)));
