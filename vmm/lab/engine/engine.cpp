@@ -756,7 +756,18 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const auto explain = explain_all || a.explain ? judge::Explain::Yes : judge::Explain::No;
   auto& j = scratch;
   judge.judge(acc, ac, explain, j);
-  const auto ob = observed_of(r.observed);
+  auto ob = observed_of(r.observed);
+  // A fetch that faulted while executing the bytes at its target (RIP there, the fault
+  // not the fetch's own: no #PF at the target's page) did translate: the CPU went to a
+  // page without the engine's planted return, which only a translation the plan did not
+  // follow (a stale or a deviant one) leads to. As an outcome it is a fetch that
+  // translated; what those bytes did is no paging outcome.
+  if (a.type == paging::AccessType::Fetch && ob.kind == judge::Observed::Kind::Fault &&
+      r.observed.rip == a.address.value() &&
+      !(ob.vector == 14 && ob.cr2 / paging::page_bytes(paging::PageSize::Size4K) ==
+                               a.address.value() / paging::page_bytes(paging::PageSize::Size4K))) {
+    ob = judge::Observed{};
+  }
   // A disagreement may be a known platform deviation; one of them (a host write the
   // platform never sees) needs the tables as they were before the host's writes.
   std::optional<paging::Walk> foreign;
@@ -788,41 +799,12 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // the deviation was recognised.
   std::optional<paging::CpuState> deviant_state;
   if (!allowed && !a.checked_by_caller) {
-    // The entries as the walks read them: a platform acting on a stale control bit did
-    // not walk them, and a read through another translation may land on one (a page
-    // table read as data).
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> entries_before;
-    auto add = [&](const paging::Decision& d) {
-      for (unsigned k = 0; k < d.entry_count; ++k) {
-        entries_before.emplace_back(d.entries[k].address.value(), d.entries[k].value);
-      }
-    };
-    add(j.decided);
-    if (j.decided_second) add(*j.decided_second);
-    for (const auto& d : j.decided_others) add(d);
     const auto matches_under = [&](const paging::CpuState& state) {
       auto under = judge.judge_under(acc, state);
       bool same = false;
-      for (auto& other : under.allowed) {
-        if (const auto* t = std::get_if<paging::Translation>(&other.outcome);
-            t != nullptr && a.type == paging::AccessType::Read && other.value_known) {
-          const unsigned width = paging::entry_bytes(state.mode());
-          const unsigned first = other.split_at != 0 ? other.split_at : a.size;
-          const auto restore = [&](std::uint64_t& value) {
-            for (unsigned b = 0; b < a.size; ++b) {
-              const std::uint64_t pa =
-                  b < first ? t->physical.value() + b : other.second_physical.value() + (b - first);
-              for (const auto& [at, old] : entries_before) {
-                if (pa < at || pa >= at + width) continue;
-                const std::uint64_t byte_mask = std::uint64_t{0xff} << (8 * b);
-                const std::uint64_t old_byte = (old >> (8 * (pa - at))) & 0xff;
-                value = (value & ~byte_mask) | (old_byte << (8 * b));
-              }
-            }
-          };
-          // The values after this walk's own A/D updates (values_after_ad) stay as they are.
-          restore(other.value);
-        }
+      // A read's value is the judge's (the bytes in the model, with what the walk's own
+      // A/D updates may show), as for any access.
+      for (const auto& other : under.allowed) {
         same = same || judge.matches(other, acc, ob);
       }
       if (same) deviant_state = state;
@@ -885,7 +867,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // A platform's known A/D deviation may set bits in the leaf this access used.
   const bool faulted = r.observed.status == ProbeStatus::Fault;
   for (const auto& e : v.entries) {
-    if (!e.leaf) continue;
+    if (!e.maps_page) continue;
     const auto bits = ad_bits_deviations_may_set(platform, leaf_size(e.level), faulted);
     if (bits != 0) judge.may_have_set(GuestPhys(e.address), bits);
   }

@@ -20,8 +20,8 @@ const std::vector<AdDeviation>& known_ad_deviations() {
        "SDM Vol. 3A §4.8: the accessed flag of the entry that maps the page is set when the "
        "translation is used; an access refused by the rights of that entry sets no A there",
        "QEMU 7.2 TCG sets A in a 1 GiB leaf (a PDPTE with PS) while walking, before it checks "
-       "the rights, so an access that then faults (U/S, SMAP, W, PK) leaves A set; 2 MiB and "
-       "4 KiB leaves are checked first",
+       "the rights and the leaf's reserved frame bits 29:13, so an access that then faults (U/S, "
+       "SMAP, W, PK, RSVD) leaves A set; 2 MiB and 4 KiB leaves are checked first",
        "pagelab matrix --backend qemu --case '4level-1g pml4:p,us pdpt:p,us smap read cpl0'",
        [](const AdReadBack& r) {
          return on(r.platform, "tcg") && r.leaf_size == paging::PageSize::Size1G && r.leaf &&

@@ -425,13 +425,12 @@ paging::Walk Judge::explain_cached(const CachedPath& p, const paging::CpuState& 
 
 void Judge::page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
                            std::vector<paging::Decision>& decisions,
-                           std::vector<paging::CpuState>& rules, std::vector<paging::Walk>& walks,
-                           bool fresh_only) const {
+                           std::vector<paging::CpuState>& rules,
+                           std::vector<paging::Walk>& walks) const {
   const BaseView base{flat_, memory_};
   decisions.push_back(paging::decide(base, s, access));
   rules.push_back(s);
   if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, s, access));
-  if (fresh_only) return;
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   auto& cached = candidates_;  // reused: no allocation per access
   caches_.candidates(access.address, cached);
@@ -504,17 +503,17 @@ Judgement Judge::judge(const paging::Access& access, bool ac, Explain explain) c
 }
 
 void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgement& j) const {
-  judge_in(state_for(ac), access, explain, j, false);
+  judge_in(state_for(ac), access, explain, j);
 }
 
 Judgement Judge::judge_under(const paging::Access& access, const paging::CpuState& state) const {
   Judgement j;
-  judge_in(state, access, Explain::No, j, true);
+  judge_in(state, access, Explain::No, j);
   return j;
 }
 
 void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
-                     Judgement& j, bool fresh_only) const {
+                     Judgement& j) const {
   j.allowed.clear();
   j.decided = {};
   j.decided_second.reset();
@@ -550,7 +549,7 @@ void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Ex
   first_rules.clear();
   first_walks.clear();
   unchanged_cached_ = false;
-  page_decisions(s, access, explain, firsts, first_rules, first_walks, fresh_only);
+  page_decisions(s, access, explain, firsts, first_rules, first_walks);
   j.cache_may_answer = unchanged_cached_;
   j.decided = firsts.front();
   if (explain == Explain::Yes) {
@@ -590,7 +589,7 @@ void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Ex
   seconds.clear();
   second_rules.clear();
   second_walks.clear();
-  page_decisions(s, second, explain, seconds, second_rules, second_walks, fresh_only);
+  page_decisions(s, second, explain, seconds, second_rules, second_walks);
   j.cache_may_answer = j.cache_may_answer || unchanged_cached_;
   j.decided_second = seconds.front();
   j.decided_others.insert(j.decided_others.end(), seconds.begin() + 1, seconds.end());
@@ -750,12 +749,18 @@ void Judge::remember_under(const paging::Access& access, const paging::CpuState&
   const auto u = judge_under(access, state);
   const auto page = access.address.value() - access.address.value() % Page;
   // After a fault, only a page that translated (the other page of an access that
-  // crosses one): the #PF invalidated what would translate the faulting page.
+  // crosses one): the #PF invalidated what would translate the faulting page. What a
+  // cached walk under that state translates may have been used as well.
   using Kind = paging::Decision::Kind;
   if (!faulted || u.decided.kind == Kind::Translation)
     caches_.fill(u.decided, state, access.address);
   if (u.decided_second && (!faulted || u.decided_second->kind == Kind::Translation)) {
     caches_.fill(*u.decided_second, state, Linear(page + Page));
+  }
+  for (std::size_t i = 0; i < u.decided_others.size(); ++i) {
+    if (u.decided_others[i].kind == Kind::Translation) {
+      caches_.fill(u.decided_others[i], u.others_under[i].rules, u.others_under[i].page);
+    }
   }
 }
 
@@ -775,6 +780,8 @@ void Judge::widen_with_state(const paging::Access& access, const paging::CpuStat
     j.decided_others.push_back(*u.decided_second);
     j.others_under.push_back({Linear(page + Page), state});
   }
+  j.decided_others.insert(j.decided_others.end(), u.decided_others.begin(), u.decided_others.end());
+  j.others_under.insert(j.others_under.end(), u.others_under.begin(), u.others_under.end());
 }
 
 void Judge::fill_from_others(const paging::Access& access, const Judgement& judgement,
@@ -856,8 +863,12 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
                       [&](const EntryEffect& e) { return e.address == at; })) {
         continue;
       }
-      const bool leaf = reached_leaf && i + 1 == d.entry_count;
-      v.entries.push_back({st.level, at, read_entry(GuestPhys(at)), 0, 0, leaf});
+      const bool last = i + 1 == d.entry_count;
+      const bool leaf = reached_leaf && last;
+      const bool maps_page =
+          leaf || (last && st.level > 1 &&
+                   paging::entry_rules(state_, state_.mode(), st.level, st.value).leaf);
+      v.entries.push_back({st.level, at, read_entry(GuestPhys(at)), 0, 0, leaf, maps_page});
     }
   };
   record(judgement.decided);
@@ -1010,6 +1021,17 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
                                                 : access.address;
     std::vector<TranslationCache::TlbItem> dropped;
     caches_.tlb_items(faulting, dropped);
+    // ... and the translations of that page the CPU may have cached from other walks
+    // (paging-structure-cache items, values replaced since: SDM §4.10.2.3), which a
+    // platform that keeps TLB entries across a #PF may keep as well.
+    const std::uint64_t faulting_page = faulting.value() - faulting.value() % Page;
+    for (std::size_t i = 0; i < judgement.decided_others.size(); ++i) {
+      const auto& d = judgement.decided_others[i];
+      const auto& under = judgement.others_under[i];
+      if (d.kind == paging::Decision::Kind::Translation && under.page.value() == faulting_page) {
+        dropped.push_back(TranslationCache::tlb_item(d, under.rules));
+      }
+    }
     for (auto& d : dropped) {
       const bool known = std::any_of(
           dropped_by_fault_.begin(), dropped_by_fault_.end(),

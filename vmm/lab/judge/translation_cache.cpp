@@ -135,6 +135,13 @@ void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) c
   }
 }
 
+TranslationCache::TlbItem TranslationCache::tlb_item(const paging::Decision& walk,
+                                                     const paging::CpuState& state) {
+  auto p = path_of(walk, state, walk.entry_count);
+  p.global = walk.global;
+  return {walk.page_base.value(), paging::page_bytes(walk.page_size), p};
+}
+
 void TranslationCache::restore(const TlbItem& item) {
   for (const auto size : AllSizes) {
     if (paging::page_bytes(size) != item.bytes) continue;

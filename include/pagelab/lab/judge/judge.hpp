@@ -95,6 +95,10 @@ struct EntryEffect {
   std::uint64_t address = 0, before = 0;
   std::uint64_t must_set = 0, may_set = 0;
   bool leaf = false;
+  // The last entry a walk read maps a page by its own bits (PS), even where the walk
+  // stopped there on reserved bits: a platform that sets A in a leaf before checking it
+  // (a known deviation) may have set it.
+  bool maps_page = false;
 };
 
 struct AccessVerdict {
@@ -204,9 +208,10 @@ class Judge {
   // as uncertainly as that allows (A/D bits, where a write's data went).
   void widen_with_dropped(const paging::Access& access, bool ac, Judgement& judgement) const;
 
-  // What a CPU walking the tables in memory under `state` allows (fresh walks only, both
-  // pages of an access that crosses one, a read's value and the values its own A/D
-  // updates may show): how a known deviation that acts under another state is matched.
+  // What a CPU under `state` allows: its walks of the tables in memory (both pages of an
+  // access that crosses one, a read's value and the values its own A/D updates may
+  // show) and what the translation caches may answer under it: how a known deviation
+  // that acts under another state is matched, a stale translation included.
   [[nodiscard]] Judgement judge_under(const paging::Access& access,
                                       const paging::CpuState& state) const;
   // A known deviation did what a walk under `state` does: adds that walk to `judgement`
@@ -229,11 +234,10 @@ class Judge {
   // The decisions behind page_walks(), with the explanation when asked for.
   void page_decisions(const paging::CpuState& s, const paging::Access& access, Explain explain,
                       std::vector<paging::Decision>& decisions,
-                      std::vector<paging::CpuState>& rules, std::vector<paging::Walk>& walks,
-                      bool fresh_only) const;
-  // judge() under `s`; with `fresh_only`, the fresh walks alone (no cached ones).
+                      std::vector<paging::CpuState>& rules, std::vector<paging::Walk>& walks) const;
+  // judge() under `s`.
   void judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
-                Judgement& out, bool fresh_only) const;
+                Judgement& out) const;
   [[nodiscard]] std::uint64_t read_value(paging::GuestPhys pa, unsigned size, bool& known) const;
   // A success answered from one of judgement.decided_others: puts the walks that give
   // `chosen` into the TLB under the rules they were decided with.
