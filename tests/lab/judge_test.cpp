@@ -338,6 +338,24 @@ TEST(Judge, ATranslationAFaultDroppedIsNamedUntilInvalidatedAnyway) {
   EXPECT_FALSE(w.judge.matches_dropped_by_fault(read, false, ok));
 }
 
+// A translation the CPU may have cached without using it (SDM §4.10.2.3: a replaced
+// entry value) is dropped by a #PF on its page like any other; a platform that keeps
+// TLB entries across a #PF may keep that one too (found on kvm_amd's shadow MMU, whose
+// prefetched entries survive the fault).
+TEST(Judge, ASpeculativeTranslationAFaultDroppedIsNamed) {
+  World w;
+  const auto leaf = w.builder.entry_address(Linear(Va), 1);
+  w.judge.write_entry(leaf, 0);  // never accessed: cached, if at all, speculatively
+  const auto user = World::read(Va, Privilege::User);
+  const auto j = w.judge.judge(user, false);
+  const Observed pf{Observed::Kind::Fault, 14, 0x4, Va, 0};
+  EXPECT_TRUE(w.judge.commit(user, false, 0, j, &pf).agrees());
+  const auto read = World::read(Va);
+  EXPECT_TRUE(w.values(read).empty());
+  EXPECT_TRUE(
+      w.judge.matches_dropped_by_fault(read, false, Observed{Observed::Kind::Ok, 0, 0, 0, 0x1111}));
+}
+
 TEST(Judge, AWriteWithTwoAllowedPlacesLeavesBothUnknown) {
   // Va's PTE changed without INVLPG: a write may go to FrameA (the cached translation)
   // or FrameB (the fresh walk), and the CPU does not say which. A later read of either

@@ -1028,7 +1028,11 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     for (std::size_t i = 0; i < judgement.decided_others.size(); ++i) {
       const auto& d = judgement.decided_others[i];
       const auto& under = judgement.others_under[i];
-      if (d.kind == paging::Decision::Kind::Translation && under.page.value() == faulting_page) {
+      const bool reached_leaf =
+          d.kind == paging::Decision::Kind::Translation ||
+          (d.kind == paging::Decision::Kind::PageFault &&
+           (d.error_code & paging::PfError::P) != 0 && (d.error_code & paging::PfError::Rsvd) == 0);
+      if (reached_leaf && under.page.value() == faulting_page) {
         dropped.push_back(TranslationCache::tlb_item(d, under.rules));
       }
     }

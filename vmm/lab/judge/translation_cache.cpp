@@ -5,6 +5,7 @@
 
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/entry_rules.hpp"
 
 namespace pagelab::lab::judge {
 
@@ -138,8 +139,17 @@ void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) c
 TranslationCache::TlbItem TranslationCache::tlb_item(const paging::Decision& walk,
                                                      const paging::CpuState& state) {
   auto p = path_of(walk, state, walk.entry_count);
-  p.global = walk.global;
-  return {walk.page_base.value(), paging::page_bytes(walk.page_size), p};
+  if (walk.kind == paging::Decision::Kind::Translation) {
+    p.global = walk.global;
+    return {walk.page_base.value(), paging::page_bytes(walk.page_size), p};
+  }
+  // A walk refused on the rights at its leaf translates all the same (the rights are
+  // checked per access): its page is the leaf's.
+  const auto& leaf = walk.entries[walk.entry_count - 1];
+  const auto rules = paging::entry_rules(state, state.mode(), leaf.level, leaf.value);
+  const auto bytes = paging::page_bytes(rules.page_size);
+  p.global = (leaf.value & paging::Pte::Global) != 0 && (state.cr4 & Cr4::Pge) != 0;
+  return {walk.address.value() & ~(bytes - 1), bytes, p};
 }
 
 void TranslationCache::restore(const TlbItem& item) {

@@ -78,7 +78,8 @@ class TranslationCache {
   void tlb_items(paging::Linear va, std::vector<TlbItem>& out) const;
   // Puts back an item tlb_items() returned.
   void restore(const TlbItem& item);
-  // The TLB item a walk that translated leaves (what fill() keeps for its page).
+  // The TLB item a walk that reached its leaf leaves (what fill() keeps for its page
+  // when it translated; a walk refused on the leaf's rights has the same path).
   static TlbItem tlb_item(const paging::Decision& walk, const paging::CpuState& state);
   // Every cached path that could translate `va` now, TLB items first.
   void candidates(paging::Linear va, std::vector<const CachedPath*>& out) const;
