@@ -76,6 +76,13 @@ struct World {
     EXPECT_TRUE(judge.commit(user, false, 0, j, &pf).agrees());
     return leaf;
   }
+  // Va read (its region's PML4E, PDPTE and PDE cached), then U/S cleared in the PDPTE
+  // without invalidation.
+  void cache_then_make_pdpte_supervisor() {
+    access(read(Va));
+    const auto pdpte = builder.entry_address(Linear(Va), 3);
+    judge.write_entry(pdpte, judge.read_entry(pdpte) & ~Pte::User);
+  }
   [[nodiscard]] bool faults(const paging::Access& a) const {
     const auto j = judge.judge(a, false);
     return std::any_of(j.allowed.begin(), j.allowed.end(), [](const Allowed& x) {
@@ -188,11 +195,9 @@ TEST(Judge, APageFaultInvalidatesWhatTranslatedTheAddress) {
 
 TEST(Judge, AStaleUpperEntryMayServeAnotherPageOfItsRegion) {
   World w;
-  w.access(World::read(Va));  // caches PML4E, PDPTE and PDE for the region of Va
-  // Clear U/S in the PDPTE: a supervisor page now, but the paging-structure caches may
-  // still hold the user PDPTE for Va2, a page never accessed (SDM §4.10.3).
-  const auto pdpte = w.builder.entry_address(Linear(Va), 3);
-  w.judge.write_entry(pdpte, w.judge.read_entry(pdpte) & ~Pte::User);
+  // A supervisor page now, but the paging-structure caches may still hold the user
+  // PDPTE for Va2, a page never accessed (SDM §4.10.3).
+  w.cache_then_make_pdpte_supervisor();
   const auto user = World::read(Va2, Privilege::User);
   EXPECT_EQ(w.values(user), (Values{0x3333}));
   EXPECT_TRUE(w.faults(user));
@@ -206,9 +211,7 @@ TEST(Judge, AStaleUpperEntryMayServeAnotherPageOfItsRegion) {
 // TLB entry outlives an INVLPG of another page, which empties the structure caches.
 TEST(Judge, ASuccessFromAStaleUpperEntryMayStayInTheTlb) {
   World w;
-  w.access(World::read(Va));
-  const auto pdpte = w.builder.entry_address(Linear(Va), 3);
-  w.judge.write_entry(pdpte, w.judge.read_entry(pdpte) & ~Pte::User);
+  w.cache_then_make_pdpte_supervisor();
   const auto user = World::read(Va2, Privilege::User);
   const auto j = w.judge.judge(user, false);
   const Observed ok{Observed::Kind::Ok, 0, 0, 0, 0x3333};
@@ -222,9 +225,7 @@ TEST(Judge, ASuccessFromAStaleUpperEntryMayStayInTheTlb) {
 // ... and a CPU that walked afresh and faulted keeps nothing of it.
 TEST(Judge, AFaultFromTheFreshWalkKeepsNoStaleTranslation) {
   World w;
-  w.access(World::read(Va));
-  const auto pdpte = w.builder.entry_address(Linear(Va), 3);
-  w.judge.write_entry(pdpte, w.judge.read_entry(pdpte) & ~Pte::User);
+  w.cache_then_make_pdpte_supervisor();
   const auto user = World::read(Va2, Privilege::User);
   const auto j = w.judge.judge(user, false);
   const Observed pf{Observed::Kind::Fault, 14, 0x5, Va2, 0};

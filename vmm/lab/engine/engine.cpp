@@ -758,12 +758,18 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   judge.judge(acc, ac, explain, j);
   auto ob = observed_of(r.observed);
   // A fetch that faulted while executing the bytes at its target (RIP there, the fault
-  // not the fetch's own: no #PF at the target's page) did translate: the CPU went to a
-  // page without the engine's planted return, which only a translation the plan did not
-  // follow (a stale or a deviant one) leads to. As an outcome it is a fetch that
-  // translated; what those bytes did is no paging outcome.
+  // not the fetch's own: no #PF at the target's page, no #GP for a target that is not
+  // canonical) did translate: the CPU went to a page without the engine's planted
+  // return, which only a translation the plan did not follow (a stale or a deviant one)
+  // leads to. As an outcome it is a fetch that translated; what those bytes did is no
+  // paging outcome.
+  const bool fetch_own_gp =
+      ob.vector == 13 &&
+      std::any_of(j.allowed.begin(), j.allowed.end(), [](const judge::Allowed& x) {
+        return std::holds_alternative<paging::GeneralProtection>(x.outcome);
+      });
   if (a.type == paging::AccessType::Fetch && ob.kind == judge::Observed::Kind::Fault &&
-      r.observed.rip == a.address.value() &&
+      r.observed.rip == a.address.value() && !fetch_own_gp &&
       !(ob.vector == 14 && ob.cr2 / paging::page_bytes(paging::PageSize::Size4K) ==
                                a.address.value() / paging::page_bytes(paging::PageSize::Size4K))) {
     ob = judge::Observed{};
@@ -828,9 +834,17 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const bool pure_cache_may_answer = j.cache_may_answer;
   if (allowed && keeps_after_fault) judge.widen_with_dropped(acc, ac, j);
   if (deviant_state) judge.widen_with_state(acc, *deviant_state, j);
+  // A known deviation that did what the tables of before the host's writes say: the
+  // model moves on with that translation too (a write's data went there).
+  const bool foreign_deviant = deviation != nullptr && before_foreign && foreign;
+  if (foreign_deviant) {
+    judge::Allowed old(foreign->outcome, true);
+    old.value_known = false;  // compared when the deviation was recognised
+    j.allowed.push_back(std::move(old));
+  }
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
   // Matched through the deviation's walk: still outside the architecture.
-  const bool agrees = v.agrees() && !deviant_state;
+  const bool agrees = v.agrees() && !deviant_state && !foreign_deviant;
   if (deviant_state) {
     judge.remember_under(acc, *deviant_state, ob.kind != judge::Observed::Kind::Ok);
   }
