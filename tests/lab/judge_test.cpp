@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/paging/frame_allocator.hpp"
@@ -487,6 +488,81 @@ TEST(Judge, APlatformThatKeepsEntriesAcrossFaultsMayHaveWrittenThroughOne) {
   w.judge.invlpg(Linear(Va));
   EXPECT_TRUE(read_may_return(w, World::read(Va), 0x77));
   EXPECT_TRUE(read_may_return(w, World::read(Va), 0x2222));  // it went to FrameA
+}
+
+// shadow-mmu-host-pte-write-invisible (access_deviations.hpp): KVM's shadow MMU misses
+// the host's writes of an entry, and may have shadowed any value one of them replaced,
+// not only the value before the first (a fuzzer's KVM finding, tests/fuzz/findings/
+// a_second_host_write_may_stay_invisible_too.pgl). Va2's PTE: the guest clears it, the
+// host writes FrameB, a read walks it, the host makes it not present, INVLPG.
+struct HostWrites : World {
+  GuestPhys leaf = builder.entry_address(Linear(Va2), 1);
+  static constexpr std::uint64_t ToB = FrameB | Pte::Present | Pte::User;
+  static constexpr std::uint64_t NotPresent = FrameA;  // P clear
+  paging::Access user = read(Va2, Privilege::User);
+
+  // `walked_b`: the host writes FrameB and a read walks it before the last host write.
+  explicit HostWrites(bool walked_b) {
+    judge.write_entry(leaf, 0);
+    if (walked_b) {
+      judge.foreign_write(leaf, ToB);
+      EXPECT_FALSE(judge.write_cr3(judge.state().cr3));
+      EXPECT_EQ(values(read(Va2)), (Values{0x2222}));
+      access(read(Va2));
+    }
+    judge.foreign_write(leaf, NotPresent);
+    judge.invlpg(Linear(Va2));
+  }
+  // The architecture refuses `ob`; is it the host-write deviation?
+  bool named(const Observed& ob) {
+    const auto j = judge.judge(user, false);
+    const bool allowed = std::any_of(j.allowed.begin(), j.allowed.end(),
+                                     [&](const Allowed& x) { return judge.matches(x, user, ob); });
+    EXPECT_FALSE(allowed);
+    const bool before = judge.walk_before_foreign_writes(user, false, ob).has_value();
+    OpAccess op;
+    op.address = Linear(Va2);
+    op.privilege = Privilege::User;
+    OpResult result;
+    result.status = ob.kind == Observed::Kind::Ok ? ProbeStatus::Ok : ProbeStatus::Fault;
+    std::vector<paging::Outcome> outcomes;
+    for (const auto& x : j.allowed) outcomes.push_back(x.outcome);
+    const AccessCase c{{"kvm", "kvm_amd", "kvm-shadow-mmu"},
+                       op,
+                       result,
+                       outcomes,
+                       before,
+                       judge.state_for(false),
+                       {},
+                       {}};
+    const auto* d = find_access_deviation(c, known_access_deviations());
+    EXPECT_EQ(before, d != nullptr);
+    return d != nullptr && d->id == "shadow-mmu-host-pte-write-invisible";
+  }
+};
+
+TEST(Judge, AnyValueAHostWriteReplacedMayStillBeWalkedAsTheNamedDeviation) {
+  HostWrites w(true);
+  EXPECT_TRUE(w.faults(w.user));
+  EXPECT_TRUE(w.named({Observed::Kind::Ok, 0, 0, 0, 0x2222}));  // through FrameB
+}
+
+TEST(Judge, AValueNoHostWriteReplacedIsNotTheHostWriteDeviation) {
+  HostWrites once(false);  // one host write, over 0: FrameB never in the entry
+  EXPECT_FALSE(once.named({Observed::Kind::Ok, 0, 0, 0, 0x2222}));
+  // The guest's own write makes the entry what the CPU sees: the host's FrameB is gone.
+  HostWrites w(true);
+  w.judge.write_entry(w.leaf, 0);
+  w.judge.foreign_write(w.leaf, HostWrites::NotPresent);
+  w.judge.invlpg(Linear(Va2));
+  EXPECT_FALSE(w.named({Observed::Kind::Ok, 0, 0, 0, 0x2222}));
+}
+
+TEST(Judge, AnOutcomeNoHostWrittenValueGivesIsStillRefused) {
+  HostWrites w(true);
+  EXPECT_FALSE(w.named({Observed::Kind::Ok, 0, 0, 0, 0x1111}));  // FrameA's data
+  // A protection #PF: each value the PTE held is user-readable or not present.
+  EXPECT_FALSE(w.named({Observed::Kind::Fault, 14, 0x5, Va2, 0}));
 }
 
 }  // namespace

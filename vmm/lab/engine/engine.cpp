@@ -789,14 +789,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     for (const auto& x : j.allowed) r.allowed.push_back(x.outcome);
   }
   if (!allowed && judge.has_foreign_writes()) {
-    foreign = judge.walk_before_foreign_writes(acc, ac);
-    judge::Allowed old(foreign->outcome, false);
-    if (const auto* t = std::get_if<paging::Translation>(&old.outcome);
-        t != nullptr && a.type == paging::AccessType::Read) {
-      old.value_known = t->physical.value() + a.size <= model.size();
-      if (old.value_known) old.value = judge::read_bytes(model, t->physical, a.size);
-    }
-    before_foreign = judge.matches(old, acc, ob);
+    foreign = judge.walk_before_foreign_writes(acc, ac, ob);
+    before_foreign = foreign.has_value();
   }
   // A disagreement may be a known deviation. Looked for before commit() moves the model
   // on: the walks under other control bits see the tables as this access found them.

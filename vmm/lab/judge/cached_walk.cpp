@@ -24,17 +24,6 @@ std::uint32_t OverlayMemory::read32(paging::GuestPhys address) const {
   return PhysicalMemory::read32(address);  // through read64 of the containing word
 }
 
-std::map<std::uint64_t, std::uint64_t> as_entries(
-    const std::map<std::uint64_t, std::uint64_t>& words, unsigned entry_bytes) {
-  if (entry_bytes != sizeof(std::uint32_t)) return words;
-  std::map<std::uint64_t, std::uint64_t> out;
-  for (const auto& [address, value] : words) {
-    out[address] = static_cast<std::uint32_t>(value);
-    out[address + sizeof(std::uint32_t)] = value >> 32;
-  }
-  return out;
-}
-
 void OverlayMemory::write64(paging::GuestPhys, std::uint64_t) {
   throw std::logic_error("OverlayMemory is read-only");
 }

@@ -46,10 +46,4 @@ paging::Walk walk_cached(const paging::PhysicalMemory& tables, const paging::Cpu
 bool walk_bits_changed(const paging::CpuState& now, std::uint64_t cached_efer,
                        std::uint64_t cached_cr4);
 
-// `words` (8-byte-aligned GPA -> 8-byte value) as entries of `entry_bytes`: split into
-// two 4-byte entries each for 32-bit paging, unchanged otherwise.
-std::map<std::uint64_t, std::uint64_t> as_entries(
-    const std::map<std::uint64_t, std::uint64_t>& words, unsigned entry_bytes);
-
-
 }  // namespace pagelab::lab::judge

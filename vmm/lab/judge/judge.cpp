@@ -22,6 +22,10 @@ constexpr std::uint32_t VectorGp = 13, VectorPf = 14;
 constexpr unsigned PdpteCount = 4;
 constexpr unsigned MaxReadBytes = 8;
 constexpr std::uint64_t Page = 4096;
+// Values replaced by host writes remembered per entry, and walks made over them to
+// recognise a platform that misses those writes: few, as a fuzzer runs this per case.
+constexpr std::size_t MaxForeignOld = 4;
+constexpr unsigned MaxForeignWalks = 32;
 
 std::uint64_t size_mask(unsigned size) {
   return size >= MaxReadBytes ? ~std::uint64_t{0} : paging::bit(8 * size) - 1;
@@ -157,7 +161,13 @@ void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
   } else {
     note_replaced(at.value(), old, value);
   }
-  foreign_old_.try_emplace(at.value(), old);
+  // Every value replaced may still be shadowed, not just the first (a platform may have
+  // walked an intermediate host value). Bounded: the first and the latest few.
+  auto& olds = foreign_old_[at.value()];
+  if (std::find(olds.begin(), olds.end(), old) == olds.end()) {
+    olds.push_back(old);
+    if (olds.size() > MaxForeignOld) olds.erase(olds.begin() + 1);
+  }
   mark_unknown(at.value(), sizeof(std::uint64_t), false);
   memory_.write64(at, value);
 }
@@ -692,12 +702,64 @@ bool Judge::matches(const Allowed& allowed, const paging::Access& access,
   return ob.vector == VectorGp && ob.error_code == gp.error_code;
 }
 
-std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Access& access,
-                                                              bool ac) const {
+std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Access& access, bool ac,
+                                                              const Observed& observed) const {
   if (foreign_old_.empty()) return std::nullopt;
-  const auto entries = as_entries(foreign_old_, paging::entry_bytes(state_.mode()));
-  const OverlayMemory before(memory_, entries, paging::entry_bytes(state_.mode()));
-  return paging::walk(before, state_for(ac), access);
+  const unsigned width = paging::entry_bytes(state_.mode());
+  const auto s = state_for(ac);
+  // Entry address -> the value a walk reads there, for the host-written entries decided
+  // so far. Depth first, oldest values first: the first walk is the one over the tables
+  // before all host writes. Only entries a walk reads branch, so few walks are made.
+  using Chosen = std::map<std::uint64_t, std::uint64_t>;
+  std::vector<Chosen> pending(1);
+  for (unsigned walks = 0; !pending.empty() && walks < MaxForeignWalks; ++walks) {
+    const Chosen chosen = std::move(pending.back());
+    pending.pop_back();
+    const OverlayMemory view(memory_, chosen, width);
+    const auto d = paging::decide(view, s, access);
+    // The first entry read that the host wrote and whose value is not chosen yet.
+    const paging::DecidedEntry* open = nullptr;
+    const std::vector<std::uint64_t>* olds = nullptr;
+    for (unsigned i = 0; i < d.entry_count && open == nullptr; ++i) {
+      const auto& e = d.entries[i];
+      // A PAE PDPTE comes from its register, loaded before any of these writes.
+      if (e.pdpte_register || chosen.contains(e.address.value())) continue;
+      const auto it = foreign_old_.find(e.address.value() & ~std::uint64_t{7});
+      if (it != foreign_old_.end()) {
+        open = &e;
+        olds = &it->second;
+      }
+    }
+    if (open == nullptr) {
+      Allowed a(paging::to_outcome(d), false);
+      if (d.kind == paging::Decision::Kind::Translation &&
+          access.type == paging::AccessType::Read) {
+        a.value_known = d.physical.value() + access.size <= memory_.size();
+        if (a.value_known) a.value = read_bytes(memory_, d.physical, access.size);
+      }
+      if (matches(a, access, observed)) return paging::walk(view, s, access);
+      continue;
+    }
+    // One branch per value the entry may read as: pushed newest first, popped oldest first.
+    const auto at = open->address.value();
+    const auto value_of = [&](std::uint64_t word) {
+      return width == sizeof(std::uint32_t) ? (word >> (8 * (at & 4))) & 0xffff'ffffU : word;
+    };
+    const auto branch = [&](std::uint64_t value) {
+      pending.push_back(chosen);
+      pending.back()[at] = value;
+    };
+    branch(open->value);
+    for (auto v = olds->rbegin(); v != olds->rend(); ++v) {
+      const auto value = value_of(*v);
+      // The two halves of distinct words may repeat (32-bit entries).
+      const bool seen = value == open->value || std::any_of(v + 1, olds->rend(), [&](auto w) {
+                          return value_of(w) == value;
+                        });
+      if (!seen) branch(value);
+    }
+  }
+  return std::nullopt;
 }
 
 bool Judge::covers_dropped(const paging::Access& access) const {

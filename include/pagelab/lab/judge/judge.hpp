@@ -192,9 +192,13 @@ class Judge {
   // Does `observed` match `allowed` (the value of a read included)?
   [[nodiscard]] bool matches(const Allowed& allowed, const paging::Access& access,
                              const Observed& observed) const;
-  // The outcome the tables had before the host's foreign writes, if any.
-  [[nodiscard]] std::optional<paging::Walk> walk_before_foreign_writes(const paging::Access& access,
-                                                                       bool ac) const;
+  // A walk that gives `observed` on a platform that misses the host's foreign writes
+  // (access_deviations.hpp), if any: each entry the host wrote since the guest last did
+  // may read as its current value or any value a host write replaced (the platform may
+  // have shadowed it at any of those times), each entry on its own. Bounded; nothing
+  // without foreign writes.
+  [[nodiscard]] std::optional<paging::Walk> walk_before_foreign_writes(
+      const paging::Access& access, bool ac, const Observed& observed) const;
 
   // Does `observed` match a translation that a #PF since should have invalidated (SDM
   // §4.10.4.1: a page fault invalidates the TLB entries for the faulting address's
@@ -251,7 +255,8 @@ class Judge {
   paging::CpuState state_;
   JudgeOptions options_;
   TranslationCache caches_;
-  std::map<std::uint64_t, std::uint64_t> foreign_old_;  // entry GPA -> value before
+  // Entry word (GPA) -> the distinct values host writes replaced there, oldest first.
+  std::map<std::uint64_t, std::vector<std::uint64_t>> foreign_old_;
   // Bytes of guest RAM whose value the model cannot know (aligned word -> byte mask): a
   // write with more than one allowed translation (a stale one among them) went to one
   // of them, and the CPU does not say which. A read of them checks its translation only.
