@@ -117,11 +117,23 @@ const Window& window_for(PagingMode mode) {
   }
 }
 
-std::vector<std::uint64_t> data_frames_4k() {
-  return {0x900000, 0x901000, 0x902000, 0x9ff000, 0xa00000, 0xc01000};
+std::span<const std::uint64_t> data_frames_4k() {
+  static constexpr std::uint64_t Frames[] = {0x900000, 0x901000, 0x902000,
+                                             0x9ff000, 0xa00000, 0xc01000};
+  return Frames;
 }
-std::vector<std::uint64_t> data_frames_2m() {
-  return {0x800000, 0xa00000, 0xc00000, 0xe00000};
+std::span<const std::uint64_t> data_frames_2m() {
+  static constexpr std::uint64_t Frames[] = {0x800000, 0xa00000, 0xc00000, 0xe00000};
+  return Frames;
+}
+
+bool points_down_the_window(const Window& w, PagingMode mode, unsigned level, std::uint64_t v) {
+  return (v & Pte::Present) != 0 && !builder_leaf(mode, level, v) &&
+         pointed_table(mode, v) == w.table[level - 1];
+}
+
+bool top_entry_loadable(PagingMode mode, std::uint64_t v) {
+  return mode != PagingMode::Pae || pdpte_loadable(v, 36);
 }
 
 bool FuzzCase::same_program(const FuzzCase& o) const {
@@ -150,23 +162,22 @@ std::optional<std::string> check_case(const FuzzCase& c) {
     const auto it = cur.find({l, i});
     return it == cur.end() ? std::uint64_t{0} : it->second;
   };
-  auto loadable_top = [&](std::uint64_t v) {
-    return c.mode != PagingMode::Pae || pdpte_loadable(v, 36);
-  };
-  if (!loadable_top(value(w.top, w.top_index))) return "a PAE PDPTE with reserved bits";
+  if (!top_entry_loadable(c.mode, value(w.top, w.top_index))) {
+    return "a PAE PDPTE with reserved bits";
+  }
   bool unflushed = false;
   for (std::size_t k = 0; k < c.steps.size(); ++k) {
     if (const auto* s = std::get_if<StepSetEntry>(&c.steps[k])) {
       if (s->host && c.mode == PagingMode::Bits32) return "a host write in 32-bit paging";
       for (unsigned l = w.top; l > s->level; --l) {
-        const auto v = value(l, canon[l]);
-        if ((v & Pte::Present) == 0 || builder_leaf(c.mode, l, v) ||
-            pointed_table(c.mode, v) != w.table[l - 1]) {
+        if (!points_down_the_window(w, c.mode, l, value(l, canon[l]))) {
           return fmt::format("step {}: level {} index {} is not reachable by its address", k,
                              s->level, s->index);
         }
       }
-      if (s->level == w.top && !loadable_top(s->value)) return "a PAE PDPTE with reserved bits";
+      if (s->level == w.top && !top_entry_loadable(c.mode, s->value)) {
+        return "a PAE PDPTE with reserved bits";
+      }
       cur[{s->level, s->index}] = s->value;
       unflushed = true;
     } else if (std::holds_alternative<StepFlush>(c.steps[k])) {

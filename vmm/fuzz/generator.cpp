@@ -1,7 +1,8 @@
 #include "pagelab/fuzz/generator.hpp"
 
 #include <algorithm>
-#include <map>
+#include <array>
+#include <span>
 
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
@@ -47,6 +48,64 @@ const std::vector<std::uint64_t> ReadOffsets = {0x100, 0x108, 0x3f8, 0x7f8, 0xff
 const std::vector<std::uint64_t> WriteOffsets = {0x100, 0x108, 0x3f8};
 const std::vector<std::uint64_t> FetchOffsets = {0x800, 0x840};
 const std::vector<unsigned> Sizes = {1, 2, 4, 8};
+
+// A few values without the heap (the generator runs once per case, tens of thousands
+// of times a second).
+template <std::size_t N>
+struct SmallList {
+  std::array<std::uint64_t, N> v{};
+  std::size_t n = 0;
+  void push_back(std::uint64_t x) { v[n++] = x; }
+  [[nodiscard]] bool empty() const { return n == 0; }
+  [[nodiscard]] std::size_t size() const { return n; }
+  const std::uint64_t& operator[](std::size_t i) const { return v[i]; }
+};
+
+// The window's entries by level and index. Listed in (level, index) order: a case draws
+// its mutations by position in that order, so the order is part of what a seed means.
+class SlotValues {
+ public:
+  explicit SlotValues(const Window& w) : w_(w) {}
+  [[nodiscard]] std::uint64_t get(unsigned level, unsigned index) const {
+    return v_[level][position(level, index)];
+  }
+  void set(unsigned level, unsigned index, std::uint64_t value) {
+    v_[level][position(level, index)] = value;
+  }
+  // Every (level, index, value) with a non-zero value, in order.
+  template <typename F>
+  void for_each_set(F&& f) const {
+    for (unsigned l = 1; l <= w_.top; ++l) {
+      for (std::size_t k = 0; k < w_.indices[l].size(); ++k) {
+        if (v_[l][k] != 0) f(l, w_.indices[l][k], v_[l][k]);
+      }
+    }
+  }
+  [[nodiscard]] std::size_t count_set() const {
+    std::size_t n = 0;
+    for_each_set([&](unsigned, unsigned, std::uint64_t) { ++n; });
+    return n;
+  }
+
+ private:
+  [[nodiscard]] std::size_t position(unsigned level, unsigned index) const {
+    const auto& ix = w_.indices[level];
+    return static_cast<std::size_t>(std::find(ix.begin(), ix.end(), index) - ix.begin());
+  }
+  const Window& w_;
+  std::array<std::array<std::uint64_t, 4>, MaxLevels + 1> v_{};
+};
+
+// A set-entry step at the end of the case's history still reaches its entry by address
+// through the tables the history left: check_case() of the whole case, for its last step
+// (the steps before it passed already).
+bool reachable(const Window& w, PagingMode mode, const SlotValues& cur, const StepSetEntry& s) {
+  const auto canon = w.canonical();
+  for (unsigned l = w.top; l > s.level; --l) {
+    if (!points_down_the_window(w, mode, l, cur.get(l, canon[l]))) return false;
+  }
+  return s.level != w.top || top_entry_loadable(mode, s.value);
+}
 
 struct Gen {
   const GeneratorConfig& cfg;
@@ -161,9 +220,11 @@ struct Gen {
     const bool pdpte = c.mode == PagingMode::Pae && level == 3;
     if (pdpte) return v ^ (rng.chance(50) ? Pte::Present : (rng.chance(50) ? Pte::Pwt : Pte::Pcd));
     const bool huge = level > 1 && (v & Pte::PageSize) != 0;
-    std::vector<std::uint64_t> menu = {Pte::Present, Pte::Writable, Pte::User,  Pte::Pwt,
-                                       Pte::Pcd,     Pte::Accessed, Pte::Dirty, Pte::Global,
-                                       bit(9),       bit(11)};
+    SmallList<16> menu;
+    for (const auto b : {Pte::Present, Pte::Writable, Pte::User, Pte::Pwt, Pte::Pcd, Pte::Accessed,
+                         Pte::Dirty, Pte::Global, bit(9), bit(11)}) {
+      menu.push_back(b);
+    }
     const bool ps_safe = level == 1 || (!is32 && !(level == 3 && huge)) || (is32 && huge);
     if (ps_safe) menu.push_back(Pte::PageSize);
     if (!is32) {
@@ -171,7 +232,7 @@ struct Gen {
       menu.push_back(bit(52 + static_cast<unsigned>(rng.below(7))));  // ignored
       if (long_mode(c.mode)) menu.push_back(bit(59 + static_cast<unsigned>(rng.below(4))));
     }
-    std::vector<std::uint64_t> reserved;
+    SmallList<8> reserved;
     if (!is32) {
       const unsigned m = std::min(cfg.features.maxphyaddr, 52u);
       reserved.push_back(bit(51));
@@ -186,12 +247,6 @@ struct Gen {
     const unsigned reserved_share = pc(Profile::Reserved, 70, 20);
     if (!reserved.empty() && rng.chance(reserved_share)) return v ^ rng.pick(reserved);
     return v ^ rng.pick(menu);
-  }
-
-  std::uint64_t value_of(const std::map<std::pair<unsigned, unsigned>, std::uint64_t>& m,
-                         unsigned level, unsigned index) const {
-    const auto it = m.find({level, index});
-    return it == m.end() ? 0 : it->second;
   }
 
   void controls() {
@@ -246,33 +301,39 @@ struct Gen {
   void build() {
     c.mode = mode_of_case(cfg, c.seed, c.number);
     controls();
-    std::map<std::pair<unsigned, unsigned>, std::uint64_t> cur;
+    SlotValues cur(w);
     for (unsigned l = w.top; l >= 1; --l) {
-      for (const auto i : w.indices[l]) {
-        const auto v = fresh(l, i);
-        if (v != 0) cur[{l, i}] = v;
-      }
+      for (const auto i : w.indices[l]) cur.set(l, i, fresh(l, i));
     }
     // Single-entry mutations.
     const unsigned mutations =
         p == Profile::Reserved ? 1 + static_cast<unsigned>(rng.below(2)) : (rng.chance(35) ? 1 : 0);
-    for (unsigned m = 0; m < mutations && !cur.empty(); ++m) {
-      auto it = cur.begin();
-      std::advance(it, static_cast<long>(rng.below(cur.size())));
-      it->second = mutate(it->first.first, it->second);
-      if (it->second == 0) cur.erase(it);
+    for (unsigned m = 0; m < mutations; ++m) {
+      const std::size_t n = cur.count_set();
+      if (n == 0) break;
+      std::size_t pick = rng.below(n);
+      cur.for_each_set([&](unsigned l, unsigned i, std::uint64_t v) {
+        if (pick-- == 0) cur.set(l, i, mutate(l, v));
+      });
     }
-    for (const auto& [slot, v] : cur) c.entries.push_back({slot.first, slot.second, v});
+    cur.for_each_set([&](unsigned l, unsigned i, std::uint64_t v) {
+      c.entries.push_back({l, i, v});
+    });
+    // Whether the tree's top entry can be loaded (check_case's first test); never false
+    // for what fresh() and mutate() make, kept so that the steps follow check_case exactly.
+    const bool top_ok = top_entry_loadable(c.mode, cur.get(w.top, w.top_index));
+    c.steps.reserve(24);
     // History.
     const unsigned rounds = 1 + static_cast<unsigned>(rng.below(pc(Profile::Tlb, 4, 3)));
     bool unflushed = false;
     for (unsigned round = 0; round < rounds; ++round) {
       const unsigned accesses = 1 + static_cast<unsigned>(rng.below(pc(Profile::Rights, 5, 3)));
-      std::vector<StepAccess> recent;
+      std::array<StepAccess, 5> recent_store{};
       for (unsigned k = 0; k < accesses; ++k) {
-        recent.push_back(access(unflushed));
-        c.steps.emplace_back(recent.back());
+        recent_store[k] = access(unflushed);
+        c.steps.emplace_back(recent_store[k]);
       }
+      const std::span<const StepAccess> recent(recent_store.data(), accesses);
       if (round + 1 == rounds) break;
       // An entry change: a slot of the window, mutated or fresh.
       const unsigned level = 1 + static_cast<unsigned>(rng.below(w.top));
@@ -280,17 +341,14 @@ struct Gen {
       StepSetEntry s;
       s.level = level;
       s.index = index;
-      const auto old = value_of(cur, level, index);
+      const auto old = cur.get(level, index);
       s.value = old != 0 && rng.chance(60) ? mutate(level, old) : fresh(level, index);
       // A host write costs a round trip of its own (a sync point in the batch): rare
       // outside the tlb focus.
       s.host = c.mode != PagingMode::Bits32 && rng.chance(pc(Profile::Tlb, 12, 1));
+      if (!top_ok || !reachable(w, c.mode, cur, s)) continue;
       c.steps.emplace_back(s);
-      if (check_case(c)) {
-        c.steps.pop_back();
-        continue;
-      }
-      cur[{level, index}] = s.value;
+      cur.set(level, index, s.value);
       unflushed = true;
       const unsigned r = static_cast<unsigned>(rng.below(100));
       if (r < 30) {

@@ -138,7 +138,7 @@ ModeRunner::ModeRunner(lab::Lab& lab, PagingMode mode) : lab_(lab), mode_(mode) 
   base_.efer = s.efer;
   base_.has_pku = s.features.pku;
   controls_ = ControlValues{s.cr0, s.cr4, s.efer, 0};
-  dirty_.insert(base_.root_entry);
+  dirty_.push_back(base_.root_entry);
 }
 
 ModeRunner::~ModeRunner() = default;
@@ -164,27 +164,34 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
   controls_ = cv;
   if (!c.controls.pke) controls_->pkru = ~std::uint32_t{0};  // unknown to the next PKE case
   // The window as the case wants it: its entries, everything else a case may have set
-  // back to zero.
-  std::map<std::uint64_t, std::uint64_t> want;
-  for (const auto& e : c.entries) want[entry_address(c, base_, e.level, e.index)] = e.value;
-  for (const auto a : dirty_) want.emplace(a, 0);
+  // back to zero; in address order, an entry's value before a zero for the same word.
+  auto& want = want_;
+  want.clear();
+  for (const auto& e : c.entries)
+    want.emplace_back(entry_address(c, base_, e.level, e.index), e.value);
+  for (const auto a : dirty_) want.emplace_back(a, 0);
+  std::stable_sort(want.begin(), want.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  want.erase(std::unique(want.begin(), want.end(),
+                         [](const auto& x, const auto& y) { return x.first == y.first; }),
+             want.end());
   dirty_.clear();
   const bool four = c.mode == PagingMode::Bits32;
   for (const auto& [a, v] : want) {
     ops.emplace_back(lab::OpWriteEntry{paging::GuestPhys(a), v});
-    if (v != 0 || a == base_.root_entry) dirty_.insert(a);
+    if (v != 0 || a == base_.root_entry) dirty_.push_back(a);
   }
   for (const auto& s : c.steps) {
     if (const auto* e = std::get_if<StepSetEntry>(&s)) {
-      dirty_.insert(entry_address(c, base_, e->level, e->index));
+      dirty_.push_back(entry_address(c, base_, e->level, e->index));
     }
   }
   if (may_write_tables(c)) {
     const Window& w = window_for(c.mode);
     for (unsigned l = 1; l < w.top; ++l) {
       for (const auto off : AliasWritten) {
-        dirty_.insert(w.table[l] + off);
-        if (four) dirty_.insert(w.table[l] + off + 4);
+        dirty_.push_back(w.table[l] + off);
+        if (four) dirty_.push_back(w.table[l] + off + 4);
       }
     }
   }
@@ -193,6 +200,10 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
 void ModeRunner::lower_flush(const FuzzCase& c, std::vector<lab::Op>& ops) const {
   if ((control_values(c, base_).cr4 & paging::Cr4::Pge) != 0) {
     ops.emplace_back(lab::OpTogglePge{});
+    // The toggle flushed everything, global translations and the paging-structure
+    // caches too (SDM 4.10.4.1); MOV CR3 would only flush again (a full TCG flush, a VM
+    // exit under a shadow MMU), but for PAE, whose PDPTEs it loads.
+    if (c.mode != PagingMode::Pae) return;
   }
   ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr3, base_.cr3});
 }
@@ -213,12 +224,14 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
   // write flushes the whole TLB, and every case starts from its own reset anyway.
   std::vector<std::size_t> order(cases.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  const auto controls_of = [&](std::size_t k) {
-    const auto cv = control_values(cases[k], base_);
-    return std::tuple(cv.cr0, cv.cr4, cv.efer, cases[k].controls.pke ? cv.pkru : 0U);
-  };
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint32_t>> controls;
+  controls.reserve(cases.size());
+  for (const auto& c : cases) {
+    const auto cv = control_values(c, base_);
+    controls.emplace_back(cv.cr0, cv.cr4, cv.efer, c.controls.pke ? cv.pkru : 0U);
+  }
   std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return controls_of(a) < controls_of(b); });
+                   [&](std::size_t a, std::size_t b) { return controls[a] < controls[b]; });
   std::vector<Span> spans;
   spans.reserve(cases.size());
   for (const auto k : order) {
@@ -266,6 +279,7 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
     }
     if (o.verdict == CaseOutcome::Verdict::Skipped) continue;
     const auto& c = cases[k];
+    o.accesses.reserve(c.steps.size());
     for (std::size_t s = 0; s < c.steps.size(); ++s) {
       auto& r = results[sp.step_op[s]];
       const auto* acc = std::get_if<lab::OpAccess>(&r.op);

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -48,9 +49,9 @@ struct Window {
 const Window& window_for(paging::PagingMode mode);
 
 // Guest-physical frames leaves may name: 4 KiB data frames, huge-page frames.
-std::vector<std::uint64_t> data_frames_4k();
-std::vector<std::uint64_t> data_frames_2m();     // also 4 MiB frames where 4 MiB aligned
-inline constexpr std::uint64_t DataFrame1G = 0;  // accesses reach 8..12 MiB only (index choices)
+std::span<const std::uint64_t> data_frames_4k();
+std::span<const std::uint64_t> data_frames_2m();  // also 4 MiB frames where 4 MiB aligned
+inline constexpr std::uint64_t DataFrame1G = 0;   // accesses reach 8..12 MiB only (index choices)
 
 // Control state, as differences from the state a scenario starts in (CR0.WP, EFER.NXE
 // where the CPU has NX, CR4.PSE in 32-bit paging where it has PSE; the rest clear).
@@ -107,6 +108,13 @@ struct FuzzCase {
 // run (a fetch after an entry change not yet flushed: the CPU may execute from a page the
 // engine planted nothing in), or nothing.
 std::optional<std::string> check_case(const FuzzCase& c);
+
+// What check_case() asks of one entry: a present pointer at LEVEL to the window's table
+// below, which the page-table builder follows to reach entries by address; and a top
+// entry that MOV CR3 loads (a PAE PDPTE without reserved bits).
+bool points_down_the_window(const Window& w, paging::PagingMode mode, unsigned level,
+                            std::uint64_t v);
+bool top_entry_loadable(paging::PagingMode mode, std::uint64_t v);
 
 // `mode 4level` style name, as the scenario language spells it.
 std::string mode_keyword(paging::PagingMode mode);

@@ -3,6 +3,7 @@
 // features give the same case on any machine and standard library (a PRNG of our own,
 // no std::*_distribution).
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,9 +32,9 @@ class Rng {
   std::uint64_t next();
   std::uint64_t below(std::uint64_t n);  // 0..n-1 (n > 0)
   bool chance(unsigned percent);         // percent in 0..100
-  template <typename T>
-  const T& pick(const std::vector<T>& v) {
-    return v[below(v.size())];
+  template <typename Range>
+  const auto& pick(const Range& v) {
+    return v[below(std::size(v))];
   }
 
  private:

@@ -89,7 +89,8 @@ class ModeRunner {
   std::unique_ptr<lab::Engine> engine_;
   OpBase base_;
   std::optional<ControlValues> controls_;  // as the last case left them
-  std::set<std::uint64_t> dirty_;          // window words a case may have left non-zero
+  std::vector<std::uint64_t> dirty_;       // window words a case may have left non-zero (repeats)
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> want_;  // lower_reset's scratch
   bool strict_ = false;
   std::set<std::uint64_t> data_dirty_;  // 8-byte data words accesses may have written
 };
