@@ -798,7 +798,19 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // The control state under which a walk gave what the platform did, when that is how
   // the deviation was recognised.
   std::optional<paging::CpuState> deviant_state;
+  // A write that succeeded outside the architecture may have more than one explanation
+  // (a TLB entry kept across a #PF, a walk under another rule): its data went to the
+  // place of one of them, and the CPU does not say which. The places of the others.
+  std::vector<std::pair<GuestPhys, unsigned>> other_places;
+  struct OtherAd {
+    std::uint64_t address;
+    unsigned level;
+    bool leaf;
+    std::uint64_t bits;
+  };
+  std::vector<OtherAd> other_ad;
   if (!allowed && !a.checked_by_caller) {
+    std::optional<paging::CpuState> matched_state;  // of the deviation being tried
     const auto matches_under = [&](const paging::CpuState& state) {
       auto under = judge.judge_under(acc, state);
       bool same = false;
@@ -807,15 +819,49 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       for (const auto& other : under.allowed) {
         same = same || judge.matches(other, acc, ob);
       }
-      if (same) deviant_state = state;
+      if (same) matched_state = state;
       return same;
     };
     const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
     const AccessCase c{
         platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
         matches_under, dropped};
-    deviation = find_access_deviation(c, known_access_deviations());
-    if (deviation == nullptr) deviant_state.reset();
+    const bool wrote = a.type == paging::AccessType::Write && ob.kind == judge::Observed::Kind::Ok;
+    for (const auto& d : known_access_deviations()) {
+      if (!applies_to(platform, d)) continue;
+      matched_state.reset();
+      if (!d.matches(c)) continue;
+      if (deviation == nullptr) {
+        deviation = &d;
+        deviant_state = matched_state;
+        if (!wrote) break;
+        continue;
+      }
+      if (matched_state) {
+        const auto u = judge.judge_under(acc, *matched_state);
+        // The A/D bits that walk sets, in case it was the one.
+        if (u.decided.kind == paging::Decision::Kind::Translation) {
+          for (unsigned k = 0; k < u.decided.entry_count; ++k) {
+            const auto& e = u.decided.entries[k];
+            if (e.pdpte_register) continue;
+            const bool leaf = k + 1 == u.decided.entry_count;
+            other_ad.push_back(
+                {e.address.value(), e.level, leaf, Pte::Accessed | (leaf ? Pte::Dirty : 0)});
+          }
+        }
+        for (const auto& x : u.allowed) {
+          const auto* t = std::get_if<paging::Translation>(&x.outcome);
+          if (t == nullptr) continue;
+          const unsigned first = x.split_at != 0 ? x.split_at : a.size;
+          other_places.emplace_back(t->physical, first);
+          if (x.split_at != 0) other_places.emplace_back(x.second_physical, a.size - first);
+        }
+      }
+      if (d.keeps_tlb_entries_across_faults) {
+        const auto kept = judge.dropped_places(acc, ac);
+        other_places.insert(other_places.end(), kept.begin(), kept.end());
+      }
+    }
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.
     if (explain == judge::Explain::No && (deviation == nullptr || explain_deviations)) {
@@ -836,7 +882,31 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     old.value_known = false;  // compared when the deviation was recognised
     j.allowed.push_back(std::move(old));
   }
+  if (!other_places.empty() && keeps_after_fault) {
+    // The kept entries, when the first explanation was one of them (commit() marks
+    // their places, the engine learns them again).
+    const auto kept = judge.dropped_places(acc, ac);
+    other_places.insert(other_places.end(), kept.begin(), kept.end());
+  }
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  if (!other_places.empty()) {
+    // Unknown: the places of every explanation, the one commit() wrote to among them.
+    for (const auto& x : j.allowed) {
+      if (const auto* t = std::get_if<paging::Translation>(&x.outcome)) {
+        const unsigned first = x.split_at != 0 ? x.split_at : a.size;
+        other_places.emplace_back(t->physical, first);
+        if (x.split_at != 0) other_places.emplace_back(x.second_physical, a.size - first);
+      }
+    }
+    for (const auto& [at, bytes] : other_places) {
+      if (at.value() + bytes > model.bytes().size()) continue;
+      judge.data_unknown(at, bytes);
+      for (auto w = at.value() & ~std::uint64_t{7}; w < at.value() + bytes; w += 8) {
+        resync.insert(w);
+        if (track_written) written.push_back(w);
+      }
+    }
+  }
   // Matched through the deviation's walk: still outside the architecture.
   const bool agrees = v.agrees() && !deviant_state && !foreign_deviant;
   if (deviant_state) {
@@ -871,6 +941,16 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     // A leaf whose A/D bits the access may or may not set (a page-crossing access that
     // faulted on the other page) cannot be checked exactly either.
     if (!v.ad_predictable || (e.leaf && e.may_set != 0)) uncertain.insert(e.address);
+  }
+  for (const auto& o : other_ad) {
+    auto [it, fresh] = entries.try_emplace(o.address);
+    if (fresh) {
+      it->second.leaf = o.leaf;
+      it->second.level = o.level;
+      it->second.last = index;
+    }
+    it->second.may |= o.bits;
+    judge.may_have_set(GuestPhys(o.address), o.bits);
   }
   // A platform's known A/D deviation may set bits in the leaf this access used.
   const bool faulted = r.observed.status == ProbeStatus::Fault;
@@ -909,7 +989,16 @@ std::string Engine::Impl::disagreement_text(const CheckedResult& r, const judge:
   const auto& ob = r.observed;
   std::string text =
       fmt::format("{}\nobserved: {}\nallowed:\n", r.summary(), observed_text(r.op, ob));
-  for (const auto& o : j.allowed) text += fmt::format("  - {}\n", paging::describe(o.outcome));
+  const auto* a = std::get_if<OpAccess>(&r.op);
+  const bool read = a != nullptr && a->type == paging::AccessType::Read;
+  for (const auto& o : j.allowed) {
+    text += fmt::format("  - {}", paging::describe(o.outcome));
+    // A read that translated: the value the model holds there is part of the outcome.
+    if (read && o.value_known && std::holds_alternative<paging::Translation>(o.outcome)) {
+      text += fmt::format(" value={:#x}", o.value);
+    }
+    text += '\n';
+  }
   text += fmt::format("walk (fresh, over the tables in memory):\n{}", walk_text(j.fresh));
   for (const auto& w : j.others) {
     text +=

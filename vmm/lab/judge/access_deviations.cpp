@@ -178,12 +178,14 @@ bool keeps_tlb_entries_across_faults(const std::vector<std::string>& platform) {
   });
 }
 
+bool applies_to(const std::vector<std::string>& platform, const AccessDeviation& d) {
+  return std::find(platform.begin(), platform.end(), d.platform) != platform.end();
+}
+
 const AccessDeviation* find_access_deviation(const AccessCase& c,
                                              const std::vector<AccessDeviation>& list) {
   for (const auto& d : list) {
-    const bool applies =
-        std::find(c.platform.begin(), c.platform.end(), d.platform) != c.platform.end();
-    if (applies && d.matches(c)) return &d;
+    if (applies_to(c.platform, d) && d.matches(c)) return &d;
   }
   return nullptr;
 }

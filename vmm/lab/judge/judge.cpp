@@ -794,6 +794,22 @@ void Judge::widen_with_dropped(const paging::Access& access, bool ac, Judgement&
   j.cache_may_answer = true;
 }
 
+std::vector<std::pair<GuestPhys, unsigned>> Judge::dropped_places(const paging::Access& access,
+                                                                  bool ac) const {
+  std::vector<std::pair<GuestPhys, unsigned>> out;
+  const auto s = state_for(ac);
+  for (const auto& d : dropped_by_fault_) {
+    if (access.address.value() - d.base >= d.bytes) continue;
+    const auto decided = decide_cached(BaseView{flat_, memory_}, d.path, s, access);
+    if (decided.kind == paging::Decision::Kind::Translation) {
+      const auto room = static_cast<unsigned>(
+          std::min<std::uint64_t>(access.size, Page - access.address.value() % Page));
+      out.emplace_back(decided.physical, room);
+    }
+  }
+  return out;
+}
+
 bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
                                      const Observed& observed) const {
   if (!covers_dropped(access)) return false;
@@ -880,16 +896,8 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
   // model does not know; the places such a kept translation names are unknown now.
   if (observed != nullptr && !v.agrees() && observed->kind == Observed::Kind::Ok &&
       access.type == paging::AccessType::Write) {
-    const auto s = state_for(ac);
-    for (const auto& d : dropped_by_fault_) {
-      if (access.address.value() - d.base >= d.bytes) continue;
-      const auto decided = decide_cached(BaseView{flat_, memory_}, d.path, s, access);
-      if (decided.kind == paging::Decision::Kind::Translation) {
-        const auto room = static_cast<unsigned>(
-            std::min<std::uint64_t>(access.size, Page - access.address.value() % Page));
-        mark_unknown(decided.physical.value(), room, true);
-      }
-    }
+    for (const auto& [at, bytes] : dropped_places(access, ac))
+      mark_unknown(at.value(), bytes, true);
   }
   // An access that succeeded where the architecture allows no success (a known
   // deviation, or unexplained) walked something: what the fresh walks translated may

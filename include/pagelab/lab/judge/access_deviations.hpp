@@ -54,6 +54,9 @@ bool keeps_tlb_entries_across_faults(const std::vector<std::string>& platform);
 
 const std::vector<AccessDeviation>& known_access_deviations();
 
+// Is `d` one of this platform's (platform_keys())?
+bool applies_to(const std::vector<std::string>& platform, const AccessDeviation& d);
+
 // The first entry of `list` that matches, or nullptr.
 const AccessDeviation* find_access_deviation(const AccessCase& c,
                                              const std::vector<AccessDeviation>& list);

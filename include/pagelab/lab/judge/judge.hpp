@@ -168,6 +168,9 @@ class Judge {
   // The front-end copied these bytes from the machine into the model: their values are
   // known again (whatever made them unknown).
   void learned(paging::GuestPhys at, unsigned size) { mark_unknown(at.value(), size, false); }
+  // A write went to one of several places and the CPU does not say which: these bytes'
+  // value is unknown until the front-end learns them again.
+  void data_unknown(paging::GuestPhys at, unsigned size) { mark_unknown(at.value(), size, true); }
   // A platform's known deviation may have set `bits` in the entry at `at`: a read of the
   // entry as data may see it with or without them, until it is written again.
   void may_have_set(paging::GuestPhys at, std::uint64_t bits) {
@@ -211,6 +214,9 @@ class Judge {
   // translate to `judgement` as stale alternatives, so that commit() moves the model on
   // as uncertainly as that allows (A/D bits, where a write's data went).
   void widen_with_dropped(const paging::Access& access, bool ac, Judgement& judgement) const;
+  // Where such a kept TLB entry would send the access's first page: (address, bytes).
+  [[nodiscard]] std::vector<std::pair<paging::GuestPhys, unsigned>> dropped_places(
+      const paging::Access& access, bool ac) const;
 
   // What a CPU under `state` allows: its walks of the tables in memory (both pages of an
   // access that crosses one, a read's value and the values its own A/D updates may
