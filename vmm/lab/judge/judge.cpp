@@ -174,10 +174,9 @@ void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
 
 void Judge::note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now) {
   if ((old & Pte::Present) == 0 || old == now) return;
-  auto& list = replaced_[at];
   // Bounded: a value replaced again and again is remembered once, with its last time.
-  std::erase_if(list, [&](const Replaced& r) { return r.value == old; });
-  list.push_back({old, ++clock_});
+  std::erase_if(replaced_, [&](const Replaced& r) { return r.entry == at && r.value == old; });
+  replaced_.push_back({at, old, ++clock_});
 }
 
 void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
@@ -190,12 +189,9 @@ void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
   page_invalidated_at_.clear();
   // What stays cached over a flush is a global leaf (CR4.PGE, G): the rest is gone.
   const bool pge = (state_.cr4 & Cr4::Pge) != 0;
-  for (auto it = replaced_.begin(); it != replaced_.end();) {
-    std::erase_if(it->second, [&](const Replaced& r) {
-      return !keep_global || !pge || (r.value & Pte::Global) == 0;
-    });
-    it = it->second.empty() ? replaced_.erase(it) : std::next(it);
-  }
+  std::erase_if(replaced_, [&](const Replaced& r) {
+    return !keep_global || !pge || (r.value & Pte::Global) == 0;
+  });
 }
 
 bool Judge::replaced_may_answer(const Replaced& r, unsigned level, Linear va) const {
@@ -328,29 +324,45 @@ void Judge::toggle_pge() {
   forget_dropped(false);
 }
 
+namespace {
+
+// The bytes of [pa, pa + size) in each 8-byte word: f(word, byte mask).
+template <typename F>
+void for_each_word(std::uint64_t pa, unsigned size, F&& f) {
+  constexpr std::uint64_t Word = sizeof(std::uint64_t);
+  for (std::uint64_t a = pa; a < pa + size;) {
+    const std::uint64_t word = a - a % Word;
+    const std::uint64_t end = std::min<std::uint64_t>(pa + size, word + Word);
+    const auto mask = static_cast<std::uint8_t>(((1U << (end - a)) - 1U) << (a - word));
+    if (f(word, mask)) return;
+    a = end;
+  }
+}
+
+}  // namespace
+
 void Judge::mark_unknown(std::uint64_t pa, unsigned size, bool unknown) {
   if (!unknown && unknown_bytes_.empty()) return;
-  for (std::uint64_t a = pa; a < pa + size; ++a) {
-    const auto bit = static_cast<std::uint8_t>(1U << (a % sizeof(std::uint64_t)));
-    const std::uint64_t word = a - a % sizeof(std::uint64_t);
+  for_each_word(pa, size, [&](std::uint64_t word, std::uint8_t mask) {
     if (unknown) {
-      unknown_bytes_[word] |= bit;
+      unknown_bytes_[word] |= mask;
     } else if (auto it = unknown_bytes_.find(word); it != unknown_bytes_.end()) {
-      it->second = static_cast<std::uint8_t>(it->second & ~bit);
+      it->second = static_cast<std::uint8_t>(it->second & ~mask);
       if (it->second == 0) unknown_bytes_.erase(it);
     }
-  }
+    return false;
+  });
 }
 
 bool Judge::any_unknown(std::uint64_t pa, unsigned size) const {
   if (unknown_bytes_.empty()) return false;
-  for (std::uint64_t a = pa; a < pa + size; ++a) {
-    const auto it = unknown_bytes_.find(a - a % sizeof(std::uint64_t));
-    if (it != unknown_bytes_.end() && (it->second >> (a % sizeof(std::uint64_t)) & 1U) != 0) {
-      return true;
-    }
-  }
-  return false;
+  bool any = false;
+  for_each_word(pa, size, [&](std::uint64_t word, std::uint8_t mask) {
+    const auto it = unknown_bytes_.find(word);
+    any = it != unknown_bytes_.end() && (it->second & mask) != 0;
+    return any;
+  });
+  return any;
 }
 
 std::uint64_t Judge::read_value(GuestPhys pa, unsigned size, bool& known) const {
@@ -474,10 +486,10 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
     for (unsigned i = 0; i < fresh.entry_count; ++i) {
       const auto& e = fresh.entries[i];
       if (e.pdpte_register) continue;
-      const auto it = replaced_.find(e.address.value());
-      if (it == replaced_.end()) continue;
-      for (const auto& r : it->second) {
-        if (!replaced_may_answer(r, e.level, access.address)) continue;
+      for (const auto& r : replaced_) {
+        if (r.entry != e.address.value() || !replaced_may_answer(r, e.level, access.address)) {
+          continue;
+        }
         CachedPath p;
         p.count = i + 1;
         for (unsigned k = 0; k <= i; ++k) {

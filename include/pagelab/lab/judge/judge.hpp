@@ -282,10 +282,13 @@ class Judge {
   // that covers it: INVLPG or a #PF of its page (any INVLPG or #PF for a replaced
   // upper entry, as paging-structure caches go), MOV CR3 (global leaves survive it).
   struct Replaced {
+    std::uint64_t entry = 0;  // GPA of the entry
     std::uint64_t value = 0;
     std::uint64_t at = 0;  // clock_ when it was replaced
   };
-  std::unordered_map<std::uint64_t, std::vector<Replaced>> replaced_;
+  // Few at a time (a flush forgets all but global leaves): a flat list, oldest first,
+  // costs an entry write no allocation.
+  std::vector<Replaced> replaced_;
   std::uint64_t clock_ = 0;  // entry writes and invalidations so far
   std::uint64_t any_page_invalidated_at_ = 0;
   std::map<std::uint64_t, std::uint64_t> page_invalidated_at_;  // 4 KiB page -> clock_
