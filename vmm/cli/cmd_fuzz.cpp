@@ -24,7 +24,7 @@ namespace {
 
 struct FuzzArgs {
   BackendChoice backend;
-  std::string seed = "1", cases, time, profile = "all", modes, findings, shard = "1/1",
+  std::string seed = "1", from = "0", cases, time, profile = "all", modes, findings, shard = "1/1",
               batch = "256", jobs = "1", log_every;
   bool json = false, strict = false;
 };
@@ -59,6 +59,7 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
     o.backends = {slot.kind};
   }
   o.seed = parse_u64(a.seed, "--seed");
+  o.first = parse_u64(a.from, "--from");
   if (!a.cases.empty()) {
     o.cases = parse_u64(a.cases, "--cases");
     if (*o.cases == 0) throw UsageError("--cases must be at least 1");
@@ -135,7 +136,12 @@ void add_fuzz(CLI::App& app, Context& ctx) {
   add_backend_option(*cmd, a->backend, /*allow_all=*/true);
   cmd->add_option("--seed", a->seed, "Seed of the case space")->default_str("1");
   cmd->add_option("--cases", a->cases,
-                  "Case numbers 0..N-1 (this shard runs its share); default 10000 without --time");
+                  "Case numbers 0..N-1, or from --from on (this shard runs its share); default "
+                  "10000 without --time");
+  cmd->add_option("--from", a->from,
+                  "The first case number (to run again the batches before a case that was not "
+                  "reproduced alone, as its report says)")
+      ->default_str("0");
   cmd->add_option("--time", a->time, "Stop after this long (90s, 10m, 1h30m)");
   cmd->add_option("--profile", a->profile, "Focus: tlb, rights, reserved, modes or all")
       ->default_str("all");
@@ -197,6 +203,19 @@ void add_fuzz(CLI::App& app, Context& ctx) {
         fmt::print("finding {}\n  case {} shrunk in {} runs to {} lines{}\n  observed: {}\n",
                    f.signature, f.case_number, f.shrink_runs, f.lines,
                    f.file ? ": " + f.file->string() : std::string(), f.observed);
+      }
+      std::fflush(stdout);
+    };
+    options.on_unconfirmed = [&](const fuzz::Unconfirmed& u) {
+      progress.clear();
+      if (json) {
+        fmt::print("{}\n",
+                   u.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      } else {
+        fmt::print(
+            "unconfirmed {}\n  case {} disagreed in its batch, not alone: no finding{}\n"
+            "  again: {}\n",
+            u.signature, u.case_number, u.file ? "; report: " + u.file->string() : "", u.rerun);
       }
       std::fflush(stdout);
     };

@@ -6,6 +6,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -130,6 +131,16 @@ nlohmann::json Finding::to_json() const {
                       {"lines", lines},
                       {"shrink_runs", shrink_runs},
                       {"reproducer", reproducer}};
+  j["file"] = file ? nlohmann::json(file->string()) : nlohmann::json(nullptr);
+  return j;
+}
+
+nlohmann::json Unconfirmed::to_json() const {
+  nlohmann::json j = {
+      {"schema", "pagelab/1"}, {"type", "unconfirmed"},      {"signature", signature},
+      {"backend", backend},    {"mode", mode_keyword(mode)}, {"seed", seed},
+      {"case", case_number},   {"batch_first", batch_first}, {"rerun", rerun},
+      {"report", report},      {"case_text", case_text}};
   j["file"] = file ? nlohmann::json(file->string()) : nlohmann::json(nullptr);
   return j;
 }
@@ -272,7 +283,58 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
 
   std::mutex exits_mutex;
   std::map<std::string, Finding> found;
-  auto handle_failure = [&](Slot& s, PagingMode mode, const FuzzCase& c, const CaseOutcome& o) {
+  // A command that runs the batches before an unconfirmed case again (the same batch
+  // boundaries when one mode runs: they start at --from and hold batch x jobs cases).
+  auto rerun_of = [&](const Slot& s, std::uint64_t batch_first, std::uint64_t number) {
+    const std::uint64_t stride = std::uint64_t{options.batch_cases} * jobs * options.shard.count;
+    constexpr std::uint64_t BatchesBefore = 4;
+    const std::uint64_t back = std::min(batch_first - options.first, BatchesBefore * stride);
+    const std::uint64_t from = batch_first - back;
+    std::vector<std::string> modes;
+    for (const auto m : cfg.modes) modes.push_back(mode_keyword(m));
+    return fmt::format(
+        "pagelab fuzz --backend {} --seed {} --mode {} --profile {} --shard {} --batch {} -j {}{} "
+        "--from {} --cases {}",
+        s.kind == lab::BackendKind::Kvm ? "kvm" : "qemu", options.seed, fmt::join(modes, ","),
+        to_string(options.profile), options.shard.describe(), options.batch_cases, jobs,
+        options.strict ? " --strict" : "", from, number + 1 - from);
+  };
+  std::set<std::string> unconfirmed_told;
+  auto tell_unconfirmed = [&](const Slot& s, PagingMode mode, const FuzzCase& c,
+                              const CaseOutcome& o, const std::string& sig,
+                              std::uint64_t batch_first) {
+    if (!unconfirmed_told.insert(sig).second) return;
+    Unconfirmed u;
+    u.signature = sig;
+    u.backend = s.name;
+    u.mode = mode;
+    u.seed = options.seed;
+    u.case_number = c.number;
+    u.batch_first = batch_first;
+    u.case_text = to_pgl(c, {});
+    u.report = o.disagreement->report;
+    u.rerun = rerun_of(s, batch_first, c.number);
+    if (options.findings) {
+      const auto file =
+          *options.findings / fmt::format("unconfirmed-{}-{}-{:012x}.txt", s.name,
+                                          mode_keyword(mode), fnv1a(sig) & 0xffff'ffff'ffffULL);
+      std::string text = fmt::format(
+          "# pagelab fuzz: not reproduced alone (no finding): {}\n"
+          "# seed {} case {} in the batch from case {}, backend {}\n"
+          "# The cases before it in its batch (or earlier batches) left something the model\n"
+          "# lost track of. Run the batches before it again (an earlier --from if needed):\n"
+          "#   {}\n#\n",
+          sig, u.seed, u.case_number, u.batch_first, s.name, u.rerun);
+      std::istringstream lines(u.report);
+      for (std::string line; std::getline(lines, line);) text += "# " + line + "\n";
+      text += "#\n# The case (passes alone):\n" + u.case_text;
+      campaign::write_file_atomically(file, text);
+      u.file = file;
+    }
+    if (options.on_unconfirmed) options.on_unconfirmed(u);
+  };
+  auto handle_failure = [&](Slot& s, PagingMode mode, const FuzzCase& c, const CaseOutcome& o,
+                            std::uint64_t batch_first) {
     const auto sig = s.name + ":" + o.disagreement->signature(mode);
     if (auto it = found.find(sig); it != found.end()) {
       ++it->second.count;
@@ -286,6 +348,7 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     const auto confirmed = alone(c);
     if (!confirmed.disagreement || s.name + ":" + confirmed.disagreement->signature(mode) != sig) {
       ++summary.unconfirmed[sig];
+      tell_unconfirmed(s, mode, c, o, sig, batch_first);
       summary.modes[s.name][mode_keyword(mode)].seconds += seconds_since(t);
       return;
     }
@@ -396,7 +459,7 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
             break;
           case CaseOutcome::Verdict::Failed:
             ++stats.failed;
-            handle_failure(s, mode, cases[k], o);
+            handle_failure(s, mode, cases[k], o, cases.front().number);
             break;
           case CaseOutcome::Verdict::Passed:
             break;
@@ -425,9 +488,9 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
   const bool timed = options.time.has_value();
   const auto deadline = t0 + options.time.value_or(std::chrono::milliseconds(0));
   summary.stopped_by = "cases";
-  std::uint64_t n = 0;
+  std::uint64_t n = options.first;
   for (;; ++n) {
-    if (options.cases && n >= *options.cases) break;
+    if (options.cases && n - options.first >= *options.cases) break;
     if (!options.shard.owns(n)) continue;
     const auto mode = mode_of_case(cfg, options.seed, n);
     auto& q = queues[mode];

@@ -36,6 +36,20 @@ struct Finding {
   [[nodiscard]] nlohmann::json to_json() const;
 };
 
+// A disagreement that did not happen again when its case ran alone: what earlier cases
+// of its batch (or earlier batches) left behind made it, so it is no finding and has no
+// shrunk reproducer; its report and a command that runs the batches before it again.
+struct Unconfirmed {
+  std::string signature, backend;
+  paging::PagingMode mode = paging::PagingMode::Level4;
+  std::uint64_t seed = 0, case_number = 0, batch_first = 0;
+  std::string case_text;  // the case as a .pgl (fails only after the cases before it)
+  std::string report;     // what the engine said in the batch
+  std::string rerun;      // a `pagelab fuzz` command line from a few batches before
+  std::optional<std::filesystem::path> file;
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
 struct ModeStats {
   std::uint64_t cases = 0, failed = 0, skipped = 0, known = 0, accesses = 0, exits = 0;
   double seconds = 0;  // running batches (and shrinking) in this mode
@@ -64,7 +78,8 @@ struct CampaignSummary {
 
 struct CampaignOptions {
   std::uint64_t seed = 1;
-  std::optional<std::uint64_t> cases;  // case numbers 0..cases-1 (this shard's share)
+  std::uint64_t first = 0;             // the first case number
+  std::optional<std::uint64_t> cases;  // case numbers first..first+cases-1 (this shard's share)
   std::optional<std::chrono::milliseconds> time;
   Profile profile = Profile::All;
   std::vector<paging::PagingMode> modes;  // empty: every mode
@@ -78,6 +93,8 @@ struct CampaignOptions {
   // each is confirmed alone before it is reported).
   unsigned jobs = 1;
   std::function<void(const Finding&)> on_finding;  // a new signature (written already)
+  // The first unconfirmed case of a signature (written already, with --findings).
+  std::function<void(const Unconfirmed&)> on_unconfirmed;
   // Called after each batch: cases so far, findings so far, elapsed.
   std::function<void(std::uint64_t, std::uint64_t, std::chrono::steady_clock::duration)>
       on_progress;
