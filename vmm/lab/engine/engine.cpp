@@ -809,24 +809,95 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     std::uint64_t bits;
   };
   std::vector<OtherAd> other_ad;
-  if (!allowed && !a.checked_by_caller) {
-    std::optional<paging::CpuState> matched_state;  // of the deviation being tried
-    const auto matches_under = [&](const paging::CpuState& state) {
-      auto under = judge.judge_under(acc, state);
-      bool same = false;
-      // A read's value is the judge's (the bytes in the model, with what the walk's own
-      // A/D updates may show), as for any access.
-      for (const auto& other : under.allowed) {
-        same = same || judge.matches(other, acc, ob);
+  // The control state under which the walk being tried gave what the platform did.
+  std::optional<paging::CpuState> matched_state;
+  // Does a walk under `state` give what the platform did: exactly, or as this platform
+  // reports faults (a known deviation that changes only how a fault is reported, one that
+  // needs no other walk: the platform walked under other rules and reported the result
+  // its own way)?
+  const auto matches_under = [&](const paging::CpuState& state) {
+    auto under = judge.judge_under(acc, state);
+    // A read's value is the judge's (the bytes in the model, with what the walk's own
+    // A/D updates may show), as for any access.
+    bool same = std::any_of(under.allowed.begin(), under.allowed.end(),
+                            [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+    if (!same && ob.kind == judge::Observed::Kind::Fault) {
+      std::vector<paging::Outcome> outcomes;
+      for (const auto& x : under.allowed) outcomes.push_back(x.outcome);
+      const AccessCase reported{platform, a, r.observed, outcomes, false, state, nullptr, nullptr};
+      same = std::any_of(
+          known_access_deviations().begin(), known_access_deviations().end(),
+          [&](const AccessDeviation& d) { return applies_to(platform, d) && d.matches(reported); });
+    }
+    if (same) matched_state = state;
+    return same;
+  };
+  // Another explanation of the access than the one the model moves on with: a walk under
+  // `state`. In case it was the one, the A/D bits it sets may be set (a write's data:
+  // other_places).
+  const auto other_walk = [&](const paging::CpuState& state) {
+    const auto u = judge.judge_under(acc, state);
+    const auto& d = u.decided;
+    const bool translated = d.kind == paging::Decision::Kind::Translation;
+    const auto* pf = std::get_if<paging::PageFault>(&u.allowed.front().outcome);
+    // The last entry read is a leaf when the walk translated or refused on rights.
+    const bool reached_leaf = translated || (d.kind == paging::Decision::Kind::PageFault &&
+                                             (d.error_code & paging::PfError::P) != 0 &&
+                                             (d.error_code & paging::PfError::Rsvd) == 0);
+    for (unsigned k = 0; k < d.entry_count; ++k) {
+      const auto& e = d.entries[k];
+      if (e.pdpte_register) continue;
+      const bool last = k + 1 == d.entry_count;
+      std::uint64_t bits = 0;
+      if (translated) {
+        bits = Pte::Accessed | (last && a.type == paging::AccessType::Write ? Pte::Dirty : 0);
+      } else {
+        if (pf != nullptr) {
+          for (const auto& [entry, set] : pf->may_set_accessed) {
+            if (entry == e.address) bits |= set;
+          }
+        }
+        // A platform's known A/D deviation in a leaf that maps a page, as for any walk.
+        if (last && paging::entry_rules(state, state.mode(), e.level, e.value).leaf) {
+          bits |= ad_bits_deviations_may_set(platform, leaf_size(e.level), true);
+        }
       }
-      if (same) matched_state = state;
-      return same;
-    };
+      if (bits != 0) other_ad.push_back({e.address.value(), e.level, last && reached_leaf, bits});
+    }
+    return u;
+  };
+  // A success the architecture allows only through a translation it may still cache
+  // (the fresh walk does not give it) may as well come from a fresh walk under a known
+  // deviation's rules (one that acts under other control state, e.g. a reserved bit
+  // ignored): the CPU does not say which. The states of such walks: the model moves on
+  // with them too (where a write's data went, the A/D bits that walk sets, what the TLB
+  // may hold now), and the access still agrees.
+  std::vector<paging::CpuState> also_under;
+  // The states of every explanation but the one that names the access: what such a walk
+  // translated may be cached now as well (remember_under()).
+  std::vector<paging::CpuState> other_states;
+  if (allowed && !a.checked_by_caller && ob.kind == judge::Observed::Kind::Ok &&
+      !judge.matches(j.allowed.front(), acc, ob)) {
+    const AccessCase c{platform,      a,      r.observed, r.allowed, false, judge.state_for(ac),
+                       matches_under, nullptr};
+    for (const auto& d : known_access_deviations()) {
+      // Kept TLB entries are widen_with_dropped()'s.
+      if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
+      matched_state.reset();
+      if (!d.matches(c) || !matched_state) continue;
+      also_under.push_back(*matched_state);
+      other_states.push_back(*matched_state);
+      other_walk(*matched_state);
+    }
+  }
+  if (!allowed && !a.checked_by_caller) {
     const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
     const AccessCase c{
         platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
         matches_under, dropped};
     const bool wrote = a.type == paging::AccessType::Write && ob.kind == judge::Observed::Kind::Ok;
+    // The first deviation that matches names the access; the others are explanations
+    // too: the CPU does not say which it followed.
     for (const auto& d : known_access_deviations()) {
       if (!applies_to(platform, d)) continue;
       matched_state.reset();
@@ -834,30 +905,20 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       if (deviation == nullptr) {
         deviation = &d;
         deviant_state = matched_state;
-        if (!wrote) break;
         continue;
       }
       if (matched_state) {
-        const auto u = judge.judge_under(acc, *matched_state);
-        // The A/D bits that walk sets, in case it was the one.
-        if (u.decided.kind == paging::Decision::Kind::Translation) {
-          for (unsigned k = 0; k < u.decided.entry_count; ++k) {
-            const auto& e = u.decided.entries[k];
-            if (e.pdpte_register) continue;
-            const bool leaf = k + 1 == u.decided.entry_count;
-            other_ad.push_back(
-                {e.address.value(), e.level, leaf, Pte::Accessed | (leaf ? Pte::Dirty : 0)});
-          }
-        }
+        other_states.push_back(*matched_state);
+        const auto u = other_walk(*matched_state);
         for (const auto& x : u.allowed) {
           const auto* t = std::get_if<paging::Translation>(&x.outcome);
-          if (t == nullptr) continue;
+          if (!wrote || t == nullptr) continue;
           const unsigned first = x.split_at != 0 ? x.split_at : a.size;
           other_places.emplace_back(t->physical, first);
           if (x.split_at != 0) other_places.emplace_back(x.second_physical, a.size - first);
         }
       }
-      if (d.keeps_tlb_entries_across_faults) {
+      if (wrote && d.keeps_tlb_entries_across_faults) {
         const auto kept = judge.dropped_places(acc, ac);
         other_places.insert(other_places.end(), kept.begin(), kept.end());
       }
@@ -874,6 +935,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const bool pure_cache_may_answer = j.cache_may_answer;
   if (allowed && keeps_after_fault) judge.widen_with_dropped(acc, ac, j);
   if (deviant_state) judge.widen_with_state(acc, *deviant_state, j);
+  for (const auto& state : also_under) judge.widen_with_state(acc, state, j);
   // A known deviation that did what the tables of before the host's writes say: the
   // model moves on with that translation too (a write's data went there).
   const bool foreign_deviant = deviation != nullptr && before_foreign && foreign;
@@ -911,6 +973,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const bool agrees = v.agrees() && !deviant_state && !foreign_deviant;
   if (deviant_state) {
     judge.remember_under(acc, *deviant_state, ob.kind != judge::Observed::Kind::Ok);
+  }
+  for (const auto& state : other_states) {
+    judge.remember_under(acc, state, ob.kind != judge::Observed::Kind::Ok);
   }
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
