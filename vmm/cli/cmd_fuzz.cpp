@@ -194,30 +194,29 @@ void add_fuzz(CLI::App& app, Context& ctx) {
                                 findings == 1 ? "" : "s", campaign::format_elapsed(elapsed)));
     };
     const bool json = a->json;
-    options.on_finding = [&](const fuzz::Finding& f) {
+    // A finding or an unconfirmed case as it comes: a JSON line, or its text; then flushed,
+    // so that a campaign killed later loses none of it.
+    const auto tell = [&](const nlohmann::json& j, const std::string& text) {
       progress.clear();
       if (json) {
-        fmt::print("{}\n",
-                   f.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       } else {
-        fmt::print("finding {}\n  case {} shrunk in {} runs to {} lines{}\n  observed: {}\n",
-                   f.signature, f.case_number, f.shrink_runs, f.lines,
-                   f.file ? ": " + f.file->string() : std::string(), f.observed);
+        fmt::print("{}", text);
       }
       std::fflush(stdout);
     };
+    options.on_finding = [&](const fuzz::Finding& f) {
+      tell(f.to_json(),
+           fmt::format("finding {}\n  case {} shrunk in {} runs to {} lines{}\n  observed: {}\n",
+                       f.signature, f.case_number, f.shrink_runs, f.lines,
+                       f.file ? ": " + f.file->string() : std::string(), f.observed));
+    };
     options.on_unconfirmed = [&](const fuzz::Unconfirmed& u) {
-      progress.clear();
-      if (json) {
-        fmt::print("{}\n",
-                   u.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      } else {
-        fmt::print(
-            "unconfirmed {}\n  case {} disagreed in its batch, not alone: no finding{}\n"
-            "  again: {}\n",
-            u.signature, u.case_number, u.file ? "; report: " + u.file->string() : "", u.rerun);
-      }
-      std::fflush(stdout);
+      tell(u.to_json(),
+           fmt::format("unconfirmed {}\n  case {} disagreed in its batch, not alone: no finding{}\n"
+                       "  again: {}\n",
+                       u.signature, u.case_number,
+                       u.file ? "; report: " + u.file->string() : std::string(), u.rerun));
     };
     const auto summary = fuzz::run_campaign(options);
     progress.clear();
