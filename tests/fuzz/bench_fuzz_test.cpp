@@ -31,6 +31,16 @@ TEST_F(BenchFuzzQemu, JsonHasTheFuzzersCasesPerSecondAndAccessesPerExit) {
                 f["skipped"].get<std::uint64_t>(),
             300u)
       << f.dump();
+  // The fuzzer's checked accesses per second, and the mixed workload's as a multiple of
+  // it (the yardstick), from the same run's figures.
+  const double per_s = f["accesses"].get<double>() / f["seconds"].get<double>();
+  EXPECT_NEAR(f["checked_accesses_per_second"].get<double>(), per_s, per_s * 1e-9) << f.dump();
+  double mixed = 0;
+  for (const auto& w : j["workloads"]) {
+    if (w["name"] == "mixed") mixed = w["checked_per_second"].get<double>();
+  }
+  ASSERT_GT(mixed, 0.0) << j.dump();
+  EXPECT_NEAR(f["mixed_over_fuzz"].get<double>(), mixed / per_s, mixed / per_s * 1e-9) << f.dump();
 }
 
 TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
@@ -40,6 +50,7 @@ TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
   EXPECT_TRUE(contains(r.out, "fuzz (4level, seed 1, every profile): 200 checked cases")) << r.out;
   EXPECT_TRUE(contains(r.out, "cases/s")) << r.out;
   EXPECT_TRUE(contains(r.out, "per doorbell")) << r.out;
+  EXPECT_TRUE(contains(r.out, "checked accesses/s; mixed's checked/s is ")) << r.out;
 }
 
 TEST(BenchFuzz, ABadFuzzCaseCountIsAUsageError) {
