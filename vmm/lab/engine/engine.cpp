@@ -890,6 +890,37 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       other_walk(*matched_state);
     }
   }
+  // A write the architecture allows may as well have gone through a translation of the
+  // tables before the host's writes, on a platform that does not see them (a known
+  // deviation that accepts such a walk): the CPU does not say which. Every such walk's
+  // place is one of the write's.
+  if (allowed && !a.checked_by_caller && a.type == paging::AccessType::Write &&
+      ob.kind == judge::Observed::Kind::Ok && judge.has_foreign_writes()) {
+    const AccessCase c{platform, a,      r.observed, r.allowed, true, judge.state_for(ac),
+                       nullptr,  nullptr};
+    const bool misses_host_writes = std::any_of(
+        known_access_deviations().begin(), known_access_deviations().end(),
+        [&](const AccessDeviation& d) { return applies_to(platform, d) && d.matches(c); });
+    std::vector<paging::Walk> walks;
+    if (misses_host_writes) (void)judge.walk_before_foreign_writes(acc, ac, ob, &walks);
+    for (const auto& w : walks) {
+      const auto* t = std::get_if<paging::Translation>(&w.outcome);
+      // The same place as an allowed translation is no other place.
+      if (t == nullptr ||
+          std::any_of(j.allowed.begin(), j.allowed.end(), [&](const judge::Allowed& x) {
+            const auto* y = std::get_if<paging::Translation>(&x.outcome);
+            return y != nullptr && y->physical == t->physical;
+          })) {
+        continue;
+      }
+      // The bytes on the first page (4 KiB at least); a crossing write's second page is
+      // another walk's.
+      const auto in_page = paging::page_bytes(paging::PageSize::Size4K) -
+                           (a.address.value() % paging::page_bytes(paging::PageSize::Size4K));
+      other_places.emplace_back(t->physical,
+                                static_cast<unsigned>(std::min<std::uint64_t>(a.size, in_page)));
+    }
+  }
   if (!allowed && !a.checked_by_caller) {
     const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
     const AccessCase c{

@@ -714,9 +714,11 @@ bool Judge::matches(const Allowed& allowed, const paging::Access& access,
   return ob.vector == VectorGp && ob.error_code == gp.error_code;
 }
 
-std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Access& access, bool ac,
-                                                              const Observed& observed) const {
+std::optional<paging::Walk> Judge::walk_before_foreign_writes(
+    const paging::Access& access, bool ac, const Observed& observed,
+    std::vector<paging::Walk>* every) const {
   if (foreign_old_.empty()) return std::nullopt;
+  std::optional<paging::Walk> first;
   const unsigned width = paging::entry_bytes(state_.mode());
   const auto s = state_for(ac);
   // Entry address -> the value a walk reads there, for the host-written entries decided
@@ -749,7 +751,11 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
         a.value_known = d.physical.value() + access.size <= memory_.size();
         if (a.value_known) a.value = read_bytes(memory_, d.physical, access.size);
       }
-      if (matches(a, access, observed)) return paging::walk(view, s, access);
+      if (!matches(a, access, observed)) continue;
+      auto w = paging::walk(view, s, access);
+      if (every == nullptr) return w;
+      if (!first) first = w;
+      every->push_back(std::move(w));
       continue;
     }
     // One branch per value the entry may read as: pushed newest first, popped oldest first.
@@ -771,7 +777,7 @@ std::optional<paging::Walk> Judge::walk_before_foreign_writes(const paging::Acce
       if (!seen) branch(value);
     }
   }
-  return std::nullopt;
+  return first;
 }
 
 bool Judge::covers_dropped(const paging::Access& access) const {

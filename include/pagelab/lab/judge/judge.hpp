@@ -199,9 +199,11 @@ class Judge {
   // (access_deviations.hpp), if any: each entry the host wrote since the guest last did
   // may read as its current value or any value a host write replaced (the platform may
   // have shadowed it at any of those times), each entry on its own. Bounded; nothing
-  // without foreign writes.
+  // without foreign writes. With `every`, each such walk goes there (the first is
+  // returned too).
   [[nodiscard]] std::optional<paging::Walk> walk_before_foreign_writes(
-      const paging::Access& access, bool ac, const Observed& observed) const;
+      const paging::Access& access, bool ac, const Observed& observed,
+      std::vector<paging::Walk>* every = nullptr) const;
 
   // Does `observed` match a translation that a #PF since should have invalidated (SDM
   // §4.10.4.1: a page fault invalidates the TLB entries for the faulting address's
