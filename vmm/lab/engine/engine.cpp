@@ -736,6 +736,17 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
 
 namespace {
 
+// The bytes an access of `size` bytes puts where a translation sends it: (address,
+// bytes), one pair per page it reaches.
+void add_places(const judge::Allowed& x, unsigned size,
+                std::vector<std::pair<GuestPhys, unsigned>>& out) {
+  const auto* t = std::get_if<paging::Translation>(&x.outcome);
+  if (t == nullptr) return;
+  const unsigned first = x.split_at != 0 ? x.split_at : size;
+  out.emplace_back(t->physical, first);
+  if (x.split_at != 0) out.emplace_back(x.second_physical, size - first);
+}
+
 judge::Observed observed_of(const OpResult& r) {
   judge::Observed ob;
   ob.kind = r.status == ProbeStatus::Ok ? judge::Observed::Kind::Ok : judge::Observed::Kind::Fault;
@@ -802,6 +813,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // (a TLB entry kept across a #PF, a walk under another rule): its data went to the
   // place of one of them, and the CPU does not say which. The places of the others.
   std::vector<std::pair<GuestPhys, unsigned>> other_places;
+  bool other_kept = false;  // a kept TLB entry explains a write another explanation does too
   struct OtherAd {
     std::uint64_t address;
     unsigned level;
@@ -941,18 +953,12 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       if (matched_state) {
         other_states.push_back(*matched_state);
         const auto u = other_walk(*matched_state);
-        for (const auto& x : u.allowed) {
-          const auto* t = std::get_if<paging::Translation>(&x.outcome);
-          if (!wrote || t == nullptr) continue;
-          const unsigned first = x.split_at != 0 ? x.split_at : a.size;
-          other_places.emplace_back(t->physical, first);
-          if (x.split_at != 0) other_places.emplace_back(x.second_physical, a.size - first);
+        if (wrote) {
+          for (const auto& x : u.allowed) add_places(x, a.size, other_places);
         }
       }
-      if (wrote && d.keeps_tlb_entries_across_faults) {
-        const auto kept = judge.dropped_places(acc, ac);
-        other_places.insert(other_places.end(), kept.begin(), kept.end());
-      }
+      // A kept TLB entry among the explanations: its places are added below.
+      other_kept = other_kept || (wrote && d.keeps_tlb_entries_across_faults);
     }
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.
@@ -975,29 +981,27 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     old.value_known = false;  // compared when the deviation was recognised
     j.allowed.push_back(std::move(old));
   }
-  if (!other_places.empty() && keeps_after_fault) {
-    // The kept entries, when the first explanation was one of them (commit() marks
-    // their places, the engine learns them again).
+  if (other_kept || (!other_places.empty() && keeps_after_fault)) {
+    // The kept entries, as one explanation among others (commit() marks their places
+    // when the first explanation was one of them; the engine learns them again).
     const auto kept = judge.dropped_places(acc, ac);
     other_places.insert(other_places.end(), kept.begin(), kept.end());
   }
   auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  // Words a write may have changed: read again from RAM at the next sync.
+  const auto touched = [&](std::uint64_t pa, unsigned bytes) {
+    for (auto w = pa & ~std::uint64_t{7}; w < pa + bytes; w += sizeof(std::uint64_t)) {
+      resync.insert(w);
+      if (track_written) written.push_back(w);
+    }
+  };
   if (!other_places.empty()) {
     // Unknown: the places of every explanation, the one commit() wrote to among them.
-    for (const auto& x : j.allowed) {
-      if (const auto* t = std::get_if<paging::Translation>(&x.outcome)) {
-        const unsigned first = x.split_at != 0 ? x.split_at : a.size;
-        other_places.emplace_back(t->physical, first);
-        if (x.split_at != 0) other_places.emplace_back(x.second_physical, a.size - first);
-      }
-    }
+    for (const auto& x : j.allowed) add_places(x, a.size, other_places);
     for (const auto& [at, bytes] : other_places) {
       if (at.value() + bytes > model.bytes().size()) continue;
       judge.data_unknown(at, bytes);
-      for (auto w = at.value() & ~std::uint64_t{7}; w < at.value() + bytes; w += 8) {
-        resync.insert(w);
-        if (track_written) written.push_back(w);
-      }
+      touched(at.value(), bytes);
     }
   }
   // Matched through the deviation's walk: still outside the architecture.
@@ -1010,19 +1014,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   }
   if (a.type == paging::AccessType::Write) {
     // Where the data went is the CPU's choice among the allowed translations.
-    const auto touched = [&](std::uint64_t pa, unsigned bytes) {
-      for (auto w = pa & ~std::uint64_t{7}; w < pa + bytes; w += sizeof(std::uint64_t)) {
-        resync.insert(w);
-        if (track_written) written.push_back(w);
-      }
-    };
-    for (const auto& x : j.allowed) {
-      if (const auto* t = std::get_if<paging::Translation>(&x.outcome)) {
-        const unsigned first = x.split_at != 0 ? x.split_at : a.size;
-        touched(t->physical.value(), first);
-        if (x.split_at != 0) touched(x.second_physical.value(), a.size - first);
-      }
-    }
+    std::vector<std::pair<GuestPhys, unsigned>> places;
+    for (const auto& x : j.allowed) add_places(x, a.size, places);
+    for (const auto& [at, bytes] : places) touched(at.value(), bytes);
   }
   for (const auto& e : v.entries) {
     auto& use = entries[e.address];
