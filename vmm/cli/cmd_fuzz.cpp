@@ -3,9 +3,11 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "backend_option.hpp"
 #include "commands.hpp"
@@ -25,7 +27,7 @@ namespace {
 struct FuzzArgs {
   BackendChoice backend;
   std::string seed = "1", from = "0", cases, time, profile = "all", modes, findings, shard = "1/1",
-              batch = "256", jobs = "1", log_every;
+              batch = "256", jobs = "auto", log_every;
   bool json = false, strict = false;
 };
 
@@ -94,8 +96,11 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
   const auto batch = parse_u64(a.batch, "--batch");
   if (batch == 0 || batch > 100000) throw UsageError("--batch must be 1 to 100000");
   o.batch_cases = batch;
-  const auto jobs = parse_u64(a.jobs, "-j");
-  if (jobs == 0 || jobs > 64) throw UsageError("-j: 1 to 64 workers");
+  // A worker keeps about one CPU busy (its thread and its machine take turns).
+  const auto jobs = a.jobs == "auto"
+                        ? std::clamp<std::uint64_t>(std::thread::hardware_concurrency(), 1, 64)
+                        : parse_u64(a.jobs, "-j");
+  if (jobs == 0 || jobs > 64) throw UsageError("-j: 1 to 64 workers, or auto");
   o.jobs = static_cast<unsigned>(jobs);
   o.strict = a.strict;
   if (!a.findings.empty()) {
@@ -154,8 +159,9 @@ void add_fuzz(CLI::App& app, Context& ctx) {
       ->default_str("1/1");
   cmd->add_option("--batch", a->batch, "Cases per batch of the engine")->default_str("256");
   cmd->add_option("-j,--jobs", a->jobs,
-                  "Workers, each with its own machine per backend, sharing each batch's cases")
-      ->default_str("1");
+                  "Workers, each with its own machines (one per backend and mode), taking turns "
+                  "at the batches; auto: one per CPU here")
+      ->default_str("auto");
   cmd->add_flag("--json", a->json, "JSON lines: one per finding, the summary last");
   cmd->add_option("--log-every", a->log_every,
                   "Also write a plain progress line to stderr this often (30s, 1m), terminal or "
@@ -224,9 +230,10 @@ void add_fuzz(CLI::App& app, Context& ctx) {
       fmt::print("{}\n",
                  summary.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
-      fmt::print("pagelab fuzz: seed {}, shard {}, profile {}, backend {}, stopped by {}\n",
-                 summary.seed, summary.shard, summary.profile, fmt::join(summary.backends, ","),
-                 summary.stopped_by);
+      fmt::print(
+          "pagelab fuzz: seed {}, shard {}, profile {}, backend {}, {} worker{}, stopped by {}\n",
+          summary.seed, summary.shard, summary.profile, fmt::join(summary.backends, ","),
+          summary.jobs, summary.jobs == 1 ? "" : "s", summary.stopped_by);
       fmt::print("{}", summary.to_text());
     }
     if (!summary.findings.empty()) ctx.exit_code = 1;

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -43,15 +45,22 @@ std::string first_line(const std::string& s) {
   return s.substr(0, s.find('\n'));
 }
 
-// One backend: its machine and the engine of the mode it runs now.
+// One backend's machine in one paging mode, and its engine. A machine keeps its mode:
+// from long mode the engine's start hangs on the way to legacy paging and cannot switch
+// 4-/5-level, so a change of mode was a machine reset (for a campaign over every mode,
+// one per batch: 11k cases/s where one mode alone ran 36k-52k on QEMU).
 struct Slot {
   lab::BackendKind kind;
+  PagingMode mode;
   std::string name;
   std::unique_ptr<lab::Lab> lab;
   std::unique_ptr<ModeRunner> runner;
-  std::map<PagingMode, std::string> unavailable;
   bool strict = false;
 
+  Slot(lab::BackendKind k, PagingMode m, bool strict_) : kind(k), mode(m), strict(strict_) {
+    lab = std::make_unique<lab::Lab>(options());
+    name = std::string(lab->backend_name());
+  }
   lab::LabOptions options() const {
     lab::LabOptions o;
     o.backend = kind;
@@ -66,13 +75,8 @@ struct Slot {
       lab = std::make_unique<lab::Lab>(options());
     }
   }
-  ModeRunner& runner_for(PagingMode mode) {
-    if (!runner || runner->mode() != mode) {
-      // Another engine's mode: the machine starts over (from long mode the engine's
-      // start hangs on the way to legacy paging, and cannot switch 4-/5-level).
-      const bool switching = runner != nullptr;
-      runner.reset();
-      if (switching) renew_lab();
+  ModeRunner& ready() {
+    if (!runner) {
       runner = std::make_unique<ModeRunner>(*lab, mode);
       runner->set_strict(strict);
     }
@@ -80,10 +84,9 @@ struct Slot {
   }
   // A batch; when the guest stops (or the machine goes), the machine is renewed and the
   // cases run one by one, so that the one that stops it is named.
-  std::vector<CaseOutcome> run(PagingMode mode, std::span<const FuzzCase> cases,
-                               bool isolated = false) {
+  std::vector<CaseOutcome> run(std::span<const FuzzCase> cases, bool isolated = false) {
     try {
-      return runner_for(mode).run(cases, isolated);
+      return ready().run(cases, isolated);
     } catch (const std::exception& e) {
       renew_lab();
       if (cases.size() == 1) {
@@ -99,10 +102,132 @@ struct Slot {
         return {o};
       }
       std::vector<CaseOutcome> out;
-      for (const auto& c : cases) out.push_back(run(mode, std::span(&c, 1), isolated).front());
+      for (const auto& c : cases) out.push_back(run(std::span(&c, 1), isolated).front());
       return out;
     }
   }
+};
+
+// Machines of one kind of work: slot(mode, i) is backend i's machine in that mode,
+// started when first asked for.
+class Crew {
+ public:
+  Crew(std::vector<lab::BackendKind> kinds, bool strict)
+      : kinds_(std::move(kinds)), strict_(strict) {}
+  Slot& slot(PagingMode mode, std::size_t i) {
+    auto& s = slots_[{mode, i}];
+    if (!s) s = std::make_unique<Slot>(kinds_[i], mode, strict_);
+    return *s;
+  }
+  void drop(PagingMode mode, std::size_t i) { slots_.erase({mode, i}); }
+  template <typename F>
+  void each(F f) const {
+    for (const auto& [key, s] : slots_) f(*s);
+  }
+
+ private:
+  std::vector<lab::BackendKind> kinds_;
+  bool strict_;
+  std::map<std::pair<PagingMode, std::size_t>, std::unique_ptr<Slot>> slots_;
+};
+
+// A batch of one mode's cases on its way through a worker: every backend's outcomes.
+struct Batch {
+  PagingMode mode;
+  std::vector<FuzzCase> cases;
+  std::vector<std::vector<CaseOutcome>> outs;  // per backend
+  std::vector<bool> ran;
+  std::vector<double> took;
+  std::vector<std::uint64_t> exits;
+  std::exception_ptr error;
+  bool done = false;
+};
+
+// Workers run batches while the campaign's thread makes the next cases and takes in the
+// finished batches in order: each worker runs its machines' batches one after another,
+// so a machine's history (what earlier cases left in guest RAM) is the same in every run
+// with the same --jobs.
+class Workers {
+ public:
+  Workers(std::vector<Crew>& crews, const std::map<PagingMode, std::set<std::size_t>>& unavailable)
+      : crews_(crews), unavailable_(unavailable), queues_(crews.size()) {
+    for (std::size_t j = 0; j < crews.size(); ++j) threads_.emplace_back([this, j] { loop(j); });
+  }
+  ~Workers() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+  void submit(std::size_t worker, Batch& b) {
+    {
+      std::lock_guard lock(m_);
+      queues_[worker].push_back(&b);
+    }
+    work_.notify_all();
+  }
+  bool done(const Batch& b) {
+    std::lock_guard lock(m_);
+    return b.done;
+  }
+  void wait(const Batch& b) {
+    std::unique_lock lock(m_);
+    done_.wait(lock, [&] { return b.done; });
+  }
+
+ private:
+  void loop(std::size_t j) {
+    for (;;) {
+      Batch* b = nullptr;
+      {
+        std::unique_lock lock(m_);
+        work_.wait(lock, [&] { return stop_ || !queues_[j].empty(); });
+        // Stopping: the batches not started are dropped (their owner is unwinding).
+        if (stop_) return;
+        b = queues_[j].front();
+        queues_[j].pop_front();
+      }
+      run(j, *b);
+      {
+        std::lock_guard lock(m_);
+        b->done = true;
+      }
+      done_.notify_all();
+    }
+  }
+  void run(std::size_t j, Batch& b) {
+    const auto backends = b.outs.size();
+    try {
+      for (std::size_t i = 0; i < backends; ++i) {
+        if (auto it = unavailable_.find(b.mode);
+            it != unavailable_.end() && it->second.contains(i)) {
+          continue;
+        }
+        auto& s = crews_[j].slot(b.mode, i);
+        const auto t = Clock::now();
+        const auto before = s.lab->exits();
+        b.outs[i] = s.run(b.cases);
+        b.took[i] = seconds_since(t);
+        b.exits[i] = s.lab->exits() >= before ? s.lab->exits() - before : 0;
+        b.ran[i] = true;
+      }
+    } catch (...) {
+      b.error = std::current_exception();
+    }
+  }
+
+  std::vector<Crew>& crews_;
+  const std::map<PagingMode, std::set<std::size_t>>& unavailable_;
+  std::mutex m_;
+  std::condition_variable work_, done_;
+  std::vector<std::deque<Batch*>> queues_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -170,6 +295,7 @@ nlohmann::json CampaignSummary::to_json() const {
           {"shard", shard},
           {"profile", profile},
           {"backends", backends},
+          {"jobs", jobs},
           {"cases", cases},
           {"seconds", seconds},
           {"cases_per_second", seconds > 0 ? cases / seconds : 0.0},
@@ -230,49 +356,43 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
   summary.shard = options.shard.describe();
   summary.profile = to_string(options.profile);
   const unsigned jobs = std::max(1U, options.jobs);
-  // crews[j][i]: worker j's machine of backend i. Worker 0's slots also confirm and
-  // shrink findings.
-  std::vector<std::vector<Slot>> crews(jobs);
-  for (unsigned j = 0; j < jobs; ++j) {
-    for (const auto kind : options.backends) {
-      Slot s;
-      s.kind = kind;
-      s.strict = options.strict;
-      s.lab = std::make_unique<lab::Lab>(s.options());
-      s.name = std::string(s.lab->backend_name());
-      if (j == 0) summary.backends.push_back(s.name);
-      crews[j].push_back(std::move(s));
-    }
-  }
-  auto& slots = crews.front();
+  summary.jobs = jobs;
+  const auto& kinds = options.backends;
+  const auto wanted = options.modes.empty() ? EveryMode : options.modes;
+  // crews[j]: worker j's machines. Confirming and shrinking a finding run on machines of
+  // their own, so that a worker's machine sees only its batches.
+  std::vector<Crew> crews;
+  for (unsigned j = 0; j < jobs; ++j) crews.emplace_back(kinds, options.strict);
+  Crew confirming(kinds, options.strict);
   // Cases use only what every backend's CPU offers, so each runs everywhere.
   GeneratorConfig cfg;
   cfg.profile = options.profile;
-  cfg.features = slots.front().lab->cpu().paging_features();
-  for (const auto& s : slots) {
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
+    auto& s = crews.front().slot(wanted.front(), i);
+    summary.backends.push_back(s.name);
     const auto f = s.lab->cpu().paging_features();
+    if (i == 0) {
+      cfg.features = f;
+      continue;
+    }
     auto& g = cfg.features;
     g.maxphyaddr = std::min(g.maxphyaddr, f.maxphyaddr);
     g.pse &= f.pse, g.pse36 &= f.pse36, g.pae &= f.pae, g.pge &= f.pge, g.nx &= f.nx;
     g.page1g &= f.page1g, g.smep &= f.smep, g.smap &= f.smap, g.pku &= f.pku, g.la57 &= f.la57;
   }
   // Every mode the backends can enter (the reason where one cannot).
-  const auto wanted = options.modes.empty() ? EveryMode : options.modes;
+  std::map<PagingMode, std::set<std::size_t>> unavailable;
   for (const auto mode : wanted) {
     bool any = false;
-    for (auto& s : slots) {
-      auto& stats = summary.modes[s.name][mode_keyword(mode)];
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      auto& stats = summary.modes[summary.backends[i]][mode_keyword(mode)];
       try {
-        s.runner_for(mode);
+        crews.front().slot(mode, i).ready();
         any = true;
       } catch (const std::exception& e) {
-        s.runner.reset();
-        s.unavailable[mode] = first_line(e.what());
+        crews.front().drop(mode, i);
+        unavailable[mode].insert(i);
         stats.unavailable = first_line(e.what());
-        try {
-          s.renew_lab();
-        } catch (const std::exception&) {
-        }
       }
     }
     if (any) cfg.modes.push_back(mode);
@@ -281,10 +401,10 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     throw std::runtime_error("no paging mode asked for can run on the backends here");
   }
 
-  std::mutex exits_mutex;
   std::map<std::string, Finding> found;
   // A command that runs the batches before an unconfirmed case again (the same batch
-  // boundaries when one mode runs: they start at --from and hold batch x jobs cases).
+  // boundaries when one mode runs: they start at --from, and the n-th goes to worker
+  // n % jobs).
   auto rerun_of = [&](const Slot& s, std::uint64_t batch_first, std::uint64_t number) {
     const std::uint64_t stride = std::uint64_t{options.batch_cases} * jobs * options.shard.count;
     constexpr std::uint64_t BatchesBefore = 4;
@@ -333,16 +453,17 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     }
     if (options.on_unconfirmed) options.on_unconfirmed(u);
   };
-  auto handle_failure = [&](Slot& s, PagingMode mode, const FuzzCase& c, const CaseOutcome& o,
-                            std::uint64_t batch_first) {
-    const auto sig = s.name + ":" + o.disagreement->signature(mode);
+  auto handle_failure = [&](std::size_t backend, PagingMode mode, const FuzzCase& c,
+                            const CaseOutcome& o, std::uint64_t batch_first) {
+    const auto sig = summary.backends[backend] + ":" + o.disagreement->signature(mode);
     if (auto it = found.find(sig); it != found.end()) {
       ++it->second.count;
       ++summary.findings[sig];
       return;
     }
     const auto t = Clock::now();
-    auto alone = [&](const FuzzCase& k) { return s.run(mode, std::span(&k, 1), true).front(); };
+    auto& s = confirming.slot(mode, backend);
+    auto alone = [&](const FuzzCase& k) { return s.run(std::span(&k, 1), true).front(); };
     // Confirmed alone, on guest RAM as a replay finds it, or not a finding: what earlier
     // cases left in data pages cannot be written into a reproducer.
     const auto confirmed = alone(c);
@@ -383,66 +504,24 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     found.emplace(sig, std::move(f));
   };
 
-  auto process = [&](PagingMode mode, std::vector<FuzzCase>& cases) {
-    if (cases.empty()) return;
-    std::vector<std::vector<CaseOutcome>> outs(slots.size());
-    std::vector<bool> ran(slots.size(), false);
-    // Worker j runs the j-th share of the batch, every backend in turn; the shares are
-    // then put back in case order.
-    const std::size_t share = (cases.size() + jobs - 1) / jobs;
-    std::vector<std::vector<std::vector<CaseOutcome>>> parts(
-        jobs, std::vector<std::vector<CaseOutcome>>(slots.size()));
-    std::vector<std::vector<double>> took(jobs, std::vector<double>(slots.size(), 0.0));
-    std::vector<std::exception_ptr> errors(jobs);
-    auto work = [&](unsigned j) {
-      try {
-        const std::size_t from = std::min(cases.size(), j * share);
-        const std::size_t to = std::min(cases.size(), from + share);
-        if (from == to) return;
-        for (std::size_t i = 0; i < slots.size(); ++i) {
-          auto& s = crews[j][i];
-          if (slots[i].unavailable.contains(mode)) continue;
-          const auto t = Clock::now();
-          const auto before = s.lab->exits();
-          parts[j][i] = s.run(mode, std::span(cases).subspan(from, to - from));
-          took[j][i] = seconds_since(t);
-          const auto exits = s.lab->exits() >= before ? s.lab->exits() - before : 0;
-          std::lock_guard lock(exits_mutex);
-          summary.modes[s.name][mode_keyword(mode)].exits += exits;
-          summary.exits += exits;
-        }
-      } catch (...) {
-        errors[j] = std::current_exception();
-      }
-    };
-    if (jobs == 1) {
-      work(0);
-    } else {
-      std::vector<std::thread> threads;
-      for (unsigned j = 1; j < jobs; ++j) threads.emplace_back(work, j);
-      work(0);
-      for (auto& t : threads) t.join();
-    }
-    for (const auto& e : errors) {
-      if (e) std::rethrow_exception(e);
-    }
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].unavailable.contains(mode)) continue;
-      ran[i] = true;
-      double longest = 0;
-      for (unsigned j = 0; j < jobs; ++j) {
-        longest = std::max(longest, took[j][i]);
-        for (auto& o : parts[j][i]) outs[i].push_back(std::move(o));
-      }
-      summary.modes[slots[i].name][mode_keyword(mode)].seconds += longest;
+  // A finished batch, taken in the order the batches were made.
+  auto take = [&](Batch& b) {
+    const auto mode = b.mode;
+    const auto& cases = b.cases;
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      if (!b.ran[i]) continue;
+      auto& stats = summary.modes[summary.backends[i]][mode_keyword(mode)];
+      // The workers' batches overlap: a mode's time is its batches' share of the workers.
+      stats.seconds += b.took[i] / jobs;
+      stats.exits += b.exits[i];
+      summary.exits += b.exits[i];
     }
     for (std::size_t k = 0; k < cases.size(); ++k) {
       ++summary.cases;
-      for (std::size_t i = 0; i < slots.size(); ++i) {
-        if (!ran[i]) continue;
-        auto& s = slots[i];
-        const auto& o = outs[i][k];
-        auto& stats = summary.modes[s.name][mode_keyword(mode)];
+      for (std::size_t i = 0; i < kinds.size(); ++i) {
+        if (!b.ran[i]) continue;
+        const auto& o = b.outs[i][k];
+        auto& stats = summary.modes[summary.backends[i]][mode_keyword(mode)];
         ++stats.cases;
         stats.accesses += o.accesses_run;
         summary.accesses += o.accesses_run;
@@ -459,28 +538,60 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
             break;
           case CaseOutcome::Verdict::Failed:
             ++stats.failed;
-            handle_failure(s, mode, cases[k], o, cases.front().number);
+            handle_failure(i, mode, cases[k], o, cases.front().number);
             break;
           case CaseOutcome::Verdict::Passed:
             break;
         }
       }
       // Backends against each other: the same access, different outcomes, each allowed.
-      for (std::size_t i = 0; i + 1 < slots.size(); ++i) {
-        for (std::size_t j = i + 1; j < slots.size(); ++j) {
-          if (!ran[i] || !ran[j]) continue;
-          const auto& a = outs[i][k].accesses;
-          const auto& b = outs[j][k].accesses;
-          for (std::size_t x = 0; x < std::min(a.size(), b.size()); ++x) {
-            if (a[x].ran && b[x].ran && a[x].agrees && b[x].agrees &&
-                outcome_class(a[x].observed) != outcome_class(b[x].observed)) {
+      for (std::size_t i = 0; i + 1 < kinds.size(); ++i) {
+        for (std::size_t j = i + 1; j < kinds.size(); ++j) {
+          if (!b.ran[i] || !b.ran[j]) continue;
+          const auto& x = b.outs[i][k].accesses;
+          const auto& y = b.outs[j][k].accesses;
+          for (std::size_t a = 0; a < std::min(x.size(), y.size()); ++a) {
+            if (x[a].ran && y[a].ran && x[a].agrees && y[a].agrees &&
+                outcome_class(x[a].observed) != outcome_class(y[a].observed)) {
               ++summary.backends_differ_allowed;
             }
           }
         }
       }
     }
+  };
+
+  // Batches on their way: made here, run by the workers, taken back in order. Declared
+  // before the workers, which may still be finishing one when an error unwinds.
+  std::deque<std::unique_ptr<Batch>> in_flight;
+  Workers workers(crews, unavailable);
+  // Two batches per worker: one running, one waiting, while this thread makes the next.
+  const std::size_t most_in_flight = 2 * std::size_t{jobs};
+  std::map<PagingMode, std::uint64_t> made;
+  auto take_oldest = [&] {
+    auto b = std::move(in_flight.front());
+    in_flight.pop_front();
+    workers.wait(*b);
+    if (b->error) std::rethrow_exception(b->error);
+    take(*b);
+    if (options.on_progress) options.on_progress(summary.cases, found.size(), Clock::now() - t0);
+  };
+  auto submit = [&](PagingMode mode, std::vector<FuzzCase>& cases) {
+    if (cases.empty()) return;
+    auto b = std::make_unique<Batch>();
+    b->mode = mode;
+    b->cases = std::move(cases);
     cases.clear();
+    b->outs.resize(kinds.size());
+    b->ran.assign(kinds.size(), false);
+    b->took.assign(kinds.size(), 0.0);
+    b->exits.assign(kinds.size(), 0);
+    workers.submit(made[mode]++ % jobs, *b);
+    in_flight.push_back(std::move(b));
+    while (!in_flight.empty() &&
+           (in_flight.size() > most_in_flight || workers.done(*in_flight.front()))) {
+      take_oldest();
+    }
   };
 
   std::map<PagingMode, std::vector<FuzzCase>> queues;
@@ -495,9 +606,8 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     const auto mode = mode_of_case(cfg, options.seed, n);
     auto& q = queues[mode];
     q.push_back(generate_case(cfg, options.seed, n));
-    if (q.size() < options.batch_cases * jobs) continue;
-    process(mode, q);
-    if (options.on_progress) options.on_progress(summary.cases, found.size(), Clock::now() - t0);
+    if (q.size() < options.batch_cases) continue;
+    submit(mode, q);
     if (options.stop_requested && options.stop_requested()) {
       summary.stopped_by = "signal";
       break;
@@ -508,19 +618,20 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
     }
   }
   if (summary.stopped_by != "signal") {
-    for (auto& [mode, q] : queues) process(mode, q);
+    for (auto& [mode, q] : queues) submit(mode, q);
   }
-  for (auto& crew : crews) {
-    for (auto& s : crew) {
-      if (!s.runner) continue;
-      for (const auto& note : s.runner->platform_notes()) {
-        const auto text = s.name + ": " + note;
-        if (std::find(summary.notes.begin(), summary.notes.end(), text) == summary.notes.end()) {
-          summary.notes.push_back(text);
-        }
+  while (!in_flight.empty()) take_oldest();
+  auto notes_of = [&](const Slot& s) {
+    if (!s.runner) return;
+    for (const auto& note : s.runner->platform_notes()) {
+      const auto text = s.name + ": " + note;
+      if (std::find(summary.notes.begin(), summary.notes.end(), text) == summary.notes.end()) {
+        summary.notes.push_back(text);
       }
     }
-  }
+  };
+  for (const auto& crew : crews) crew.each(notes_of);
+  confirming.each(notes_of);
   summary.seconds = seconds_since(t0);
   return summary;
 }

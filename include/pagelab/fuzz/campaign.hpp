@@ -61,6 +61,7 @@ struct CampaignSummary {
   std::uint64_t seed = 0;
   std::string shard, profile;
   std::vector<std::string> backends;
+  unsigned jobs = 1;
   std::uint64_t cases = 0;  // cases run (each on every backend)
   std::uint64_t accesses = 0, exits = 0;
   double seconds = 0;
@@ -88,9 +89,9 @@ struct CampaignOptions {
   bool strict = false;
   std::vector<lab::BackendKind> backends = {lab::BackendKind::Qemu};
   std::size_t batch_cases = 256;
-  // Workers, each with its own machine per backend, running a batch's cases side by
-  // side: the same cases, each on one worker (which one changes nothing a finding says:
-  // each is confirmed alone before it is reported).
+  // Workers, each with its own machines (one per backend and mode): batch n of a mode
+  // goes to worker n % jobs (which one changes nothing a finding says: each is confirmed
+  // alone, on machines of its own, before it is reported).
   unsigned jobs = 1;
   std::function<void(const Finding&)> on_finding;  // a new signature (written already)
   // The first unconfirmed case of a signature (written already, with --findings).
