@@ -316,6 +316,7 @@ struct Gen {
         if (pick-- == 0) cur.set(l, i, mutate(l, v));
       });
     }
+    c.entries.reserve(cur.count_set());
     cur.for_each_set([&](unsigned l, unsigned i, std::uint64_t v) {
       c.entries.push_back({l, i, v});
     });

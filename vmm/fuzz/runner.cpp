@@ -210,6 +210,7 @@ void ModeRunner::lower_flush(const FuzzCase& c, std::vector<lab::Op>& ops) const
 
 std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool isolated) {
   std::vector<lab::Op> ops;
+  ops.reserve(cases.size() * 24);
   if (isolated) {
     for (const auto word : data_dirty_) {
       ops.emplace_back(lab::OpForeignWrite{paging::GuestPhys(word), 0});
@@ -218,8 +219,10 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
   }
   struct Span {
     std::size_t begin, steps_begin, end;
-    std::vector<std::size_t> step_op;
+    std::size_t step_ops;  // where its steps' op indices start in step_op
   };
+  std::vector<std::size_t> step_op;  // every case's, one after another
+  step_op.reserve(cases.size() * 16);
   // Cases with the same control registers run one after another: on TCG a control
   // write flushes the whole TLB, and every case starts from its own reset anyway.
   std::vector<std::size_t> order(cases.size());
@@ -238,15 +241,16 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
     const auto& c = cases[k];
     Span s;
     s.begin = ops.size();
+    s.step_ops = step_op.size();
     lower_reset(c, ops);
     // The setup steps before the flush, as a `.pgl` makes them before entering the mode.
     const auto setup = setup_steps(c);
-    lower_steps(c, base_, ops, &s.step_op, 0, setup);
+    lower_steps(c, base_, ops, &step_op, 0, setup);
     lower_flush(c, ops);
     s.steps_begin = ops.size();
-    lower_steps(c, base_, ops, &s.step_op, setup);
+    lower_steps(c, base_, ops, &step_op, setup);
     s.end = ops.size();
-    spans.push_back(std::move(s));
+    spans.push_back(s);
   }
   auto results = engine_->run(ops);
   for (const auto w : engine_->take_written_words()) {
@@ -281,7 +285,7 @@ std::vector<CaseOutcome> ModeRunner::run(std::span<const FuzzCase> cases, bool i
     const auto& c = cases[k];
     o.accesses.reserve(c.steps.size());
     for (std::size_t s = 0; s < c.steps.size(); ++s) {
-      auto& r = results[sp.step_op[s]];
+      auto& r = results[step_op[sp.step_ops + s]];
       const auto* acc = std::get_if<lab::OpAccess>(&r.op);
       if (acc != nullptr) {
         AccessRecord rec;

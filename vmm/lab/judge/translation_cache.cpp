@@ -53,9 +53,10 @@ std::uint64_t TranslationCache::region_key(paging::Linear va, unsigned level) co
          va.value() >> paging::level_bits_unchecked(mode_, level).lo;
 }
 
-void TranslationCache::insert(Bucket& bucket, CachedPath path) {
-  if (std::find(bucket.begin(), bucket.end(), path) == bucket.end()) {
-    bucket.push_back(path);
+void TranslationCache::insert(Items& items, std::uint64_t key, const CachedPath& path) {
+  if (std::none_of(items.begin(), items.end(),
+                   [&](const Keyed& k) { return k.key == key && k.path == path; })) {
+    items.push_back({key, path});
     ++version_;
   }
 }
@@ -85,31 +86,30 @@ void TranslationCache::fill(const paging::Decision& walk, const paging::CpuState
   last_fill_ = now;
   for (unsigned i = 0; i + 1 < walk.entry_count; ++i) {
     if (walk.entries[i].pdpte_register) continue;
-    insert(structures_[region_key(va, walk.entries[i].level)], path_of(walk, state, i + 1));
+    insert(structures_, region_key(va, walk.entries[i].level), path_of(walk, state, i + 1));
   }
   if (walk.kind != paging::Decision::Kind::Translation) return;
   auto p = path_of(walk, state, walk.entry_count);
   p.global = walk.global;
   const auto key = tlb_key(walk.page_base.value(), walk.page_size);
   fill_holes(key, p);
-  insert(tlb_[key], p);
+  insert(tlb_, key, p);
+}
+
+void TranslationCache::erase(Items& items, std::uint64_t key) {
+  std::erase_if(items, [&](const Keyed& k) { return k.key == key; });
 }
 
 bool TranslationCache::in_hole(std::uint64_t key, std::uint64_t page, const CachedPath& p) const {
-  if (holes_.empty()) return false;
-  const auto it = holes_.find(key);
-  return it != holes_.end() &&
-         std::any_of(it->second.begin(), it->second.end(),
-                     [&](const Hole& h) { return h.page == page && h.path == p; });
+  return std::any_of(holes_.begin(), holes_.end(),
+                     [&](const Hole& h) { return h.key == key && h.page == page && h.path == p; });
 }
 
 void TranslationCache::fill_holes(std::uint64_t key, const CachedPath& p) {
   // Filled again, the translation may be cached whole again.
-  if (holes_.empty()) return;
-  const auto it = holes_.find(key);
-  if (it == holes_.end()) return;
-  if (std::erase_if(it->second, [&](const Hole& h) { return h.path == p; }) != 0) ++version_;
-  if (it->second.empty()) holes_.erase(it);
+  if (std::erase_if(holes_, [&](const Hole& h) { return h.key == key && h.path == p; }) != 0) {
+    ++version_;
+  }
 }
 
 void TranslationCache::invalidate_page(paging::Linear va) {
@@ -117,8 +117,8 @@ void TranslationCache::invalidate_page(paging::Linear va) {
   ++version_;
   for (const auto size : AllSizes) {
     const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
-    tlb_.erase(key);
-    holes_.erase(key);
+    erase(tlb_, key);
+    std::erase_if(holes_, [&](const Hole& h) { return h.key == key; });
   }
   structures_.clear();
 }
@@ -128,10 +128,10 @@ void TranslationCache::tlb_items(paging::Linear va, std::vector<TlbItem>& out) c
     const std::uint64_t bytes = paging::page_bytes(size);
     const std::uint64_t base = va.value() & ~(bytes - 1);
     const auto key = tlb_key(base, size);
-    const auto it = tlb_.find(key);
-    if (it == tlb_.end()) continue;
-    for (const auto& p : it->second) {
-      if (!in_hole(key, va.value() & ~bits_below_page, p)) out.push_back({base, bytes, p});
+    for (const auto& [k, p] : tlb_) {
+      if (k == key && !in_hole(key, va.value() & ~bits_below_page, p)) {
+        out.push_back({base, bytes, p});
+      }
     }
   }
 }
@@ -156,7 +156,7 @@ void TranslationCache::restore(const TlbItem& item) {
   for (const auto size : AllSizes) {
     if (paging::page_bytes(size) != item.bytes) continue;
     fill_holes(tlb_key(item.base, size), item.path);
-    insert(tlb_[tlb_key(item.base, size)], item.path);
+    insert(tlb_, tlb_key(item.base, size), item.path);
   }
 }
 
@@ -167,18 +167,15 @@ void TranslationCache::invalidate_for_fault(paging::Linear va) {
   for (const auto size : AllSizes) {
     const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
     if (size == PageSize::Size4K) {
-      tlb_.erase(key);
+      erase(tlb_, key);
       continue;
     }
-    const auto it = tlb_.find(key);
-    if (it == tlb_.end()) continue;
-    auto& holes = holes_[key];
-    for (const auto& p : it->second) {
-      if (!in_hole(key, page, p)) holes.push_back({page, p});
+    for (const auto& [k, p] : tlb_) {
+      if (k == key && !in_hole(key, page, p)) holes_.push_back({key, page, p});
     }
   }
   for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
-    structures_.erase(region_key(va, level));
+    erase(structures_, region_key(va, level));
   }
 }
 
@@ -186,11 +183,10 @@ void TranslationCache::flush_non_global() {
   ++generation_;
   ++version_;
   structures_.clear();
-  for (auto it = tlb_.begin(); it != tlb_.end();) {
-    std::erase_if(it->second, [](const CachedPath& p) { return !p.global; });
-    it = it->second.empty() ? tlb_.erase(it) : std::next(it);
-  }
-  std::erase_if(holes_, [&](const auto& h) { return !tlb_.contains(h.first); });
+  std::erase_if(tlb_, [](const Keyed& k) { return !k.path.global; });
+  std::erase_if(holes_, [&](const Hole& h) {
+    return std::none_of(tlb_.begin(), tlb_.end(), [&](const Keyed& k) { return k.key == h.key; });
+  });
 }
 
 void TranslationCache::flush_all() {
@@ -218,16 +214,15 @@ void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPat
     if ((size == PageSize::Size4M) != bits32 && size != PageSize::Size4K) continue;
     if (size == PageSize::Size1G && mode_ == paging::PagingMode::Pae) continue;
     const auto key = tlb_key(va.value() & ~(paging::page_bytes(size) - 1), size);
-    const auto it = tlb_.find(key);
-    if (it == tlb_.end()) continue;
-    for (const auto& p : it->second) {
-      if (!in_hole(key, page << paging::Pte::FrameShift, p)) out.push_back(&p);
+    for (const auto& [k, p] : tlb_) {
+      if (k == key && !in_hole(key, page << paging::Pte::FrameShift, p)) out.push_back(&p);
     }
   }
   for (unsigned level = 2; level <= paging::top_level(mode_); ++level) {
-    const auto it = structures_.find(region_key(va, level));
-    if (it == structures_.end()) continue;
-    for (const auto& p : it->second) out.push_back(&p);
+    const auto key = region_key(va, level);
+    for (const auto& [k, p] : structures_) {
+      if (k == key) out.push_back(&p);
+    }
   }
   memo_.version = version_;
   memo_.page = page;
@@ -235,10 +230,7 @@ void TranslationCache::candidates(paging::Linear va, std::vector<const CachedPat
 }
 
 std::size_t TranslationCache::size() const {
-  std::size_t n = 0;
-  for (const auto& [k, b] : tlb_) n += b.size();
-  for (const auto& [k, b] : structures_) n += b.size();
-  return n;
+  return tlb_.size() + structures_.size();
 }
 
 }  // namespace pagelab::lab::judge

@@ -15,7 +15,6 @@
 // translations: history does not grow with the number of accesses.
 #include <array>
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "pagelab/paging/address.hpp"
@@ -86,8 +85,16 @@ class TranslationCache {
   [[nodiscard]] std::size_t size() const;
 
  private:
-  using Bucket = std::vector<CachedPath>;
-  void insert(Bucket& bucket, CachedPath path);
+  // Items by key, in the order they came: a few dozen at most between two flushes (a
+  // window of a few pages), so a flat list beats a hash map of lists, whose nodes and
+  // lists were allocated again after every flush (a fuzz case starts with one).
+  struct Keyed {
+    std::uint64_t key = 0;
+    CachedPath path;
+  };
+  using Items = std::vector<Keyed>;
+  void insert(Items& items, std::uint64_t key, const CachedPath& path);
+  static void erase(Items& items, std::uint64_t key);
   // TLB key: the page base with its size in the low bits (page bases are 4 KiB aligned).
   static std::uint64_t tlb_key(std::uint64_t base, paging::PageSize size);
   [[nodiscard]] std::uint64_t region_key(paging::Linear va, unsigned level) const;
@@ -123,17 +130,18 @@ class TranslationCache {
   mutable CandidatesMemo memo_;
 
   paging::PagingMode mode_;
-  std::unordered_map<std::uint64_t, Bucket> tlb_;
+  Items tlb_;
   // 4 KiB pages of a large page's item that a #PF dropped (by TLB key): the item no
   // longer translates them, until the same translation is filled again.
   struct Hole {
+    std::uint64_t key = 0;
     std::uint64_t page = 0;  // the 4 KiB page base
     CachedPath path;
   };
-  std::unordered_map<std::uint64_t, std::vector<Hole>> holes_;
+  std::vector<Hole> holes_;
   [[nodiscard]] bool in_hole(std::uint64_t key, std::uint64_t page, const CachedPath& p) const;
   void fill_holes(std::uint64_t key, const CachedPath& p);
-  std::unordered_map<std::uint64_t, Bucket> structures_;  // by level and region
+  Items structures_;  // by level and region
 };
 
 }  // namespace pagelab::lab::judge
