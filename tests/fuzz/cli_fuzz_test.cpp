@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -43,6 +44,7 @@ TEST(FuzzCli, BadInputIsOneLineAndExitTwoBeforeAnythingRuns) {
   expect_usage_error({"fuzz", "--findings", file + "/sub"}, "--findings");
   expect_usage_error({"fuzz", "-j", "0"}, "-j");
   expect_usage_error({"fuzz", "--jobs", "many"}, "-j");
+  expect_usage_error({"fuzz", "-j", "65"}, "-j");
   expect_usage_error({"fuzz", "--log-every", "0s"}, "--log-every");
   expect_usage_error({"fuzz", "--log-every", "often"}, "--log-every");
   // Nothing was created by the refused runs.
@@ -134,24 +136,40 @@ TEST_F(FuzzCliQemu, LogEveryWritesProgressLinesWhenNotATerminal) {
 }
 
 TEST_F(FuzzCliQemu, TwoWorkersRunTheSameCasesWithTheSameVerdicts) {
-  // Every case starts from its own reset, so which machine runs it changes nothing.
+  // Every case starts from its own reset, so which machine runs it changes nothing; two
+  // modes, so that each worker keeps a machine per mode and the batches of both modes
+  // are in flight at once (seed 6: 512 cases of 4level, 1024 of 32bit).
   const auto summary = [](const std::string& jobs) {
-    const auto r = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "4level", "--cases", "700",
-                                "--seed", "5", "--batch", "100", "--jobs", jobs, "--json"});
+    const auto r = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "4level,32bit", "--cases",
+                                "1536", "--seed", "6", "--batch", "100", "--jobs", jobs, "--json"});
     EXPECT_TRUE(r.status == 0 || r.status == 1) << r.err;
     const auto last = r.out.rfind('\n', r.out.size() - 2);
     return nlohmann::json::parse(r.out.substr(last == std::string::npos ? 0 : last + 1));
   };
   const auto one = summary("1");
   const auto two = summary("2");
-  EXPECT_EQ(two["cases"], 700);
+  EXPECT_EQ(one["jobs"], 1);
+  EXPECT_EQ(two["jobs"], 2);
+  EXPECT_EQ(two["cases"], 1536);
   for (const char* key : {"cases", "accesses", "findings", "known_deviations"}) {
     EXPECT_EQ(one[key], two[key]) << key;
   }
-  const auto& m1 = one["modes"]["qemu-tcg"]["4level"];
-  const auto& m2 = two["modes"]["qemu-tcg"]["4level"];
-  for (const char* key : {"failed", "known_deviation", "skipped"})
-    EXPECT_EQ(m1[key], m2[key]) << key;
+  for (const char* mode : {"4level", "32bit"}) {
+    const auto& m1 = one["modes"]["qemu-tcg"][mode];
+    const auto& m2 = two["modes"]["qemu-tcg"][mode];
+    EXPECT_GT(m1["cases"].get<int>(), 0) << mode;
+    for (const char* key : {"cases", "failed", "known_deviation", "skipped"})
+      EXPECT_EQ(m1[key], m2[key]) << mode << " " << key;
+  }
+}
+
+TEST_F(FuzzCliQemu, JobsAutoIsOneWorkerPerCpu) {
+  const auto r = run_pagelab({"fuzz", "--backend", "qemu", "--mode", "32bit", "--cases", "64",
+                              "--jobs", "auto", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto last = r.out.rfind('\n', r.out.size() - 2);
+  const auto j = nlohmann::json::parse(r.out.substr(last == std::string::npos ? 0 : last + 1));
+  EXPECT_EQ(j["jobs"], std::clamp(std::thread::hardware_concurrency(), 1U, 64U));
 }
 
 TEST_F(FuzzCliQemu, SigkillMidCampaignLeavesEveryReproducerWhole) {
