@@ -902,12 +902,16 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       other_walk(*matched_state);
     }
   }
-  // A write the architecture allows may as well have gone through a translation of the
-  // tables before the host's writes, on a platform that does not see them (a known
-  // deviation that accepts such a walk): the CPU does not say which. Every such walk's
-  // place is one of the write's.
-  if (allowed && !a.checked_by_caller && a.type == paging::AccessType::Write &&
-      ob.kind == judge::Observed::Kind::Ok && judge.has_foreign_writes()) {
+  // An access the architecture allows may as well have gone through a translation of
+  // the tables before the host's writes, on a platform that does not see them (a known
+  // deviation that accepts such a walk): the CPU does not say which. Then it may have
+  // set no A/D bit in the tables as they are (the shadowed walk set its bits when it
+  // was made: seed 1 case 33415 on kvm_amd npt=0, a PDPTE whose A the host cleared
+  // stayed clear after a flush and a read), and every such walk's place is one of a
+  // write's.
+  bool old_tables_may_answer = false;
+  if (allowed && !a.checked_by_caller && ob.kind == judge::Observed::Kind::Ok &&
+      judge.has_foreign_writes()) {
     const AccessCase c{platform, a,      r.observed, r.allowed, true, judge.state_for(ac),
                        nullptr,  nullptr};
     const bool misses_host_writes = std::any_of(
@@ -915,6 +919,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
         [&](const AccessDeviation& d) { return applies_to(platform, d) && d.matches(c); });
     std::vector<paging::Walk> walks;
     if (misses_host_writes) (void)judge.walk_before_foreign_writes(acc, ac, ob, &walks);
+    old_tables_may_answer = !walks.empty();
+    if (a.type != paging::AccessType::Write) walks.clear();
     for (const auto& w : walks) {
       const auto* t = std::get_if<paging::Translation>(&w.outcome);
       // The same place as an allowed translation is no other place.
@@ -1030,7 +1036,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     }
     // A leaf whose A/D bits the access may or may not set (a page-crossing access that
     // faulted on the other page) cannot be checked exactly either.
-    if (!v.ad_predictable || (e.leaf && e.may_set != 0)) uncertain.insert(e.address);
+    if (!v.ad_predictable || old_tables_may_answer || (e.leaf && e.may_set != 0)) {
+      uncertain.insert(e.address);
+    }
   }
   for (const auto& o : other_ad) {
     auto [it, fresh] = entries.try_emplace(o.address);
