@@ -3,20 +3,18 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "pagelab/campaign/atomic_file.hpp"
 #include "pagelab/fuzz/runner.hpp"
 #include "pagelab/fuzz/shrink.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/paging/walker.hpp"
+#include "workers.hpp"
 
 namespace pagelab::fuzz {
 
@@ -44,191 +42,6 @@ double seconds_since(Clock::time_point t) {
 std::string first_line(const std::string& s) {
   return s.substr(0, s.find('\n'));
 }
-
-// One backend's machine in one paging mode, and its engine. A machine keeps its mode:
-// from long mode the engine's start hangs on the way to legacy paging and cannot switch
-// 4-/5-level, so a change of mode was a machine reset (for a campaign over every mode,
-// one per batch: 11k cases/s where one mode alone ran 36k-52k on QEMU).
-struct Slot {
-  lab::BackendKind kind;
-  PagingMode mode;
-  std::string name;
-  std::unique_ptr<lab::Lab> lab;
-  std::unique_ptr<ModeRunner> runner;
-  bool strict = false;
-
-  Slot(lab::BackendKind k, PagingMode m, bool strict_) : kind(k), mode(m), strict(strict_) {
-    lab = std::make_unique<lab::Lab>(options());
-    name = std::string(lab->backend_name());
-  }
-  lab::LabOptions options() const {
-    lab::LabOptions o;
-    o.backend = kind;
-    return o;
-  }
-  void renew_lab() {
-    runner.reset();
-    try {
-      lab->reset();
-    } catch (const std::exception&) {
-      lab.reset();
-      lab = std::make_unique<lab::Lab>(options());
-    }
-  }
-  ModeRunner& ready() {
-    if (!runner) {
-      runner = std::make_unique<ModeRunner>(*lab, mode);
-      runner->set_strict(strict);
-    }
-    return *runner;
-  }
-  // A batch; when the guest stops (or the machine goes), the machine is renewed and the
-  // cases run one by one, so that the one that stops it is named.
-  std::vector<CaseOutcome> run(std::span<const FuzzCase> cases, bool isolated = false) {
-    try {
-      return ready().run(cases, isolated);
-    } catch (const std::exception& e) {
-      renew_lab();
-      if (cases.size() == 1) {
-        CaseOutcome o;
-        o.verdict = CaseOutcome::Verdict::Failed;
-        Disagreement d;
-        d.kind = "stopped";
-        const auto* stop = dynamic_cast<const lab::GuestStopped*>(&e);
-        d.rule = stop != nullptr ? stop->kind() : "the batch did not complete";
-        d.report = e.what();
-        d.observed = first_line(e.what());
-        o.disagreement = std::move(d);
-        return {o};
-      }
-      std::vector<CaseOutcome> out;
-      for (const auto& c : cases) out.push_back(run(std::span(&c, 1), isolated).front());
-      return out;
-    }
-  }
-};
-
-// Machines of one kind of work: slot(mode, i) is backend i's machine in that mode,
-// started when first asked for.
-class Crew {
- public:
-  Crew(std::vector<lab::BackendKind> kinds, bool strict)
-      : kinds_(std::move(kinds)), strict_(strict) {}
-  Slot& slot(PagingMode mode, std::size_t i) {
-    auto& s = slots_[{mode, i}];
-    if (!s) s = std::make_unique<Slot>(kinds_[i], mode, strict_);
-    return *s;
-  }
-  void drop(PagingMode mode, std::size_t i) { slots_.erase({mode, i}); }
-  template <typename F>
-  void each(F f) const {
-    for (const auto& [key, s] : slots_) f(*s);
-  }
-
- private:
-  std::vector<lab::BackendKind> kinds_;
-  bool strict_;
-  std::map<std::pair<PagingMode, std::size_t>, std::unique_ptr<Slot>> slots_;
-};
-
-// A batch of one mode's cases on its way through a worker: every backend's outcomes.
-struct Batch {
-  PagingMode mode;
-  std::vector<FuzzCase> cases;
-  std::vector<std::vector<CaseOutcome>> outs;  // per backend
-  std::vector<bool> ran;
-  std::vector<double> took;
-  std::vector<std::uint64_t> exits;
-  std::exception_ptr error;
-  bool done = false;
-};
-
-// Workers run batches while the campaign's thread makes the next cases and takes in the
-// finished batches in order: each worker runs its machines' batches one after another,
-// so a machine's history (what earlier cases left in guest RAM) is the same in every run
-// with the same --jobs.
-class Workers {
- public:
-  Workers(std::vector<Crew>& crews, const std::map<PagingMode, std::set<std::size_t>>& unavailable)
-      : crews_(crews), unavailable_(unavailable), queues_(crews.size()) {
-    for (std::size_t j = 0; j < crews.size(); ++j) threads_.emplace_back([this, j] { loop(j); });
-  }
-  ~Workers() {
-    {
-      std::lock_guard lock(m_);
-      stop_ = true;
-    }
-    work_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  Workers(const Workers&) = delete;
-  Workers& operator=(const Workers&) = delete;
-
-  void submit(std::size_t worker, Batch& b) {
-    {
-      std::lock_guard lock(m_);
-      queues_[worker].push_back(&b);
-    }
-    work_.notify_all();
-  }
-  bool done(const Batch& b) {
-    std::lock_guard lock(m_);
-    return b.done;
-  }
-  void wait(const Batch& b) {
-    std::unique_lock lock(m_);
-    done_.wait(lock, [&] { return b.done; });
-  }
-
- private:
-  void loop(std::size_t j) {
-    for (;;) {
-      Batch* b = nullptr;
-      {
-        std::unique_lock lock(m_);
-        work_.wait(lock, [&] { return stop_ || !queues_[j].empty(); });
-        // Stopping: the batches not started are dropped (their owner is unwinding).
-        if (stop_) return;
-        b = queues_[j].front();
-        queues_[j].pop_front();
-      }
-      run(j, *b);
-      {
-        std::lock_guard lock(m_);
-        b->done = true;
-      }
-      done_.notify_all();
-    }
-  }
-  void run(std::size_t j, Batch& b) {
-    const auto backends = b.outs.size();
-    try {
-      for (std::size_t i = 0; i < backends; ++i) {
-        if (auto it = unavailable_.find(b.mode);
-            it != unavailable_.end() && it->second.contains(i)) {
-          continue;
-        }
-        auto& s = crews_[j].slot(b.mode, i);
-        const auto t = Clock::now();
-        const auto before = s.lab->exits();
-        b.outs[i] = s.run(b.cases);
-        b.took[i] = seconds_since(t);
-        b.exits[i] = s.lab->exits() >= before ? s.lab->exits() - before : 0;
-        b.ran[i] = true;
-      }
-    } catch (...) {
-      b.error = std::current_exception();
-    }
-  }
-
-  std::vector<Crew>& crews_;
-  const std::map<PagingMode, std::set<std::size_t>>& unavailable_;
-  std::mutex m_;
-  std::condition_variable work_, done_;
-  std::vector<std::deque<Batch*>> queues_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
-};
 
 }  // namespace
 
