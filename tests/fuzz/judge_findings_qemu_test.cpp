@@ -33,15 +33,20 @@ std::vector<std::string> named_in(const std::string& text) {
   return names;
 }
 
-// Every reproducer under tests/fuzz/findings, sorted.
-std::vector<fs::path> reproducers() {
+// Calls check(file) for every reproducer under tests/fuzz/findings, in name order.
+template <typename Check>
+void each_reproducer(Check check) {
   const fs::path dir = fs::path(PAGELAB_SOURCE_DIR) / "tests" / "fuzz" / "findings";
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.path().extension() == ".pgl") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
-  return files;
+  EXPECT_GE(files.size(), 10u) << dir;
+  for (const auto& file : files) {
+    SCOPED_TRACE(file.filename().string());
+    check(file);
+  }
 }
 
 // Runs one reproducer on a fresh machine; fails the test for each access that failed.
@@ -67,13 +72,10 @@ std::vector<std::string> replay(const fs::path& file, lab::BackendKind backend) 
 class JudgeFindings : public test::QemuTest {};
 
 TEST_F(JudgeFindings, EveryReproducerPassesOrIsTheDeviationItNames) {
-  const auto files = reproducers();
-  ASSERT_GE(files.size(), 10u);
-  for (const auto& file : files) {
-    SCOPED_TRACE(file.filename().string());
+  each_reproducer([](const fs::path& file) {
     EXPECT_EQ(replay(file, lab::BackendKind::Qemu),
               named_in(paging::read_text_file(file.string())));
-  }
+  });
 }
 
 // Many were found on KVM's shadow MMU: there each passes or is a known deviation (which
@@ -81,12 +83,7 @@ TEST_F(JudgeFindings, EveryReproducerPassesOrIsTheDeviationItNames) {
 class JudgeFindingsKvm : public test::KvmTest {};
 
 TEST_F(JudgeFindingsKvm, EveryReproducerPassesOrIsAKnownDeviation) {
-  const auto files = reproducers();
-  ASSERT_GE(files.size(), 10u);
-  for (const auto& file : files) {
-    SCOPED_TRACE(file.filename().string());
-    (void)replay(file, lab::BackendKind::Kvm);
-  }
+  each_reproducer([](const fs::path& file) { (void)replay(file, lab::BackendKind::Kvm); });
 }
 
 }  // namespace
