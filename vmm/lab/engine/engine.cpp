@@ -902,6 +902,34 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       other_walk(*matched_state);
     }
   }
+  // A write the fresh walk allows may as well have gone through a translation the caches
+  // may hold that the architecture refuses but a known deviation lets through (KVM's
+  // writable supervisor shadow entry of an earlier WP=0 write: SMAP skipped): the CPU
+  // does not say which. Every such place that no allowed translation names is one of the
+  // write's (seed 1 case 34060, 5-level, kvm_amd npt=0: the write went to the old page;
+  // case 34232 read the fresh page's old value). Only where a cached walk was considered.
+  if (allowed && !a.checked_by_caller && a.type == paging::AccessType::Write &&
+      ob.kind == judge::Observed::Kind::Ok && !j.decided_others.empty() &&
+      judge.matches(j.allowed.front(), acc, ob)) {
+    const AccessCase c{platform,      a,      r.observed, r.allowed, false, judge.state_for(ac),
+                       matches_under, nullptr};
+    for (const auto& d : known_access_deviations()) {
+      if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
+      matched_state.reset();
+      if (!d.matches(c) || !matched_state) continue;
+      for (const auto& x : judge.judge_under(acc, *matched_state).allowed) {
+        const auto* t = std::get_if<paging::Translation>(&x.outcome);
+        if (t == nullptr ||
+            std::any_of(j.allowed.begin(), j.allowed.end(), [&](const judge::Allowed& y) {
+              const auto* u = std::get_if<paging::Translation>(&y.outcome);
+              return u != nullptr && u->physical == t->physical;
+            })) {
+          continue;
+        }
+        add_places(x, a.size, other_places);
+      }
+    }
+  }
   // An access the architecture allows may as well have gone through a translation of
   // the tables before the host's writes, on a platform that does not see them (a known
   // deviation that accepts such a walk): the CPU does not say which. Then it may have
