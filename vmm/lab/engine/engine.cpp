@@ -888,45 +888,45 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // The states of every explanation but the one that names the access: what such a walk
   // translated may be cached now as well (remember_under()).
   std::vector<paging::CpuState> other_states;
-  if (allowed && !a.checked_by_caller && ob.kind == judge::Observed::Kind::Ok &&
-      !judge.matches(j.allowed.front(), acc, ob)) {
+  // The same place as an allowed translation is no other place.
+  const auto allowed_place = [&](const paging::Translation& t) {
+    return std::any_of(j.allowed.begin(), j.allowed.end(), [&](const judge::Allowed& x) {
+      const auto* y = std::get_if<paging::Translation>(&x.outcome);
+      return y != nullptr && y->physical == t.physical;
+    });
+  };
+  // The control states under which a known deviation's walk gives what the platform did
+  // (kept TLB entries are widen_with_dropped()'s).
+  const auto deviant_states = [&] {
     const AccessCase c{platform,      a,      r.observed, r.allowed, false, judge.state_for(ac),
                        matches_under, nullptr};
+    std::vector<paging::CpuState> states;
     for (const auto& d : known_access_deviations()) {
-      // Kept TLB entries are widen_with_dropped()'s.
       if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
       matched_state.reset();
-      if (!d.matches(c) || !matched_state) continue;
-      also_under.push_back(*matched_state);
-      other_states.push_back(*matched_state);
-      other_walk(*matched_state);
+      if (d.matches(c) && matched_state) states.push_back(*matched_state);
     }
-  }
-  // A write the fresh walk allows may as well have gone through a translation the caches
-  // may hold that the architecture refuses but a known deviation lets through (KVM's
-  // writable supervisor shadow entry of an earlier WP=0 write: SMAP skipped): the CPU
-  // does not say which. Every such place that no allowed translation names is one of the
-  // write's (seed 1 case 34060, 5-level, kvm_amd npt=0: the write went to the old page;
-  // case 34232 read the fresh page's old value). Only where a cached walk was considered.
-  if (allowed && !a.checked_by_caller && a.type == paging::AccessType::Write &&
-      ob.kind == judge::Observed::Kind::Ok && !j.decided_others.empty() &&
-      judge.matches(j.allowed.front(), acc, ob)) {
-    const AccessCase c{platform,      a,      r.observed, r.allowed, false, judge.state_for(ac),
-                       matches_under, nullptr};
-    for (const auto& d : known_access_deviations()) {
-      if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
-      matched_state.reset();
-      if (!d.matches(c) || !matched_state) continue;
-      for (const auto& x : judge.judge_under(acc, *matched_state).allowed) {
-        const auto* t = std::get_if<paging::Translation>(&x.outcome);
-        if (t == nullptr ||
-            std::any_of(j.allowed.begin(), j.allowed.end(), [&](const judge::Allowed& y) {
-              const auto* u = std::get_if<paging::Translation>(&y.outcome);
-              return u != nullptr && u->physical == t->physical;
-            })) {
-          continue;
+    return states;
+  };
+  if (allowed && !a.checked_by_caller && ob.kind == judge::Observed::Kind::Ok) {
+    if (!judge.matches(j.allowed.front(), acc, ob)) {
+      for (const auto& state : deviant_states()) {
+        also_under.push_back(state);
+        other_states.push_back(state);
+        other_walk(state);
+      }
+    } else if (a.type == paging::AccessType::Write && !j.decided_others.empty()) {
+      // A write the fresh walk allows may as well have gone through a translation the
+      // caches may hold that the architecture refuses but a known deviation lets through
+      // (KVM's writable supervisor shadow entry of an earlier WP=0 write: SMAP skipped):
+      // the CPU does not say which. Every such place is one of the write's (seed 1 case
+      // 34060, 5-level, kvm_amd npt=0: the write went to the old page; case 34232 read
+      // the fresh page's old value). Only where a cached walk was considered.
+      for (const auto& state : deviant_states()) {
+        for (const auto& x : judge.judge_under(acc, state).allowed) {
+          const auto* t = std::get_if<paging::Translation>(&x.outcome);
+          if (t != nullptr && !allowed_place(*t)) add_places(x, a.size, other_places);
         }
-        add_places(x, a.size, other_places);
       }
     }
   }
@@ -951,14 +951,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     if (a.type != paging::AccessType::Write) walks.clear();
     for (const auto& w : walks) {
       const auto* t = std::get_if<paging::Translation>(&w.outcome);
-      // The same place as an allowed translation is no other place.
-      if (t == nullptr ||
-          std::any_of(j.allowed.begin(), j.allowed.end(), [&](const judge::Allowed& x) {
-            const auto* y = std::get_if<paging::Translation>(&x.outcome);
-            return y != nullptr && y->physical == t->physical;
-          })) {
-        continue;
-      }
+      if (t == nullptr || allowed_place(*t)) continue;
       // The bytes on the first page (4 KiB at least); a crossing write's second page is
       // another walk's.
       const auto in_page = paging::page_bytes(paging::PageSize::Size4K) -
