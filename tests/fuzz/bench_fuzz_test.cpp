@@ -40,6 +40,9 @@ TEST_F(BenchFuzzQemu, JsonHasTheFuzzersCasesPerSecondAndAccessesPerExit) {
     if (w["name"] == "mixed") mixed = w["checked_per_second"].get<double>();
   }
   ASSERT_GT(mixed, 0.0) << j.dump();
+  // Waiting for the guest is part of the run's time, never all of it (the host judges).
+  EXPECT_GT(f["guest_seconds"].get<double>(), 0.0) << f.dump();
+  EXPECT_LT(f["guest_seconds"].get<double>(), f["seconds"].get<double>()) << f.dump();
   EXPECT_NEAR(f["mixed_over_fuzz"].get<double>(), mixed / per_s, mixed / per_s * 1e-9) << f.dump();
 }
 
@@ -51,6 +54,7 @@ TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
   EXPECT_TRUE(contains(r.out, "cases/s")) << r.out;
   EXPECT_TRUE(contains(r.out, "per doorbell")) << r.out;
   EXPECT_TRUE(contains(r.out, "checked accesses/s; mixed's checked/s is ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "% of its time waiting for the guest, ")) << r.out;
 }
 
 TEST(BenchFuzz, ABadFuzzCaseCountIsAUsageError) {

@@ -79,6 +79,7 @@ void add_bench(CLI::App& app, Context& ctx) {
                      {"accesses", fuzzed->accesses},
                      {"vm_exits", fuzzed->exits},
                      {"seconds", fuzzed->seconds},
+                     {"guest_seconds", fuzzed->guest_seconds},
                      {"cases_per_second", fuzzed->cases_per_second()},
                      {"accesses_per_vm_exit", fuzzed->accesses_per_exit()},
                      {"failed", fuzzed->failed},
@@ -102,6 +103,13 @@ void add_bench(CLI::App& app, Context& ctx) {
         if (fuzz_per_s && mixed_over_fuzz) {
           fmt::print("fuzz: {:.0f} checked accesses/s; mixed's checked/s is {:.1f}x that\n",
                      *fuzz_per_s, *mixed_over_fuzz);
+        }
+        if (fuzzed->seconds > 0) {
+          const double guest = 100 * fuzzed->guest_seconds / fuzzed->seconds;
+          fmt::print(
+              "fuzz: {:.0f}% of its time waiting for the guest, {:.0f}% the host's "
+              "(planning, judging)\n",
+              guest, 100 - guest);
         }
       }
     }

@@ -34,9 +34,11 @@ Throughput measure_throughput(lab::Lab& lab, const ThroughputOptions& options) {
   // Generating is not part of the figure, entering the mode neither: `pagelab fuzz`
   // pays both once per campaign.
   const auto exits_before = lab.exits();
+  const auto guest_before = lab.guest_time();
   const auto start = std::chrono::steady_clock::now();
   const auto outcomes = runner.run(cases);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  t.guest_seconds = std::chrono::duration<double>(lab.guest_time() - guest_before).count();
   t.exits = lab.exits() - exits_before;
   for (const auto& o : outcomes) {
     ++t.cases;

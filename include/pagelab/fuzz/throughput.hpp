@@ -21,6 +21,9 @@ struct Throughput {
   std::uint64_t cases = 0, accesses = 0, exits = 0;
   std::uint64_t failed = 0, known = 0, skipped = 0;  // verdicts of the cases
   double seconds = 0;
+  // Of `seconds`, the time spent waiting for the guest (Lab::guest_time()); the rest is
+  // the host's (planning, judging, syncing its model).
+  double guest_seconds = 0;
   [[nodiscard]] double cases_per_second() const { return seconds > 0 ? cases / seconds : 0; }
   [[nodiscard]] double accesses_per_exit() const {
     return exits > 0 ? static_cast<double>(accesses) / static_cast<double>(exits) : 0;

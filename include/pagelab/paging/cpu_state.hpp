@@ -18,6 +18,7 @@ struct CpuFeatures {
   // HygonGenuine): bit 8 of a PML4E or PML5E is reserved (APM vol. 2 §5.3.3), where
   // Intel ignores it.
   bool amd = false;
+  bool operator==(const CpuFeatures&) const = default;
 };
 
 struct CpuState {
@@ -26,6 +27,7 @@ struct CpuState {
   // Legacy-PAE PDPTE registers, filled by load_pdptes() (walker.hpp) as MOV CR3 does.
   std::array<std::uint64_t, 4> pdptes{};
   CpuFeatures features;
+  bool operator==(const CpuState&) const = default;
   [[nodiscard]] PagingMode mode() const { return paging_mode_of(cr0, cr4, efer); }
   // Physical address of the top-level table (the PDPT for PAE) from CR3.
   [[nodiscard]] GuestPhys root() const;

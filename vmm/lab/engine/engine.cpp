@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <list>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -823,12 +824,23 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   std::vector<OtherAd> other_ad;
   // The control state under which the walk being tried gave what the platform did.
   std::optional<paging::CpuState> matched_state;
+  // Judgements under other control states while the model stands still (until
+  // commit()): a deviation's walk is tried, then followed as an explanation, under the
+  // same state (a list: what it gave out stays where it is, and an empty one costs
+  // nothing).
+  std::list<std::pair<paging::CpuState, judge::Judgement>> judged_under;
+  const auto under_state = [&](const paging::CpuState& state) -> const judge::Judgement& {
+    for (const auto& [s, u] : judged_under) {
+      if (s == state) return u;
+    }
+    return judged_under.emplace_back(state, judge.judge_under(acc, state)).second;
+  };
   // Does a walk under `state` give what the platform did: exactly, or as this platform
   // reports faults (a known deviation that changes only how a fault is reported, one that
   // needs no other walk: the platform walked under other rules and reported the result
   // its own way)?
   const auto matches_under = [&](const paging::CpuState& state) {
-    auto under = judge.judge_under(acc, state);
+    const auto& under = under_state(state);
     // A read's value is the judge's (the bytes in the model, with what the walk's own
     // A/D updates may show), as for any access.
     bool same = std::any_of(under.allowed.begin(), under.allowed.end(),
@@ -847,8 +859,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // Another explanation of the access than the one the model moves on with: a walk under
   // `state`. In case it was the one, the A/D bits it sets may be set (a write's data:
   // other_places).
-  const auto other_walk = [&](const paging::CpuState& state) {
-    const auto u = judge.judge_under(acc, state);
+  const auto other_walk = [&](const paging::CpuState& state) -> const judge::Judgement& {
+    const auto& u = under_state(state);
     const auto& d = u.decided;
     const bool translated = d.kind == paging::Decision::Kind::Translation;
     const auto* pf = std::get_if<paging::PageFault>(&u.allowed.front().outcome);
@@ -923,7 +935,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       // 34060, 5-level, kvm_amd npt=0: the write went to the old page; case 34232 read
       // the fresh page's old value). Only where a cached walk was considered.
       for (const auto& state : deviant_states()) {
-        for (const auto& x : judge.judge_under(acc, state).allowed) {
+        for (const auto& x : under_state(state).allowed) {
           const auto* t = std::get_if<paging::Translation>(&x.outcome);
           if (t != nullptr && !allowed_place(*t)) add_places(x, a.size, other_places);
         }
@@ -979,7 +991,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       }
       if (matched_state) {
         other_states.push_back(*matched_state);
-        const auto u = other_walk(*matched_state);
+        const auto& u = other_walk(*matched_state);
         if (wrote) {
           for (const auto& x : u.allowed) add_places(x, a.size, other_places);
         }
@@ -998,8 +1010,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const std::size_t pure_allowed = j.allowed.size(), pure_others = j.decided_others.size();
   const bool pure_cache_may_answer = j.cache_may_answer;
   if (allowed && keeps_after_fault) judge.widen_with_dropped(acc, ac, j);
-  if (deviant_state) judge.widen_with_state(acc, *deviant_state, j);
-  for (const auto& state : also_under) judge.widen_with_state(acc, state, j);
+  if (deviant_state) judge.widen_with_state(acc, *deviant_state, under_state(*deviant_state), j);
+  for (const auto& state : also_under) judge.widen_with_state(acc, state, under_state(state), j);
   // A known deviation that did what the tables of before the host's writes say: the
   // model moves on with that translation too (a write's data went there).
   const bool foreign_deviant = deviation != nullptr && before_foreign && foreign;

@@ -861,8 +861,7 @@ void Judge::remember_under(const paging::Access& access, const paging::CpuState&
 }
 
 void Judge::widen_with_state(const paging::Access& access, const paging::CpuState& state,
-                             Judgement& j) const {
-  auto u = judge_under(access, state);
+                             Judgement u, Judgement& j) const {
   const auto page = access.address.value() - access.address.value() % Page;
   for (auto& a : u.allowed) {
     a.stale = true;

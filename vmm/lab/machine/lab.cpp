@@ -195,10 +195,11 @@ ProbeReport Lab::batch(GuestPhys first, std::uint64_t count, const SyncHandler& 
 }
 
 ProbeReport Lab::run_until_report(const DoorbellHandler& on_doorbell) {
-  if (auto stop = backend_->run_until_done(
-          seq_, Watchdog{options_.watchdog, options_.busy_watchdog}, on_doorbell)) {
-    abnormal(*stop);
-  }
+  const auto start = std::chrono::steady_clock::now();
+  auto stop = backend_->run_until_done(seq_, Watchdog{options_.watchdog, options_.busy_watchdog},
+                                       on_doorbell);
+  guest_time_ += std::chrono::steady_clock::now() - start;
+  if (stop) abnormal(*stop);
   return read_report();
 }
 

@@ -226,12 +226,13 @@ class Judge {
   // that acts under another state is matched, a stale translation included.
   [[nodiscard]] Judgement judge_under(const paging::Access& access,
                                       const paging::CpuState& state) const;
-  // A known deviation did what a walk under `state` does: adds that walk to `judgement`
-  // as an alternative, so that commit() moves the model on with what the platform did
-  // (the A/D bits it may have set, where a write's data went) rather than with what
-  // the architecture says. The caller still reports the access as the deviation.
+  // A known deviation did what a walk under `state` does (`under`: judge_under() of
+  // that state, before anything moved): adds that walk to `judgement` as an
+  // alternative, so that commit() moves the model on with what the platform did (the
+  // A/D bits it may have set, where a write's data went) rather than with what the
+  // architecture says. The caller still reports the access as the deviation.
   void widen_with_state(const paging::Access& access, const paging::CpuState& state,
-                        Judgement& judgement) const;
+                        Judgement under, Judgement& judgement) const;
   // ... and what such a walk translated may be cached now, under those rules (after a
   // fault: the page of an access crossing one that translated).
   void remember_under(const paging::Access& access, const paging::CpuState& state, bool faulted);

@@ -94,6 +94,10 @@ class Lab {
   [[nodiscard]] const PlatformCpu& cpu() const { return cpu_; }
   // Host round trips (VM exits on KVM, doorbells on QEMU).
   [[nodiscard]] std::uint64_t exits() const { return backend_->round_trips(); }
+  // Time spent waiting for the probe to report (the guest running, its exits and the
+  // host's part of its sync points): with a clock around a run of the engine, where
+  // that run's time went, the guest's side or the host's judging.
+  [[nodiscard]] std::chrono::steady_clock::duration guest_time() const { return guest_time_; }
   // Identity maps of guest RAM for every paging mode (CR3 values).
   [[nodiscard]] const ModeTables& mode_tables() const { return tables_; }
 
@@ -127,6 +131,7 @@ class Lab {
   ModeTables tables_;
   ProbeReport last_;
   std::uint32_t seq_ = 0;
+  std::chrono::steady_clock::duration guest_time_{};
 };
 
 }  // namespace pagelab::lab
