@@ -89,6 +89,11 @@ TEST_F(QemuLabTest, HangIsCaughtByTheWatchdog) {
   } catch (const lab::GuestStopped& stop) {
     EXPECT_EQ(stop.kind(), "hang");
     EXPECT_EQ(stop.json()["mode"], "real");
+    // What QEMU did meanwhile and where the probe's wait stood: a guest that spun, a
+    // halted probe whose wake-up got lost, or a QEMU that got no CPU.
+    EXPECT_NE(stop.report().find("ms of CPU in the last"), std::string::npos) << stop.report();
+    EXPECT_NE(stop.report().find("probe's wait word 0, NMIs taken"), std::string::npos)
+        << stop.report();
   }
 }
 

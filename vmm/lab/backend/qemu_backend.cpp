@@ -320,6 +320,10 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
     return false;
   };
   if (spin_until_done()) return std::nullopt;
+  // From here on the wait sleeps: what QEMU used of the CPU meanwhile tells a hang
+  // report apart (a guest that spun, a halted one, or QEMU that got no CPU at all).
+  const auto sleep_start = std::chrono::steady_clock::now();
+  const auto cpu_at_sleep = s.process ? s.process->cpu_time() : std::nullopt;
   for (;;) {
     if (s.ram->read<std::uint32_t>(done) == seq) {
       drain(s.doorbell_read.get());
@@ -349,11 +353,24 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
+      const auto cpu_now = s.process ? s.process->cpu_time() : std::nullopt;
       s.execute("stop");
       s.stopped = true;
-      return BackendStop{kvm::HangExit{watchdog.wall},
-                         fmt::format("hang: no doorbell within {} ms; QEMU stopped over QMP",
-                                     watchdog.wall.count())};
+      const auto ms = [](auto d) {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+      };
+      const auto used = cpu_at_sleep && cpu_now
+                            ? fmt::format(" (QEMU used {} ms of CPU in the last {} ms)",
+                                          ms(*cpu_now - *cpu_at_sleep),
+                                          ms(std::chrono::steady_clock::now() - sleep_start))
+                            : std::string();
+      return BackendStop{
+          kvm::HangExit{watchdog.wall},
+          fmt::format("hang: no doorbell within {} ms{}; probe's wait word {}, NMIs taken {}, "
+                      "sent {}; QEMU stopped over QMP",
+                      watchdog.wall.count(), used, waiting_word().load(),
+                      s.ram->read<std::uint32_t>(GuestPhys(PROBE_MAILBOX_GPA + MB_NMI_COUNT)),
+                      s.nmis)};
     }
     if (busy_applies) {
       const auto now = s.process->cpu_time().value_or(cpu_at_start);
