@@ -4,6 +4,7 @@
 
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
+#include "pagelab/paging/entry_format.hpp"
 #include "walk_fixture.hpp"
 
 namespace pagelab::paging {
@@ -336,6 +337,26 @@ TEST_F(PaeWorld, PdpteReservedBitsFaultAtLoadWithGp) {
   // A not-present PDPTE may hold anything.
   world.memory.write64(pdpte_address(), bit(1) | bit(63));
   EXPECT_FALSE(load_pdptes(world.memory, world.state).has_value());
+}
+
+// MOV CR3 decides with the walker's reserved masks and words only a refusal: every bit
+// of a present PDPTE is refused exactly where decode_entry names a reserved bit, and the
+// refusal says which rule.
+TEST_F(PaeWorld, PdpteLoadRefusesExactlyWhatTheDecodingCallsReserved) {
+  const std::uint64_t good = world.memory.read64(pdpte_address());
+  CpuState pae = world.state;
+  for (unsigned b = 1; b < 64; ++b) {
+    const std::uint64_t value = good | bit(b);
+    world.memory.write64(pdpte_address(), value);
+    const auto decoded = decode_entry(pae, 3, value);
+    CpuState s = world.state;
+    const auto gp = load_pdptes(world.memory, s);
+    EXPECT_EQ(gp.has_value(), !decoded.violations.empty()) << "bit " << b;
+    if (gp && !decoded.violations.empty()) {
+      EXPECT_NE(gp->reason.find(decoded.violations.front().reason), std::string::npos)
+          << gp->reason;
+    }
+  }
 }
 
 TEST_F(PaeWorld, PdpteIgnoredBitsAreAccepted) {

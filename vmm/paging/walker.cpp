@@ -8,6 +8,7 @@
 #include "pagelab/paging/decide.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/paging/entry_format.hpp"
+#include "pagelab/paging/entry_rules.hpp"
 #include "pagelab/paging/walker_text.hpp"
 
 namespace pagelab::paging {
@@ -105,6 +106,11 @@ std::optional<GeneralProtection> load_pdptes(const PhysicalMemory& memory, CpuSt
   pae.efer &= ~Efer::Lma;
   for (unsigned i = 0; i < PaePdpte::Count; ++i) {
     loaded[i] = memory.read64(base + i * sizeof(std::uint64_t));
+    // Decided by the walker's rules; only a refused load is put into words (the engine
+    // plans and judges a MOV CR3 per PAE case: decoding every PDPTE into text cost two
+    // thirds of a PAE fuzz campaign's host time).
+    const auto rules = entry_rules(pae, PagingMode::Pae, 3, loaded[i]);
+    if (!rules.present || !rules.violated(loaded[i])) continue;
     const EntryDecoding d = decode_entry(pae, 3, loaded[i]);
     if (d.present && !d.violations.empty()) {
       return GeneralProtection{
