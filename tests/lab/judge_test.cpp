@@ -105,6 +105,31 @@ TEST(Judge, AnEntryChangedWithoutInvalidationAllowsOldAndNew) {
 // that never occur, so a translation the probe never used may be stale too (KVM's
 // shadow MMU prefetches the neighbours of a faulting entry), until an invalidation of
 // its page or a flush.
+// The engine commits every access of a batch into one verdict: what an earlier access
+// left there (another match, its entries, unpredictable A/D) must not carry over.
+TEST(Judge, AReusedVerdictHoldsOnlyTheLastAccess) {
+  World fresh_world, reused_world;
+  const auto user = World::read(Va, Privilege::User);
+  const Observed ok{Observed::Kind::Ok, 0, 0, 0, 0x1111};
+  const auto fresh =
+      fresh_world.judge.commit(user, false, 0, fresh_world.judge.judge(user, false), &ok);
+  AccessVerdict reused;
+  reused.matched = 3;
+  reused.ad_predictable = false;
+  reused.entries.assign(7, EntryEffect{4, 0x123000, 0x5, Pte::Dirty, Pte::Dirty, true, true});
+  reused_world.judge.commit(user, false, 0, reused_world.judge.judge(user, false), &ok, reused);
+  ASSERT_TRUE(fresh.agrees());
+  EXPECT_EQ(reused.matched, fresh.matched);
+  EXPECT_EQ(reused.ad_predictable, fresh.ad_predictable);
+  ASSERT_EQ(reused.entries.size(), fresh.entries.size());
+  ASSERT_EQ(fresh.entries.size(), 4U);  // PML4E, PDPTE, PDE, PTE
+  for (std::size_t i = 0; i < fresh.entries.size(); ++i) {
+    EXPECT_EQ(reused.entries[i].address, fresh.entries[i].address);
+    EXPECT_EQ(reused.entries[i].must_set, fresh.entries[i].must_set);
+    EXPECT_EQ(reused.entries[i].leaf, fresh.entries[i].leaf);
+  }
+}
+
 TEST(Judge, ATranslationNeverUsedMayStillBeCachedSpeculatively) {
   World w;
   w.remap_to_b();
@@ -527,14 +552,8 @@ struct HostWrites : World {
     result.status = ob.kind == Observed::Kind::Ok ? ProbeStatus::Ok : ProbeStatus::Fault;
     std::vector<paging::Outcome> outcomes;
     for (const auto& x : j.allowed) outcomes.push_back(x.outcome);
-    const AccessCase c{{"kvm", "kvm_amd", "kvm-shadow-mmu"},
-                       op,
-                       result,
-                       outcomes,
-                       before,
-                       judge.state_for(false),
-                       {},
-                       {}};
+    const std::vector<std::string> platform{"kvm", "kvm_amd", "kvm-shadow-mmu"};
+    const AccessCase c{platform, op, result, outcomes, before, judge.state_for(false), {}, {}};
     const auto* d = find_access_deviation(c, known_access_deviations());
     EXPECT_EQ(before, d != nullptr);
     return d != nullptr && d->id == "shadow-mmu-host-pte-write-invisible";

@@ -108,6 +108,7 @@ ModeRunner::ModeRunner(lab::Lab& lab, PagingMode mode) : lab_(lab), mode_(mode) 
   // only counted: neither is put into words nor kept.
   options.explain_deviations = false;
   options.keep_agreeing_judgements = false;
+  options.keep_agreeing_entries = false;
   options.track_written_words = true;  // data_dirty_
   engine_ = std::make_unique<lab::Engine>(lab_, options);
   const Window& w = window_for(mode);

@@ -150,6 +150,7 @@ Engine::Engine(Lab& lab, const EngineOptions& options)
   impl_->explain_all = options.explain_all;
   impl_->explain_deviations = options.explain_deviations;
   impl_->keep_agreeing_judgements = options.keep_agreeing_judgements;
+  impl_->keep_agreeing_entries = options.keep_agreeing_entries;
   impl_->track_written = options.track_written_words;
 }
 
@@ -614,15 +615,14 @@ void Engine::Impl::reload_pdptes(CheckedResult& r) {
 
 void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   std::map<std::uint64_t, EntryUse> entries;  // GPA -> how the batch's accesses used it
-  std::set<std::uint64_t> uncertain;
   // An entry the guest writes holds what it wrote: what earlier accesses may have set
   // in the old value no longer matters.
   const auto rewritten = [&](std::uint64_t at) {
     if (const auto it = entries.find(at); it != entries.end()) {
       it->second.may = 0;
       it->second.faulted_as_leaf = false;
+      it->second.uncertain = false;
     }
-    uncertain.erase(at);
   };
   for (std::size_t i = 0; i < results.size(); ++i) {
     auto& r = results[i];
@@ -631,7 +631,7 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
         [&](const auto& o) {
           using T = std::decay_t<decltype(o)>;
           if constexpr (std::is_same_v<T, OpAccess>) {
-            check_access(r, entries, uncertain, i);
+            check_access(r, entries, i);
           } else if constexpr (std::is_same_v<T, OpWriteEntry>) {
             if (r.observed.status == ProbeStatus::Ok) {
               judge.write_entry(o.entry, o.value);
@@ -677,8 +677,8 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   // The next batch starts from what the CPU really left in these words.
   for (const auto& [addr, info] : entries) resync.insert(addr & ~std::uint64_t{7});
   for (const auto& [addr, info] : entries) {
-    if (uncertain.contains(addr)) continue;
-    const auto& [leaf, level, last, may, faulted_as_leaf, faulted_leaf_size] = info;
+    if (info.uncertain) continue;
+    const auto& [leaf, level, last, may, faulted_as_leaf, faulted_leaf_size, uncertain] = info;
     const auto got = read_entry(real, GuestPhys(addr));
     const auto want = read_entry(model, GuestPhys(addr));
     // Bits an access of the batch may or may not have set differ either way.
@@ -761,7 +761,7 @@ judge::Observed observed_of(const OpResult& r) {
 }  // namespace
 
 void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryUse>& entries,
-                                std::set<std::uint64_t>& uncertain, std::size_t index) {
+                                std::size_t index) {
   const auto& a = std::get<OpAccess>(r.op);
   const bool ac = a.ac && a.privilege == paging::Privilege::Supervisor;
   const auto acc = to_access(a);
@@ -910,8 +910,11 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // The control states under which a known deviation's walk gives what the platform did
   // (kept TLB entries are widen_with_dropped()'s).
   const auto deviant_states = [&] {
-    const AccessCase c{platform,      a,      r.observed, r.allowed, false, judge.state_for(ac),
-                       matches_under, nullptr};
+    // std::ref: a std::function of a reference allocates nothing, and the lambdas
+    // outlive the case.
+    const AccessCase c{
+        platform, a, r.observed, r.allowed, false, judge.state_for(ac), std::ref(matches_under),
+        nullptr};
     std::vector<paging::CpuState> states;
     for (const auto& d : known_access_deviations()) {
       if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
@@ -974,9 +977,14 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   }
   if (!allowed && !a.checked_by_caller) {
     const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
-    const AccessCase c{
-        platform,      a,      r.observed, r.allowed, before_foreign, judge.state_for(ac),
-        matches_under, dropped};
+    const AccessCase c{platform,
+                       a,
+                       r.observed,
+                       r.allowed,
+                       before_foreign,
+                       judge.state_for(ac),
+                       std::ref(matches_under),
+                       std::ref(dropped)};
     const bool wrote = a.type == paging::AccessType::Write && ob.kind == judge::Observed::Kind::Ok;
     // The first deviation that matches names the access; the others are explanations
     // too: the CPU does not say which it followed.
@@ -1026,7 +1034,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     const auto kept = judge.dropped_places(acc, ac);
     other_places.insert(other_places.end(), kept.begin(), kept.end());
   }
-  auto v = judge.commit(acc, ac, a.write_value, j, &ob);
+  auto& v = scratch_verdict;
+  judge.commit(acc, ac, a.write_value, j, &ob, v);
   // Words a write may have changed: read again from RAM at the next sync.
   const auto touched = [&](std::uint64_t pa, unsigned bytes) {
     for (auto w = pa & ~std::uint64_t{7}; w < pa + bytes; w += sizeof(std::uint64_t)) {
@@ -1070,7 +1079,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     // A leaf whose A/D bits the access may or may not set (a page-crossing access that
     // faulted on the other page) cannot be checked exactly either.
     if (!v.ad_predictable || old_tables_may_answer || (e.leaf && e.may_set != 0)) {
-      uncertain.insert(e.address);
+      use.uncertain = true;
     }
   }
   for (const auto& o : other_ad) {
@@ -1090,7 +1099,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     const auto bits = ad_bits_deviations_may_set(platform, leaf_size(e.level), faulted);
     if (bits != 0) judge.may_have_set(GuestPhys(e.address), bits);
   }
-  r.entries = std::move(v.entries);
+  if (keep_agreeing_entries || !agrees) r.entries = v.entries;
   // What is kept and printed is the architecture's judgement alone.
   j.allowed.resize(pure_allowed);
   j.decided_others.resize(pure_others);

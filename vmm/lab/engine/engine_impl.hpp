@@ -36,7 +36,9 @@ struct Engine::Impl {
   bool explain_all = false;              // EngineOptions::explain_all
   bool explain_deviations = true;        // EngineOptions::explain_deviations
   bool keep_agreeing_judgements = true;  // EngineOptions::keep_agreeing_judgements
+  bool keep_agreeing_entries = true;     // EngineOptions::keep_agreeing_entries
   judge::Judgement scratch;  // an access's judgement when it is not kept: storage reused
+  judge::AccessVerdict scratch_verdict;  // likewise, what commit() found
   [[nodiscard]] const paging::CpuState& state() const { return judge.state(); }
 
   [[nodiscard]] unsigned entry_bytes() const { return paging::entry_bytes(mode); }
@@ -58,6 +60,9 @@ struct Engine::Impl {
     // An access that faulted used it as a leaf (of the largest such page).
     bool faulted_as_leaf = false;
     paging::PageSize faulted_leaf_size = paging::PageSize::Size4K;
+    // Bits an access may or may not have set that the read-back cannot tell apart
+    // (unpredictable A/D): not checked, until the guest writes the entry again.
+    bool uncertain = false;
   };
   // Brings the model up to RAM before a checked batch: all of it after start(), then
   // only the pages the host wrote and the words the last batch's accesses touched.
@@ -72,7 +77,7 @@ struct Engine::Impl {
   std::size_t run_chunk(std::span<const Op> ops, std::vector<CheckedResult>& out, bool check);
   void check_chunk(std::span<CheckedResult> results);
   void check_access(CheckedResult& r, std::map<std::uint64_t, EntryUse>& entries,
-                    std::set<std::uint64_t>& uncertain, std::size_t index);
+                    std::size_t index);
   void apply_control(CheckedResult& r);
   void reload_pdptes(CheckedResult& r);
   [[nodiscard]] std::string disagreement_text(const CheckedResult& r, const judge::Judgement& j,

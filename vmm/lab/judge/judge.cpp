@@ -172,6 +172,17 @@ void Judge::foreign_write(GuestPhys at, std::uint64_t value) {
   memory_.write64(at, value);
 }
 
+namespace {
+
+// The first item of a list of (page, ...) sorted by page whose page is `base` or above.
+template <typename List>
+auto first_page_from(List& list, std::uint64_t base) {
+  return std::lower_bound(list.begin(), list.end(), base,
+                          [](const auto& item, std::uint64_t page) { return item.first < page; });
+}
+
+}  // namespace
+
 void Judge::note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now) {
   if ((old & Pte::Present) == 0 || old == now) return;
   // Bounded: a value replaced again and again is remembered once, with its last time.
@@ -182,7 +193,13 @@ void Judge::note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now
 void Judge::note_invalidated(std::optional<Linear> page, bool keep_global) {
   ++clock_;
   if (page) {
-    page_invalidated_at_[page->value() & ~(Page - 1)] = clock_;
+    const std::uint64_t base = page->value() & ~(Page - 1);
+    const auto it = first_page_from(page_invalidated_at_, base);
+    if (it != page_invalidated_at_.end() && it->first == base) {
+      it->second = clock_;
+    } else {
+      page_invalidated_at_.insert(it, {base, clock_});
+    }
     any_page_invalidated_at_ = clock_;
     return;
   }
@@ -200,7 +217,7 @@ bool Judge::replaced_may_answer(const Replaced& r, unsigned level, Linear va) co
   // A TLB item of the old leaf's page: gone after an INVLPG or #PF anywhere in it.
   const auto bytes = paging::page_bytes(rules.page_size);
   const auto base = va.value() & ~(bytes - 1);
-  for (auto it = page_invalidated_at_.lower_bound(base);
+  for (auto it = first_page_from(page_invalidated_at_, base);
        it != page_invalidated_at_.end() && it->first < base + bytes; ++it) {
     if (it->second > r.at) return false;
   }
@@ -898,6 +915,15 @@ void Judge::fill_from_others(const paging::Access& access, const Judgement& judg
 AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,
                             const Judgement& judgement, const Observed* observed) {
   AccessVerdict v;
+  commit(access, ac, write_value, judgement, observed, v);
+  return v;
+}
+
+void Judge::commit(const paging::Access& access, bool ac, std::uint64_t write_value,
+                   const Judgement& judgement, const Observed* observed, AccessVerdict& v) {
+  v.matched = AccessVerdict::None;
+  v.entries.clear();
+  v.ad_predictable = true;
   if (observed == nullptr) {
     v.matched = 0;
   } else {
@@ -1132,7 +1158,6 @@ AccessVerdict Judge::commit(const paging::Access& access, bool ac, std::uint64_t
     note_invalidated(faulting, true);
     caches_.invalidate_for_fault(faulting);
   }
-  return v;
 }
 
 }  // namespace pagelab::lab::judge

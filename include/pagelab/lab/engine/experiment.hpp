@@ -128,6 +128,10 @@ struct EngineOptions {
   // (CheckedResult::allowed, judgement). A front-end that only counts agreeing cases (the
   // permission matrix) turns this off and saves their copies; a disagreement keeps both.
   bool keep_agreeing_judgements = true;
+  // Keep, for an access the judge agrees with, what it did to each entry
+  // (CheckedResult::entries): the permission matrix reads A/D back through them; the
+  // fuzzer, which lets the engine read A/D back, does not, and saves a list per access.
+  bool keep_agreeing_entries = true;
   // Remember where checked writes may have stored, for take_written_words().
   bool track_written_words = false;
 };

@@ -17,8 +17,10 @@ namespace pagelab::lab {
 std::vector<std::string> platform_keys(const Lab& lab);
 
 // One access the engine could not match to any allowed outcome.
+// Made for every access a deviation is tried on: it refers to what it describes (the
+// callers keep all of it alive) and is never kept.
 struct AccessCase {
-  std::vector<std::string> platform;  // platform_keys()
+  const std::vector<std::string>& platform;  // platform_keys()
   const OpAccess& access;
   const OpResult& observed;
   const std::vector<paging::Outcome>& allowed;  // fresh first, then stale

@@ -192,6 +192,9 @@ class Judge {
   // what may now be cached, and what a #PF invalidated.
   AccessVerdict commit(const paging::Access& access, bool ac, std::uint64_t write_value,
                        const Judgement& judgement, const Observed* observed);
+  // The same into `v`, whose storage is reused (one verdict per access of a batch).
+  void commit(const paging::Access& access, bool ac, std::uint64_t write_value,
+              const Judgement& judgement, const Observed* observed, AccessVerdict& v);
   // Does `observed` match `allowed` (the value of a read included)?
   [[nodiscard]] bool matches(const Allowed& allowed, const paging::Access& access,
                              const Observed& observed) const;
@@ -294,7 +297,9 @@ class Judge {
   std::vector<Replaced> replaced_;
   std::uint64_t clock_ = 0;  // entry writes and invalidations so far
   std::uint64_t any_page_invalidated_at_ = 0;
-  std::map<std::uint64_t, std::uint64_t> page_invalidated_at_;  // 4 KiB page -> clock_
+  // 4 KiB page -> clock_, sorted by page: a few pages between two flushes, so a list
+  // that keeps its storage rather than a tree that allocates at every #PF.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> page_invalidated_at_;
   void note_replaced(std::uint64_t at, std::uint64_t old, std::uint64_t now);
   void note_invalidated(std::optional<paging::Linear> page, bool keep_global);
   [[nodiscard]] bool replaced_may_answer(const Replaced& r, unsigned level,
