@@ -195,7 +195,14 @@ QemuBackend::QemuBackend(const QemuOptions& options) : s_(std::make_unique<State
       // No local APIC: QMP's inject-nmi then goes straight to the CPU. With one, it goes
       // through LVT LINT1, masked from reset, and the NMI that wakes a halted probe
       // (MB_WAITING) would be dropped. Paging does not care.
-      "-name", fmt::format("guest={}", s.name), "-accel", "tcg", "-cpu", "max,-apic", "-M",
+      "-name", fmt::format("guest={}", s.name), "-accel", "tcg", "-cpu", "max,-apic",
+      // One vCPU, but room for two: TCG translates a machine that can have one vCPU only
+      // without atomics or fences (a guest XCHG is a load and a store, MFENCE nothing),
+      // as no other vCPU could tell. We can: the probe's wait (probe_abi.h) is a
+      // store-then-load handshake with this process, and without the XCHG's fence the
+      // probe could miss MB_SEQ while we missed its announcement, and halt for good
+      // (seen under load: "wait word 1, NMIs taken 6, sent 6"; 0 ms of QEMU's CPU).
+      "-smp", "1,maxcpus=2", "-M",
       "microvm,x-option-roms=off,pit=off,pic=off,rtc=off,isa-serial=off,acpi=off,"
       "memory-backend=ram",
       "-m", fmt::format("{}M", mib), "-object",

@@ -33,8 +33,16 @@ const CpuidBit* cpuid_bit_named(const std::string& name) {
 }
 
 // A machine that is gone (QEMU exited) says so itself; anything else is the guest's stop.
+// A hang also says what the backend saw (how long, what the probe was waiting for):
+// no registers tell a hang's cause.
 std::string stop_text(const GuestStopped& e) {
-  return e.kind().rfind("QEMU ", 0) == 0 ? e.kind() : "the guest stopped: " + e.kind();
+  if (e.kind().rfind("QEMU ", 0) == 0) return e.kind();
+  const auto exit = e.json().find("exit");
+  if (e.kind().rfind("hang", 0) == 0 && exit != e.json().end() && exit->is_string() &&
+      !exit->get<std::string>().empty()) {
+    return fmt::format("the guest stopped: {} ({})", e.kind(), exit->get<std::string>());
+  }
+  return "the guest stopped: " + e.kind();
 }
 
 class EngineMachine : public Machine {
