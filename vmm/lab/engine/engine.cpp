@@ -833,7 +833,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     for (const auto& [s, u] : judged_under) {
       if (s == state) return u;
     }
-    return judged_under.emplace_back(state, judge.judge_under(acc, state)).second;
+    return judged_under.emplace_back(state, judge.judge_under(acc, state, keeps_after_fault))
+        .second;
   };
   // Does a walk under `state` give what the platform did: exactly, or as this platform
   // reports faults (a known deviation that changes only how a fault is reported, one that

@@ -545,10 +545,21 @@ void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgem
   judge_in(state_for(ac), access, explain, j);
 }
 
-Judgement Judge::judge_under(const paging::Access& access, const paging::CpuState& state) const {
+Judgement Judge::judge_under(const paging::Access& access, const paging::CpuState& state,
+                             bool with_dropped) const {
   Judgement j;
-  judge_in(state, access, Explain::No, j);
+  if (with_dropped && covers_dropped(access)) {
+    with_dropped_restored().judge_in(state, access, Explain::No, j);
+  } else {
+    judge_in(state, access, Explain::No, j);
+  }
   return j;
+}
+
+Judge Judge::with_dropped_restored() const {
+  Judge kept(*this);
+  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
+  return kept;
 }
 
 void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
@@ -808,9 +819,7 @@ bool Judge::covers_dropped(const paging::Access& access) const {
 
 void Judge::widen_with_dropped(const paging::Access& access, bool ac, Judgement& j) const {
   if (!covers_dropped(access)) return;
-  Judge kept(*this);
-  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
-  const auto k = kept.judge(access, ac, Explain::No);
+  const auto k = with_dropped_restored().judge(access, ac, Explain::No);
   // Nothing kept translates it (beyond the fresh walk, entries unchanged but for A/D:
   // cache_may_answer), and the widened judgement would be the same.
   if (k.decided_others.empty() && !k.cache_may_answer) return;
@@ -850,9 +859,7 @@ bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
   if (!covers_dropped(access)) return false;
   // The same judge over the same memory, its TLB holding again what the faults dropped:
   // a page-crossing access may use such an entry for either page.
-  Judge kept(*this);
-  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
-  const auto j = kept.judge(access, ac, Explain::No);
+  const auto j = with_dropped_restored().judge(access, ac, Explain::No);
   return std::any_of(j.allowed.begin(), j.allowed.end(),
                      [&](const Allowed& a) { return matches(a, access, observed); });
 }

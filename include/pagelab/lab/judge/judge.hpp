@@ -227,8 +227,11 @@ class Judge {
   // access that crosses one, a read's value and the values its own A/D updates may
   // show) and what the translation caches may answer under it: how a known deviation
   // that acts under another state is matched, a stale translation included.
-  [[nodiscard]] Judgement judge_under(const paging::Access& access,
-                                      const paging::CpuState& state) const;
+  // `with_dropped`: and the TLB entries a #PF since should have invalidated, on a
+  // platform known to keep them (deviations combine: a walk under another state filled
+  // the entry, the platform kept it across a fault).
+  [[nodiscard]] Judgement judge_under(const paging::Access& access, const paging::CpuState& state,
+                                      bool with_dropped = false) const;
   // A known deviation did what a walk under `state` does (`under`: judge_under() of
   // that state, before anything moved): adds that walk to `judgement` as an
   // alternative, so that commit() moves the model on with what the platform did (the
@@ -281,6 +284,8 @@ class Judge {
   void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);
   // Does a TLB item a #PF dropped cover the page (or second page) of `access`?
   [[nodiscard]] bool covers_dropped(const paging::Access& access) const;
+  // The same judge over the same memory, its TLB holding again what faults dropped.
+  [[nodiscard]] Judge with_dropped_restored() const;
   // Entry values replaced since the caches were last invalidated. A CPU may cache a
   // translation it never used, for prefetches and speculative accesses (SDM
   // §4.10.2.3; KVM's shadow MMU prefetches the neighbours of a faulting entry), so a
