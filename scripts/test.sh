@@ -16,6 +16,7 @@ if [ "$nested" = 1 ]; then scripts/setup.sh --nested; else scripts/setup.sh; fi
 
 jobs=$(nproc)
 summaries=()
+failures=() # each failed test's name and the end of its output (failed-tests.sh)
 status=0
 
 # QEMU guests are named guest=pagelab-PID-N: one whose pagelab is gone is an orphan.
@@ -76,6 +77,11 @@ run_suite() {
   echo "-- skipped tests and why ($preset):"
   scripts/skip-reasons.sh "$dir"
   summaries+=("$preset: $passed passed, $failed failed, $skipped skipped")
+  # CI keeps the end of the log only: the failures go to the summary as well.
+  if [ "$failed" != 0 ]; then
+    failures+=("-- $preset:")
+    while IFS= read -r line; do failures+=("$line"); done < <(scripts/failed-tests.sh "$dir")
+  fi
   rm -f "$log"
   return "$rc"
 }
@@ -111,4 +117,8 @@ if [ "${PAGELAB_SKIP_FUZZ:-0}" != 1 ]; then
 fi
 echo "== summary ($(($(date +%s) - start)) s)"
 for s in "${summaries[@]}"; do echo "$s"; done
+if [ "${#failures[@]}" != 0 ]; then
+  echo "== failed tests"
+  for s in "${failures[@]}"; do echo "$s"; done
+fi
 exit $status
