@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <string>
 
 #include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/paging/bits.hpp"
@@ -93,6 +94,47 @@ struct World {
 };
 
 using Values = std::vector<std::uint64_t>;
+
+// The outcomes a judgement allows, in a comparable form.
+std::vector<std::string> outcome_kinds(const Judgement& j) {
+  std::vector<std::string> out;
+  for (const auto& a : j.allowed) {
+    if (const auto* t = std::get_if<paging::Translation>(&a.outcome)) {
+      out.push_back("ok " + std::to_string(t->physical.value()));
+    } else if (const auto* pf = std::get_if<paging::PageFault>(&a.outcome)) {
+      out.push_back("pf " + std::to_string(pf->error_code));
+    } else {
+      out.push_back("gp");
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// AMD reserves bit 8 of a PML4E, Intel ignores it (AMD APM vol. 2 §5.3.3; SDM table
+// 4-15): the only entry the two vendors' walks treat apart, so a judgement whose walks
+// met no such entry is what the other vendor's rules give too.
+TEST(Judge, TheVendorsWalksDifferOnlyAtAnEntryTheirRulesTreatApart) {
+  World w;
+  auto amd = w.judge.state();
+  amd.features.amd = true;
+  w.judge.reset(amd);
+  auto intel = amd;
+  intel.features.amd = false;
+  const auto a = World::read(Va);
+  const auto plain = w.judge.judge_under(a, amd);
+  EXPECT_FALSE(Judge::vendor_may_matter(plain, amd));
+  EXPECT_EQ(outcome_kinds(plain), outcome_kinds(w.judge.judge_under(a, intel)));
+
+  const auto pml4e = w.builder.entry_address(Linear(Va), 4);
+  w.judge.write_entry(pml4e, w.judge.read_entry(pml4e) | Pte::Global);
+  w.judge.invlpg(Linear(Va));
+  const auto on_amd = w.judge.judge_under(a, amd);
+  const auto on_intel = w.judge.judge_under(a, intel);
+  EXPECT_NE(outcome_kinds(on_amd), outcome_kinds(on_intel));  // RSVD on AMD only
+  EXPECT_TRUE(Judge::vendor_may_matter(on_amd, amd));
+  EXPECT_TRUE(Judge::vendor_may_matter(on_intel, intel));
+}
 
 TEST(Judge, AnEntryChangedWithoutInvalidationAllowsOldAndNew) {
   World w;

@@ -65,6 +65,9 @@ Engine::Impl::Impl(Lab& l)
   has_pku = cpu.has(cpuid::Pku);
   platform = platform_keys(lab);
   keeps_after_fault = keeps_tlb_entries_across_faults(platform);
+  for (const auto& d : known_access_deviations()) {
+    if (applies_to(platform, d)) deviations.push_back(&d);
+  }
   // The probe writes these while a batch runs (the model has them as they were before):
   // an access that reaches them as data, through an alias, checks its translation only.
   judge.set_unpredictable({{PROBE_MAILBOX_GPA, PROBE_MAILBOX_GPA + Page},
@@ -836,11 +839,26 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     return judged_under.emplace_back(state, judge.judge_under(acc, state, keeps_after_fault))
         .second;
   };
+  // The other vendor's rules (a known deviation's) decide as the access's own did when
+  // no walk met an entry they treat apart: no deviation then, nor another explanation
+  // (it cost a third of TCG's disagreeing accesses a second judgement, and remembered
+  // walks under the other rules made later judgements longer). The access's own
+  // judgement is `j` while still judge()'s and no TLB item a #PF dropped joins its walks.
+  bool j_is_judged = true;
+  const auto same_as_other_vendor = [&](const paging::CpuState& state) {
+    auto other_vendor = judge.state_for(ac);
+    other_vendor.features.amd = !other_vendor.features.amd;
+    if (!(state == other_vendor)) return false;
+    const bool plain = j_is_judged && !(keeps_after_fault && judge.covers_dropped(acc));
+    return !judge::Judge::vendor_may_matter(plain ? j : under_state(judge.state_for(ac)),
+                                            judge.state_for(ac));
+  };
   // Does a walk under `state` give what the platform did: exactly, or as this platform
   // reports faults (a known deviation that changes only how a fault is reported, one that
   // needs no other walk: the platform walked under other rules and reported the result
   // its own way)?
   const auto matches_under = [&](const paging::CpuState& state) {
+    if (same_as_other_vendor(state)) return false;
     const auto& under = under_state(state);
     // A read's value is the judge's (the bytes in the model, with what the walk's own
     // A/D updates may show), as for any access.
@@ -850,9 +868,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       std::vector<paging::Outcome> outcomes;
       for (const auto& x : under.allowed) outcomes.push_back(x.outcome);
       const AccessCase reported{platform, a, r.observed, outcomes, false, state, nullptr, nullptr};
-      same = std::any_of(
-          known_access_deviations().begin(), known_access_deviations().end(),
-          [&](const AccessDeviation& d) { return applies_to(platform, d) && d.matches(reported); });
+      same = std::any_of(deviations.begin(), deviations.end(),
+                         [&](const AccessDeviation* d) { return d->matches(reported); });
     }
     if (same) matched_state = state;
     return same;
@@ -917,10 +934,10 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
         platform, a, r.observed, r.allowed, false, judge.state_for(ac), std::ref(matches_under),
         nullptr};
     std::vector<paging::CpuState> states;
-    for (const auto& d : known_access_deviations()) {
-      if (!applies_to(platform, d) || d.keeps_tlb_entries_across_faults) continue;
+    for (const auto* d : deviations) {
+      if (d->keeps_tlb_entries_across_faults) continue;
       matched_state.reset();
-      if (d.matches(c) && matched_state) states.push_back(*matched_state);
+      if (d->matches(c) && matched_state) states.push_back(*matched_state);
     }
     return states;
   };
@@ -958,9 +975,9 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
       judge.has_foreign_writes()) {
     const AccessCase c{platform, a,      r.observed, r.allowed, true, judge.state_for(ac),
                        nullptr,  nullptr};
-    const bool misses_host_writes = std::any_of(
-        known_access_deviations().begin(), known_access_deviations().end(),
-        [&](const AccessDeviation& d) { return applies_to(platform, d) && d.matches(c); });
+    const bool misses_host_writes =
+        std::any_of(deviations.begin(), deviations.end(),
+                    [&](const AccessDeviation* d) { return d->matches(c); });
     std::vector<paging::Walk> walks;
     if (misses_host_writes) (void)judge.walk_before_foreign_writes(acc, ac, ob, &walks);
     old_tables_may_answer = !walks.empty();
@@ -977,7 +994,15 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     }
   }
   if (!allowed && !a.checked_by_caller) {
-    const auto dropped = [&] { return judge.matches_dropped_by_fault(acc, ac, ob); };
+    // The judgement with the dropped items, which same_as_other_vendor() may need too:
+    // judged once.
+    const auto dropped = [&] {
+      if (!keeps_after_fault) return judge.matches_dropped_by_fault(acc, ac, ob);
+      if (!judge.covers_dropped(acc)) return false;
+      const auto& k = under_state(judge.state_for(ac));
+      return std::any_of(k.allowed.begin(), k.allowed.end(),
+                         [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+    };
     const AccessCase c{platform,
                        a,
                        r.observed,
@@ -989,8 +1014,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     const bool wrote = a.type == paging::AccessType::Write && ob.kind == judge::Observed::Kind::Ok;
     // The first deviation that matches names the access; the others are explanations
     // too: the CPU does not say which it followed.
-    for (const auto& d : known_access_deviations()) {
-      if (!applies_to(platform, d)) continue;
+    for (const auto* dp : deviations) {
+      const auto& d = *dp;
       matched_state.reset();
       if (!d.matches(c)) continue;
       if (deviation == nullptr) {
@@ -1011,6 +1036,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     // What is printed gets its walks in words: the same judgement again (nothing moved
     // yet). A deviation a front-end only counts is not worth the words.
     if (explain == judge::Explain::No && (deviation == nullptr || explain_deviations)) {
+      j_is_judged = false;
       judge.judge(acc, ac, judge::Explain::Yes, j);
     }
   }
@@ -1018,6 +1044,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // allows may still have been answered from one: the model moves on with both.
   const std::size_t pure_allowed = j.allowed.size(), pure_others = j.decided_others.size();
   const bool pure_cache_may_answer = j.cache_may_answer;
+  j_is_judged = false;
   if (allowed && keeps_after_fault) judge.widen_with_dropped(acc, ac, j);
   if (deviant_state) judge.widen_with_state(acc, *deviant_state, under_state(*deviant_state), j);
   for (const auto& state : also_under) judge.widen_with_state(acc, state, under_state(state), j);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pagelab/lab/engine/experiment.hpp"
+#include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/lab/judge/judge.hpp"
 #include "pagelab/paging/physical_memory.hpp"
 
@@ -31,6 +32,8 @@ struct Engine::Impl {
   std::uint64_t exits = 0;
   std::vector<std::string> platform;  // platform_keys(): how access deviations name it
   bool keeps_after_fault = false;     // keeps_tlb_entries_across_faults(platform)
+  // The known access deviations that apply to this platform, in the list's order.
+  std::vector<const AccessDeviation*> deviations;
   paging::PagingMode mode = paging::PagingMode::Level4;
   bool has_invpcid = false, has_pku = false;
   bool explain_all = false;              // EngineOptions::explain_all

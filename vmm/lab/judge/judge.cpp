@@ -472,7 +472,7 @@ void Judge::page_decisions(const paging::CpuState& s, const paging::Access& acce
   if (explain == Explain::Yes) walks.push_back(paging::walk(memory_, s, access));
   // What the translation caches may still answer (SDM §4.10.2–4.10.3).
   auto& cached = candidates_;  // reused: no allocation per access
-  caches_.candidates(access.address, cached);
+  (answering_ != nullptr ? *answering_ : caches_).candidates(access.address, cached);
   speculative_sources_.clear();
   if (!replaced_.empty()) speculative_sources_.emplace_back(0, nullptr);
   const bool pae = s.mode() == paging::PagingMode::Pae;
@@ -545,21 +545,49 @@ void Judge::judge(const paging::Access& access, bool ac, Explain explain, Judgem
   judge_in(state_for(ac), access, explain, j);
 }
 
+template <class F>
+decltype(auto) Judge::with_dropped_restored(F&& f) const {
+  restored_ = caches_;
+  for (const auto& d : dropped_by_fault_) restored_.restore(d);
+  struct Back {
+    const TranslationCache*& answering;
+    ~Back() { answering = nullptr; }
+  } back{answering_};
+  answering_ = &restored_;
+  return f();
+}
+
+bool Judge::vendor_may_matter(const Judgement& judgement, const paging::CpuState& state) {
+  auto other = state;
+  other.features.amd = !other.features.amd;
+  const auto mode = state.mode();
+  const auto apart = [&](const paging::Decision& d) {
+    for (unsigned i = 0; i < d.entry_count; ++i) {
+      const auto& e = d.entries[i];
+      const auto x = paging::entry_rules(state, mode, e.level, e.value);
+      const auto y = paging::entry_rules(other, mode, e.level, e.value);
+      if ((e.value & x.reserved_bits) != (e.value & y.reserved_bits) || x.present != y.present ||
+          x.leaf != y.leaf || x.address != y.address || x.page_size != y.page_size ||
+          x.protection_key != y.protection_key) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return apart(judgement.decided) ||
+         (judgement.decided_second && apart(*judgement.decided_second)) ||
+         std::any_of(judgement.decided_others.begin(), judgement.decided_others.end(), apart);
+}
+
 Judgement Judge::judge_under(const paging::Access& access, const paging::CpuState& state,
                              bool with_dropped) const {
   Judgement j;
   if (with_dropped && covers_dropped(access)) {
-    with_dropped_restored().judge_in(state, access, Explain::No, j);
+    with_dropped_restored([&] { judge_in(state, access, Explain::No, j); });
   } else {
     judge_in(state, access, Explain::No, j);
   }
   return j;
-}
-
-Judge Judge::with_dropped_restored() const {
-  Judge kept(*this);
-  for (const auto& d : dropped_by_fault_) kept.caches_.restore(d);
-  return kept;
 }
 
 void Judge::judge_in(const paging::CpuState& s, const paging::Access& access, Explain explain,
@@ -819,7 +847,7 @@ bool Judge::covers_dropped(const paging::Access& access) const {
 
 void Judge::widen_with_dropped(const paging::Access& access, bool ac, Judgement& j) const {
   if (!covers_dropped(access)) return;
-  const auto k = with_dropped_restored().judge(access, ac, Explain::No);
+  const auto k = with_dropped_restored([&] { return judge(access, ac, Explain::No); });
   // Nothing kept translates it (beyond the fresh walk, entries unchanged but for A/D:
   // cache_may_answer), and the widened judgement would be the same.
   if (k.decided_others.empty() && !k.cache_may_answer) return;
@@ -859,7 +887,7 @@ bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
   if (!covers_dropped(access)) return false;
   // The same judge over the same memory, its TLB holding again what the faults dropped:
   // a page-crossing access may use such an entry for either page.
-  const auto j = with_dropped_restored().judge(access, ac, Explain::No);
+  const auto j = with_dropped_restored([&] { return judge(access, ac, Explain::No); });
   return std::any_of(j.allowed.begin(), j.allowed.end(),
                      [&](const Allowed& a) { return matches(a, access, observed); });
 }

@@ -243,6 +243,15 @@ class Judge {
   // fault: the page of an access crossing one that translated).
   void remember_under(const paging::Access& access, const paging::CpuState& state, bool faulted);
 
+  // Could `judgement` (judge_under() of `state`) differ under the other CPU vendor's
+  // rules? Only where the entry rules of the two vendors (entry_rules.hpp) treat an
+  // entry its walks read apart: walks that met no such entry decide the same, cached
+  // items of either vendor being among the judgement's walks.
+  [[nodiscard]] static bool vendor_may_matter(const Judgement& judgement,
+                                              const paging::CpuState& state);
+  // Does a TLB item a #PF dropped cover the page (or second page) of `access`?
+  [[nodiscard]] bool covers_dropped(const paging::Access& access) const;
+
   [[nodiscard]] paging::CpuState state_for(bool ac) const;
   [[nodiscard]] std::uint64_t read_entry(paging::GuestPhys at) const;
 
@@ -282,10 +291,14 @@ class Judge {
   // TLB items a #PF invalidated, forgotten as the caches forget (INVLPG, MOV CR3, ...).
   std::vector<TranslationCache::TlbItem> dropped_by_fault_;
   void forget_dropped(bool keep_global, std::optional<paging::Linear> page = std::nullopt);
-  // Does a TLB item a #PF dropped cover the page (or second page) of `access`?
-  [[nodiscard]] bool covers_dropped(const paging::Access& access) const;
-  // The same judge over the same memory, its TLB holding again what faults dropped.
-  [[nodiscard]] Judge with_dropped_restored() const;
+  // Calls f() with the judge's walks answered by its TLB holding again what faults
+  // dropped (a copy of the caches kept in restored_, reused: copying the whole judge
+  // cost an allocation per member at each access that touched such a page).
+  template <class F>
+  decltype(auto) with_dropped_restored(F&& f) const;
+  // The caches page_decisions() asks: caches_, or restored_ inside with_dropped_restored().
+  mutable const TranslationCache* answering_ = nullptr;
+  mutable TranslationCache restored_;
   // Entry values replaced since the caches were last invalidated. A CPU may cache a
   // translation it never used, for prefetches and speculative accesses (SDM
   // §4.10.2.3; KVM's shadow MMU prefetches the neighbours of a faulting entry), so a
