@@ -7,6 +7,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "pagelab/lab/machine/cpu_features.hpp"
 #include "pagelab/paging/bits.hpp"
 #include "pagelab/paging/entry_bits.hpp"
 #include "pagelab/paging/walker.hpp"
@@ -138,6 +139,7 @@ ModeRunner::ModeRunner(lab::Lab& lab, PagingMode mode) : lab_(lab), mode_(mode) 
   base_.cr4 = s.cr4;
   base_.efer = s.efer;
   base_.has_pku = s.features.pku;
+  base_.has_invpcid = lab_.cpu().has(lab::cpuid::Invpcid);
   controls_ = ControlValues{s.cr0, s.cr4, s.efer, 0};
   dirty_.push_back(base_.root_entry);
 }
@@ -171,8 +173,14 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
   for (const auto& e : c.entries)
     want.emplace_back(entry_address(c, base_, e.level, e.index), e.value);
   for (const auto a : dirty_) want.emplace_back(a, 0);
-  std::stable_sort(want.begin(), want.end(),
-                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  // Stable by address. A few words a case: an insertion sort (std::stable_sort took a
+  // buffer from the heap at every case).
+  for (std::size_t i = 1; i < want.size(); ++i) {
+    const auto x = want[i];
+    std::size_t k = i;
+    for (; k > 0 && want[k - 1].first > x.first; --k) want[k] = want[k - 1];
+    want[k] = x;
+  }
   want.erase(std::unique(want.begin(), want.end(),
                          [](const auto& x, const auto& y) { return x.first == y.first; }),
              want.end());
@@ -200,10 +208,17 @@ void ModeRunner::lower_reset(const FuzzCase& c, std::vector<lab::Op>& ops) {
 
 void ModeRunner::lower_flush(const FuzzCase& c, std::vector<lab::Op>& ops) const {
   if ((control_values(c, base_).cr4 & paging::Cr4::Pge) != 0) {
-    ops.emplace_back(lab::OpTogglePge{});
-    // The toggle flushed everything, global translations and the paging-structure
-    // caches too (SDM 4.10.4.1); MOV CR3 would only flush again (a full TCG flush, a VM
-    // exit under a shadow MMU), but for PAE, whose PDPTEs it loads.
+    // Everything, global translations and the paging-structure caches too (SDM
+    // §4.10.4.1): INVPCID's all-context invalidation with globals (type 2) where CPUID
+    // has it, as the PGE toggle does in two CR4 writes (on TCG two full flushes, under
+    // a shadow MMU two exits that each reset its context).
+    if (base_.has_invpcid) {
+      ops.emplace_back(lab::OpInvpcid{2, 0, paging::Linear(0)});
+    } else {
+      ops.emplace_back(lab::OpTogglePge{});
+    }
+    // MOV CR3 would only flush again (a full TCG flush, a VM exit under a shadow MMU),
+    // but for PAE, whose PDPTEs it loads.
     if (c.mode != PagingMode::Pae) return;
   }
   ops.emplace_back(lab::OpWriteControl{ControlRegister::Cr3, base_.cr3});

@@ -133,6 +133,7 @@ struct OpBase {
   std::uint64_t root_entry = 0;                       // GPA of the window's top-level entry
   std::uint64_t cr0 = 0, cr3 = 0, cr4 = 0, efer = 0;  // the engine's start state
   bool has_pku = false;
+  bool has_invpcid = false;  // CPUID: the reset's flush of global pages is one INVPCID
 };
 // Controls as absolute register values on top of the engine's start state.
 struct ControlValues {
