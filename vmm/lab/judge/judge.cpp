@@ -1,6 +1,7 @@
 #include "pagelab/lab/judge/judge.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "judge/cached_walk.hpp"
 #include "pagelab/paging/bits.hpp"
@@ -233,15 +234,38 @@ std::array<std::uint64_t, 4> Judge::pdptes_in_memory(const paging::CpuState& sta
   return out;
 }
 
+namespace {
+
+// Memory as a platform that ignores a PDPTE's A bit loads the PDPTEs: those at `root`
+// read without it (a map of the four, made at each load, cost a PAE case its heap).
+class PdptesUnaccessed : public paging::PhysicalMemory {
+ public:
+  PdptesUnaccessed(const paging::PhysicalMemory& base, GuestPhys root)
+      : base_(base), root_(root.value()) {}
+  std::uint64_t read64(GuestPhys address) const override {
+    const auto v = base_.read64(address);
+    const bool pdpte = address.value() - root_ < PdpteCount * sizeof(std::uint64_t) &&
+                       address.value() % sizeof(std::uint64_t) == 0;
+    return pdpte ? v & ~Pte::Accessed : v;
+  }
+  void write64(GuestPhys /*address*/, std::uint64_t /*value*/) override {
+    throw std::logic_error("PdptesUnaccessed is read-only");
+  }
+  std::uint32_t read32(GuestPhys address) const override {
+    return PhysicalMemory::read32(address);  // through read64 of the containing word
+  }
+  std::uint64_t size() const override { return base_.size(); }
+
+ private:
+  const paging::PhysicalMemory& base_;
+  std::uint64_t root_;
+};
+
+}  // namespace
+
 std::optional<paging::GeneralProtection> Judge::load_pdptes(paging::CpuState& state) const {
   if (!options_.pdpte_accessed_ignored) return paging::load_pdptes(memory_, state);
-  std::map<std::uint64_t, std::uint64_t> cleared;
-  const auto loaded = pdptes_in_memory(state);
-  for (unsigned i = 0; i < PdpteCount; ++i) {
-    cleared[(state.root() + i * sizeof(std::uint64_t)).value()] = loaded[i];
-  }
-  const OverlayMemory view(memory_, cleared);
-  return paging::load_pdptes(view, state);
+  return paging::load_pdptes(PdptesUnaccessed(memory_, state.root()), state);
 }
 
 void Judge::write_cr3_walked(std::uint64_t value) {
