@@ -77,7 +77,8 @@ std::uint64_t Window::address(const std::array<unsigned, MaxLevels + 1>& idx,
                               std::uint64_t offset) const {
   std::uint64_t va = offset;
   for (unsigned l = 1; l <= top; ++l) {
-    va |= std::uint64_t{idx[l]} << paging::level_bits(mode, l).lo;
+    // Levels 1..top are the mode's own: no check (a call per level of every address).
+    va |= std::uint64_t{idx[l]} << paging::level_bits_unchecked(mode, l).lo;
   }
   return va;
 }
