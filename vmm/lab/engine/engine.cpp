@@ -843,8 +843,8 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   };
   // The other vendor's rules (a known deviation's) decide as the access's own did when
   // no walk met an entry they treat apart: no deviation then, nor another explanation
-  // (it cost a third of TCG's disagreeing accesses a second judgement, and remembered
-  // walks under the other rules made later judgements longer). The access's own
+  // (it cost every disagreeing access on AMD-flavoured TCG a second judgement, and
+  // remembered walks under the other rules made later judgements longer). The access's own
   // judgement is `j` while still judge()'s and no TLB item a #PF dropped joins its walks.
   bool j_is_judged = true;
   const auto same_as_other_vendor = [&](const paging::CpuState& state) {
