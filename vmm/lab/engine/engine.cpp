@@ -399,16 +399,9 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
       if (judge.options().pdpte_accessed_ignored) {
         // As the judge loads them on this platform: without the A bit it set (else
         // the load refuses them and the plan walks the PDPTEs of before MOV CR3).
-        // Over the plan's view: the four PDPTEs alone (a copy of every entry the chunk
-        // wrote, at each access, was a third of a PAE case's host time).
-        std::map<std::uint64_t, std::uint64_t> masked;
-        const GuestPhys pdpt(sim_state.cr3 & paging::bits(5, 31));
-        for (unsigned i = 0; i < PdpteCount; ++i) {
-          const auto at = pdpt + i * sizeof(std::uint64_t);
-          masked[at.value()] = view.read64(at) & ~Pte::Accessed;
-        }
-        const judge::OverlayMemory unaccessed(view, masked, entry_bytes());
-        paging::load_pdptes(unaccessed, sim_state);
+        paging::load_pdptes(
+            judge::PdptesUnaccessed(view, GuestPhys(sim_state.cr3 & paging::bits(5, 31))),
+            sim_state);
       } else {
         paging::load_pdptes(view, sim_state);
       }
@@ -795,9 +788,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // platform never sees) needs the tables as they were before the host's writes.
   std::optional<paging::Walk> foreign;
   bool before_foreign = false;
-  const bool allowed =
-      std::any_of(j.allowed.begin(), j.allowed.end(),
-                  [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+  const bool allowed = judge.allows(j, acc, ob);
   // A read-back the front-end checks itself is never matched to deviations nor printed.
   const bool keep = keep_agreeing_judgements || (!allowed && !a.checked_by_caller);
   r.allowed.clear();
@@ -864,8 +855,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     const auto& under = under_state(state);
     // A read's value is the judge's (the bytes in the model, with what the walk's own
     // A/D updates may show), as for any access.
-    bool same = std::any_of(under.allowed.begin(), under.allowed.end(),
-                            [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+    bool same = judge.allows(under, acc, ob);
     if (!same && ob.kind == judge::Observed::Kind::Fault) {
       std::vector<paging::Outcome> outcomes;
       for (const auto& x : under.allowed) outcomes.push_back(x.outcome);
@@ -996,14 +986,11 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
     }
   }
   if (!allowed && !a.checked_by_caller) {
-    // The judgement with the dropped items, which same_as_other_vendor() may need too:
-    // judged once.
+    // Judge::matches_dropped_by_fault(), through the judgement with the dropped items
+    // that same_as_other_vendor() may need too: judged once. Only a platform that keeps
+    // such items (keeps_after_fault: under_state() restores them) has a deviation that asks.
     const auto dropped = [&] {
-      if (!keeps_after_fault) return judge.matches_dropped_by_fault(acc, ac, ob);
-      if (!judge.covers_dropped(acc)) return false;
-      const auto& k = under_state(judge.state_for(ac));
-      return std::any_of(k.allowed.begin(), k.allowed.end(),
-                         [&](const judge::Allowed& x) { return judge.matches(x, acc, ob); });
+      return judge.covers_dropped(acc) && judge.allows(under_state(judge.state_for(ac)), acc, ob);
     };
     const AccessCase c{platform,
                        a,

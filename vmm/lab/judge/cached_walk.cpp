@@ -24,6 +24,18 @@ std::uint32_t OverlayMemory::read32(paging::GuestPhys address) const {
   return PhysicalMemory::read32(address);  // through read64 of the containing word
 }
 
+std::uint64_t PdptesUnaccessed::read64(paging::GuestPhys address) const {
+  constexpr std::uint64_t Word = sizeof(std::uint64_t);
+  const auto v = base_.read64(address);
+  const bool pdpte =
+      address.value() - root_ < paging::PaePdpte::Count * Word && address.value() % Word == 0;
+  return pdpte ? v & ~paging::Pte::Accessed : v;
+}
+
+void PdptesUnaccessed::write64(paging::GuestPhys, std::uint64_t) {
+  throw std::logic_error("PdptesUnaccessed is read-only");
+}
+
 void OverlayMemory::write64(paging::GuestPhys, std::uint64_t) {
   throw std::logic_error("OverlayMemory is read-only");
 }

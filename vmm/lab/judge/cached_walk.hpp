@@ -32,6 +32,21 @@ class OverlayMemory : public paging::PhysicalMemory {
   unsigned entry_bytes_;
 };
 
+// Memory as a platform that ignores a PAE PDPTE's A bit (TCG sets it) loads the PDPTEs:
+// the four at `root` read without it, everything else as `base` has it (read-only).
+class PdptesUnaccessed : public paging::PhysicalMemory {
+ public:
+  PdptesUnaccessed(const paging::PhysicalMemory& base, paging::GuestPhys root)
+      : base_(base), root_(root.value()) {}
+  std::uint64_t read64(paging::GuestPhys address) const override;
+  void write64(paging::GuestPhys address, std::uint64_t value) override;
+  std::uint64_t size() const override { return base_.size(); }
+
+ private:
+  const paging::PhysicalMemory& base_;
+  std::uint64_t root_;
+};
+
 // Walks `tables` as a TLB entry filled under `cached_efer`/`cached_cr4` would answer now.
 // An entry keeps the translation and the combined access rights of its walk; the rights
 // are checked at each access against the current CR0.WP, CR4.SMEP/SMAP/PKE, PKRU and

@@ -1,7 +1,6 @@
 #include "pagelab/lab/judge/judge.hpp"
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "judge/cached_walk.hpp"
 #include "pagelab/paging/bits.hpp"
@@ -226,42 +225,15 @@ bool Judge::replaced_may_answer(const Replaced& r, unsigned level, Linear va) co
 }
 
 std::array<std::uint64_t, 4> Judge::pdptes_in_memory(const paging::CpuState& state) const {
+  const PdptesUnaccessed unaccessed(memory_, state.root());
+  const paging::PhysicalMemory& m = options_.pdpte_accessed_ignored
+                                        ? static_cast<const paging::PhysicalMemory&>(unaccessed)
+                                        : memory_;
   std::array<std::uint64_t, 4> out{};
-  for (unsigned i = 0; i < PdpteCount; ++i) {
-    out[i] = memory_.read64(state.root() + i * sizeof(std::uint64_t));
-    if (options_.pdpte_accessed_ignored) out[i] &= ~Pte::Accessed;
-  }
+  for (unsigned i = 0; i < PdpteCount; ++i)
+    out[i] = m.read64(state.root() + i * sizeof(std::uint64_t));
   return out;
 }
-
-namespace {
-
-// Memory as a platform that ignores a PDPTE's A bit loads the PDPTEs: those at `root`
-// read without it (a map of the four, made at each load, cost a PAE case its heap).
-class PdptesUnaccessed : public paging::PhysicalMemory {
- public:
-  PdptesUnaccessed(const paging::PhysicalMemory& base, GuestPhys root)
-      : base_(base), root_(root.value()) {}
-  std::uint64_t read64(GuestPhys address) const override {
-    const auto v = base_.read64(address);
-    const bool pdpte = address.value() - root_ < PdpteCount * sizeof(std::uint64_t) &&
-                       address.value() % sizeof(std::uint64_t) == 0;
-    return pdpte ? v & ~Pte::Accessed : v;
-  }
-  void write64(GuestPhys /*address*/, std::uint64_t /*value*/) override {
-    throw std::logic_error("PdptesUnaccessed is read-only");
-  }
-  std::uint32_t read32(GuestPhys address) const override {
-    return PhysicalMemory::read32(address);  // through read64 of the containing word
-  }
-  std::uint64_t size() const override { return base_.size(); }
-
- private:
-  const paging::PhysicalMemory& base_;
-  std::uint64_t root_;
-};
-
-}  // namespace
 
 std::optional<paging::GeneralProtection> Judge::load_pdptes(paging::CpuState& state) const {
   if (!options_.pdpte_accessed_ignored) return paging::load_pdptes(memory_, state);
@@ -911,8 +883,13 @@ bool Judge::matches_dropped_by_fault(const paging::Access& access, bool ac,
   if (!covers_dropped(access)) return false;
   // The same judge over the same memory, its TLB holding again what the faults dropped:
   // a page-crossing access may use such an entry for either page.
-  const auto j = with_dropped_restored([&] { return judge(access, ac, Explain::No); });
-  return std::any_of(j.allowed.begin(), j.allowed.end(),
+  return allows(with_dropped_restored([&] { return judge(access, ac, Explain::No); }), access,
+                observed);
+}
+
+bool Judge::allows(const Judgement& judgement, const paging::Access& access,
+                   const Observed& observed) const {
+  return std::any_of(judgement.allowed.begin(), judgement.allowed.end(),
                      [&](const Allowed& a) { return matches(a, access, observed); });
 }
 

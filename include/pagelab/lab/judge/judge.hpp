@@ -198,6 +198,9 @@ class Judge {
   // Does `observed` match `allowed` (the value of a read included)?
   [[nodiscard]] bool matches(const Allowed& allowed, const paging::Access& access,
                              const Observed& observed) const;
+  // Does `observed` match any outcome `judgement` allows?
+  [[nodiscard]] bool allows(const Judgement& judgement, const paging::Access& access,
+                            const Observed& observed) const;
   // A walk that gives `observed` on a platform that misses the host's foreign writes
   // (access_deviations.hpp), if any: each entry the host wrote since the guest last did
   // may read as its current value or any value a host write replaced (the platform may
