@@ -8,6 +8,7 @@
 #include "engine/batch_records.hpp"
 #include "engine/engine_impl.hpp"
 #include "engine/host_writes.hpp"
+#include "engine/plan_memory.hpp"
 #include "judge/cached_walk.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
@@ -67,6 +68,12 @@ Engine::Impl::Impl(Lab& l)
   keeps_after_fault = keeps_tlb_entries_across_faults(platform);
   for (const auto& d : known_access_deviations()) {
     if (applies_to(platform, d)) deviations.push_back(&d);
+  }
+  for (const auto size : {paging::PageSize::Size4K, paging::PageSize::Size2M,
+                          paging::PageSize::Size4M, paging::PageSize::Size1G}) {
+    for (const bool faulted : {false, true}) {
+      ad_may_set[ad_index(size, faulted)] = ad_bits_deviations_may_set(platform, size, faulted);
+    }
   }
   // The probe writes these while a batch runs (the model has them as they were before):
   // an access that reaches them as data, through an alias, checks its translation only.
@@ -387,33 +394,31 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
   std::vector<batch::Record> records;
   records.reserve(ops.size());
   if (check) sync_model();
-  // Fetches need an instruction at the target; the oracle says where that is.
-  std::map<std::uint64_t, std::uint64_t> sim_entries;  // entries of this mode's width
+  // Fetches need an instruction at the target; the oracle says where that is, walking
+  // the tables as the chunk will have made them by then.
+  PlanMemory plan(check ? &model : nullptr, lab.physical(), entry_bytes());
   auto sim_state = state();
   bool sim_cr3_written = false;
   auto sim_walk = [&](const OpAccess& a) {
-    const judge::OverlayMemory view(
-        check ? static_cast<const paging::PhysicalMemory&>(model) : lab.physical(), sim_entries,
-        entry_bytes());
     if (sim_cr3_written && mode == paging::PagingMode::Pae) {
       if (judge.options().pdpte_accessed_ignored) {
         // As the judge loads them on this platform: without the A bit it set (else
         // the load refuses them and the plan walks the PDPTEs of before MOV CR3).
-        paging::load_pdptes(
-            judge::PdptesUnaccessed(view, GuestPhys(sim_state.cr3 & paging::bits(5, 31))),
-            sim_state);
+        paging::load_pdptes(judge::PdptesUnaccessed(plan.physical(),
+                                                    GuestPhys(sim_state.cr3 & paging::bits(5, 31))),
+                            sim_state);
       } else {
-        paging::load_pdptes(view, sim_state);
+        paging::load_pdptes(plan.physical(), sim_state);
       }
     }
-    auto d = paging::decide(view, sim_state, to_access(a));  // where it goes, no words
+    auto d = paging::decide(plan, sim_state, to_access(a));  // where it goes, no words
     // A fetch a platform may run under the other vendor's rules (a known deviation):
     // planted there too, so that it comes back rather than running whatever is there.
     if (a.type == paging::AccessType::Fetch && d.kind != paging::Decision::Kind::Translation &&
         sim_state.features.amd) {
       auto intel = sim_state;
       intel.features.amd = false;
-      if (auto other = paging::decide(view, intel, to_access(a));
+      if (auto other = paging::decide(plan, intel, to_access(a));
           other.kind == paging::Decision::Kind::Translation) {
         d = other;
       }
@@ -454,15 +459,15 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     } else if (std::holds_alternative<OpInvpcid>(op) && !has_invpcid) {
       r.skipped = "INVPCID is not reported by CPUID (and ends the run on PVM)";
     } else if (const auto* we = std::get_if<OpWriteEntry>(&op)) {
-      sim_entries[we->entry.value()] = we->value;
+      plan.write(we->entry.value(), entry_bytes(), we->value);
     } else if (const auto* f = std::get_if<OpForeignWrite>(&op)) {
       // Eight bytes: two entries of 32-bit paging.
       const auto at = f->address.value();
       if (entry_bytes() == 4) {
-        sim_entries[at] = f->value & 0xffff'ffffU;
-        sim_entries[at + 4] = f->value >> 32;
+        plan.write(at, 4, f->value & 0xffff'ffffU);
+        plan.write(at + 4, 4, f->value >> 32);
       } else {
-        sim_entries[at] = f->value;
+        plan.write(at, 8, f->value);
       }
       // Written when the probe reaches it, after any planting: a fetch of those bytes
       // later in the chunk would not find the planted instruction.
@@ -501,11 +506,7 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
           auto* p = lab.ram().host(physical, 2);
           p[0] = BATCH_FETCH_RETURN_0;
           p[1] = BATCH_FETCH_RETURN_1;
-          if (check) {
-            auto* m = model.bytes().data() + pa;
-            m[0] = BATCH_FETCH_RETURN_0;
-            m[1] = BATCH_FETCH_RETURN_1;
-          }
+          plan.planted(pa, BATCH_FETCH_RETURN_0, BATCH_FETCH_RETURN_1);
         } else {
           r.skipped = fmt::format(
               "fetch target {:#x} is outside guest RAM, the probe, its batch area, a page table or "
@@ -523,6 +524,7 @@ std::size_t Engine::Impl::run_chunk(std::span<const Op> ops, std::vector<Checked
     out.push_back(std::move(r));
     ++consumed;
   }
+  plan.restore();  // the judge starts from the model as it was
   if (!records.empty()) {
     auto* area = lab.ram().host(GuestPhys(PROBE_BATCH_GPA), records.size() * PROBE_BATCH_RECORD);
     std::memcpy(area, records.data(), records.size() * PROBE_BATCH_RECORD);
@@ -673,7 +675,7 @@ void Engine::Impl::check_chunk(std::span<CheckedResult> results) {
   // A/D read-back: every entry a walk used, compared with what the accesses imply.
   auto& real = lab.physical();
   // The next batch starts from what the CPU really left in these words.
-  for (const auto& [addr, info] : entries) resync.insert(addr & ~std::uint64_t{7});
+  for (const auto& [addr, info] : entries) resync.push_back(addr & ~std::uint64_t{7});
   for (const auto& [addr, info] : entries) {
     if (info.uncertain) continue;
     const auto& [leaf, level, last, may, faulted_as_leaf, faulted_leaf_size, uncertain] = info;
@@ -893,7 +895,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
         }
         // A platform's known A/D deviation in a leaf that maps a page, as for any walk.
         if (last && paging::entry_rules(state, state.mode(), e.level, e.value).leaf) {
-          bits |= ad_bits_deviations_may_set(platform, leaf_size(e.level), true);
+          bits |= ad_may_set[ad_index(leaf_size(e.level), true)];
         }
       }
       if (bits != 0) other_ad.push_back({e.address.value(), e.level, last && reached_leaf, bits});
@@ -1056,7 +1058,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   // Words a write may have changed: read again from RAM at the next sync.
   const auto touched = [&](std::uint64_t pa, unsigned bytes) {
     for (auto w = pa & ~std::uint64_t{7}; w < pa + bytes; w += sizeof(std::uint64_t)) {
-      resync.insert(w);
+      resync.push_back(w);
       if (track_written) written.push_back(w);
     }
   };
@@ -1113,7 +1115,7 @@ void Engine::Impl::check_access(CheckedResult& r, std::map<std::uint64_t, EntryU
   const bool faulted = r.observed.status == ProbeStatus::Fault;
   for (const auto& e : v.entries) {
     if (!e.maps_page) continue;
-    const auto bits = ad_bits_deviations_may_set(platform, leaf_size(e.level), faulted);
+    const auto bits = ad_may_set[ad_index(leaf_size(e.level), faulted)];
     if (bits != 0) judge.may_have_set(GuestPhys(e.address), bits);
   }
   if (keep_agreeing_entries || !agrees) r.entries = v.entries;

@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,6 +33,12 @@ struct Engine::Impl {
   bool keeps_after_fault = false;     // keeps_tlb_entries_across_faults(platform)
   // The known access deviations that apply to this platform, in the list's order.
   std::vector<const AccessDeviation*> deviations;
+  // The A/D bits the known deviations that apply may set in a leaf, by page size and
+  // whether the access faulted (ad_deviations.hpp): asked at every entry an access used.
+  std::array<std::uint64_t, 8> ad_may_set{};
+  [[nodiscard]] static std::size_t ad_index(paging::PageSize size, bool faulted) {
+    return static_cast<std::size_t>(size) * 2 + (faulted ? 1 : 0);
+  }
   paging::PagingMode mode = paging::PagingMode::Level4;
   bool has_invpcid = false, has_pku = false;
   bool explain_all = false;              // EngineOptions::explain_all
@@ -72,7 +77,9 @@ struct Engine::Impl {
   void sync_model();
   HostWrites* host_writes = nullptr;
   bool full_sync = true;
-  std::set<std::uint64_t> resync;      // 8-byte words to copy from RAM at the next sync
+  // 8-byte words to copy from RAM at the next sync; a word may be listed twice (copying
+  // it again costs less than a set insert per word an access used).
+  std::vector<std::uint64_t> resync;
   std::vector<std::uint64_t> written;  // words checked writes may have stored to (taken)
   bool track_written = false;          // EngineOptions::track_written_words
   // Runs a prefix of `ops` as one batch; returns how many it ran (it stops before a
