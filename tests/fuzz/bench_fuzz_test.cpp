@@ -44,6 +44,20 @@ TEST_F(BenchFuzzQemu, JsonHasTheFuzzersCasesPerSecondAndAccessesPerExit) {
   EXPECT_GT(f["guest_seconds"].get<double>(), 0.0) << f.dump();
   EXPECT_LT(f["guest_seconds"].get<double>(), f["seconds"].get<double>()) << f.dump();
   EXPECT_NEAR(f["mixed_over_fuzz"].get<double>(), mixed / per_s, mixed / per_s * 1e-9) << f.dump();
+  // CPU time: this process judged every case, and QEMU ran them in its own process.
+  const double host = f["host_cpu_seconds"].get<double>();
+  const double backend = f["backend_cpu_seconds"].get<double>();
+  EXPECT_GT(host, 0.0) << f.dump();
+  EXPECT_GT(backend, 0.0) << f.dump();
+  const auto cpus = f["usable_cpus"].get<double>();
+  ASSERT_GE(cpus, 1.0) << f.dump();
+  // The bounds are the usable CPUs over the CPU time per case: all of it, or QEMU's alone.
+  EXPECT_NEAR(f["cases_per_second_bound"].get<double>(), cpus * 300 / (host + backend),
+              1e-6 * cpus * 300 / (host + backend))
+      << f.dump();
+  EXPECT_NEAR(f["cases_per_second_bound_backend_alone"].get<double>(), cpus * 300 / backend,
+              1e-6 * cpus * 300 / backend)
+      << f.dump();
 }
 
 TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
@@ -55,6 +69,9 @@ TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
   EXPECT_TRUE(contains(r.out, "per doorbell")) << r.out;
   EXPECT_TRUE(contains(r.out, "checked accesses/s; mixed's checked/s is ")) << r.out;
   EXPECT_TRUE(contains(r.out, "% of its time waiting for the guest, ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "fuzz: CPU per case: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " us in QEMU; with ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " with a host that cost nothing")) << r.out;
 }
 
 TEST(BenchFuzz, ABadFuzzCaseCountIsAUsageError) {

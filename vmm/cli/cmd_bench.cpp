@@ -6,6 +6,7 @@
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "output.hpp"
+#include "pagelab/campaign/cpu_time.hpp"
 #include "pagelab/fuzz/throughput.hpp"
 #include "pagelab/lab/bench/engine_bench.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
@@ -71,6 +72,7 @@ void add_bench(CLI::App& app, Context& ctx) {
         }
       }
     }
+    const unsigned cpus = campaign::usable_cpus();
     if (*json) {
       auto j = result.to_json();
       if (fuzzed) {
@@ -84,7 +86,17 @@ void add_bench(CLI::App& app, Context& ctx) {
                      {"accesses_per_vm_exit", fuzzed->accesses_per_exit()},
                      {"failed", fuzzed->failed},
                      {"known_deviation", fuzzed->known},
-                     {"skipped", fuzzed->skipped}};
+                     {"skipped", fuzzed->skipped},
+                     {"host_cpu_seconds", fuzzed->host_cpu_seconds},
+                     {"backend_cpu_seconds", fuzzed->backend_cpu_seconds},
+                     {"usable_cpus", cpus}};
+        const auto bound = [&](double cpu_seconds) {
+          return cpu_seconds > 0 ? nlohmann::json(cpus * fuzzed->cases / cpu_seconds)
+                                 : nlohmann::json(nullptr);
+        };
+        j["fuzz"]["cases_per_second_bound"] =
+            bound(fuzzed->host_cpu_seconds + fuzzed->backend_cpu_seconds);
+        j["fuzz"]["cases_per_second_bound_backend_alone"] = bound(fuzzed->backend_cpu_seconds);
         j["fuzz"]["checked_accesses_per_second"] = fuzz_per_s.value_or(0.0);
         j["fuzz"]["mixed_over_fuzz"] =
             mixed_over_fuzz ? nlohmann::json(*mixed_over_fuzz) : nlohmann::json(nullptr);
@@ -110,6 +122,24 @@ void add_bench(CLI::App& app, Context& ctx) {
               "fuzz: {:.0f}% of its time waiting for the guest, {:.0f}% the host's "
               "(planning, judging)\n",
               guest, 100 - guest);
+        }
+        // What a campaign on this machine can reach at best: every usable CPU busy at
+        // this CPU cost per case (pagelab fuzz runs a worker per CPU).
+        const double host_us = fuzzed->cpu_us_per_case(fuzzed->host_cpu_seconds);
+        const double backend_us = fuzzed->cpu_us_per_case(fuzzed->backend_cpu_seconds);
+        if (host_us + backend_us > 0) {
+          const auto at_most = [&](double us) { return cpus * 1e6 / us; };
+          if (backend_us > 0) {
+            fmt::print(
+                "fuzz: CPU per case: {:.1f} us here (planning, judging), {:.1f} us in QEMU; with "
+                "{} CPUs at most {:.0f} cases/s, and {:.0f} with a host that cost nothing\n",
+                host_us, backend_us, cpus, at_most(host_us + backend_us), at_most(backend_us));
+          } else {
+            fmt::print(
+                "fuzz: CPU per case: {:.1f} us (planning, judging, and the guest in KVM_RUN); "
+                "with {} CPUs at most {:.0f} cases/s\n",
+                host_us, cpus, at_most(host_us));
+          }
         }
       }
     }

@@ -7,12 +7,12 @@
 #include <memory>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 #include "backend_option.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/campaign/atomic_file.hpp"
+#include "pagelab/campaign/cpu_time.hpp"
 #include "pagelab/campaign/duration.hpp"
 #include "pagelab/campaign/progress.hpp"
 #include "pagelab/campaign/shard.hpp"
@@ -97,9 +97,8 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
   if (batch == 0 || batch > 100000) throw UsageError("--batch must be 1 to 100000");
   o.batch_cases = batch;
   // A worker keeps about one CPU busy (its thread and its machine take turns).
-  const auto jobs = a.jobs == "auto"
-                        ? std::clamp<std::uint64_t>(std::thread::hardware_concurrency(), 1, 64)
-                        : parse_u64(a.jobs, "-j");
+  const auto jobs = a.jobs == "auto" ? std::clamp<std::uint64_t>(campaign::usable_cpus(), 1, 64)
+                                     : parse_u64(a.jobs, "-j");
   if (jobs == 0 || jobs > 64) throw UsageError("-j: 1 to 64 workers, or auto");
   o.jobs = static_cast<unsigned>(jobs);
   o.strict = a.strict;

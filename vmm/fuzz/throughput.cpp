@@ -4,6 +4,7 @@
 #include <chrono>
 #include <vector>
 
+#include "pagelab/campaign/cpu_time.hpp"
 #include "pagelab/fuzz/fuzz_case.hpp"
 #include "pagelab/fuzz/generator.hpp"
 #include "pagelab/fuzz/runner.hpp"
@@ -35,9 +36,15 @@ Throughput measure_throughput(lab::Lab& lab, const ThroughputOptions& options) {
   // pays both once per campaign.
   const auto exits_before = lab.exits();
   const auto guest_before = lab.guest_time();
+  const auto backend_before = lab.backend().outside_cpu_time();
+  const auto host_before = campaign::thread_cpu_time();
   const auto start = std::chrono::steady_clock::now();
   const auto outcomes = runner.run(cases);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  t.host_cpu_seconds =
+      std::chrono::duration<double>(campaign::thread_cpu_time() - host_before).count();
+  t.backend_cpu_seconds =
+      std::chrono::duration<double>(lab.backend().outside_cpu_time() - backend_before).count();
   t.guest_seconds = std::chrono::duration<double>(lab.guest_time() - guest_before).count();
   t.exits = lab.exits() - exits_before;
   for (const auto& o : outcomes) {

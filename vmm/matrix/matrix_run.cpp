@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <stdexcept>
 
+#include "pagelab/campaign/cpu_time.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
 #include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/lab/judge/ad_deviations.hpp"
@@ -74,12 +74,7 @@ void ModeResult::merge(const ModeResult& o) {
 
 namespace {
 
-// This thread's CPU time: a worker's share of pagelab (and, on KVM, of the guest).
-std::chrono::nanoseconds thread_cpu_time() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
+using campaign::thread_cpu_time;
 
 constexpr unsigned PdpteLevel = 3;
 constexpr std::size_t OpsPerBatch = 4000;

@@ -24,7 +24,14 @@ struct Throughput {
   // Of `seconds`, the time spent waiting for the guest (Lab::guest_time()); the rest is
   // the host's (planning, judging, syncing its model).
   double guest_seconds = 0;
+  // CPU time: of the thread that ran the cases (pagelab's planning and judging, and on
+  // KVM the guest inside KVM_RUN), and of the machine outside it (a QEMU process; zero
+  // on KVM). Their sum per case bounds a campaign: with N CPUs busy, at most N over it.
+  double host_cpu_seconds = 0, backend_cpu_seconds = 0;
   [[nodiscard]] double cases_per_second() const { return seconds > 0 ? cases / seconds : 0; }
+  [[nodiscard]] double cpu_us_per_case(double cpu_seconds) const {
+    return cases > 0 ? 1e6 * cpu_seconds / static_cast<double>(cases) : 0;
+  }
   [[nodiscard]] double accesses_per_exit() const {
     return exits > 0 ? static_cast<double>(accesses) / static_cast<double>(exits) : 0;
   }
