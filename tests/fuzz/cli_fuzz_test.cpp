@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include "cli/run_pagelab.hpp"
 #include "needs_backend.hpp"
+#include "pagelab/lab/judge/access_deviations.hpp"
 #include "pagelab/lab/scenario/scenario.hpp"
 
 namespace pagelab::test {
@@ -146,20 +148,40 @@ TEST_F(FuzzCliQemu, TwoWorkersRunTheSameCasesWithTheSameVerdicts) {
     const auto last = r.out.rfind('\n', r.out.size() - 2);
     return nlohmann::json::parse(r.out.substr(last == std::string::npos ? 0 : last + 1));
   };
-  const auto one = summary("1");
-  const auto two = summary("2");
+  auto one = summary("1");
+  auto two = summary("2");
   EXPECT_EQ(one["jobs"], 1);
   EXPECT_EQ(two["jobs"], 2);
   EXPECT_EQ(two["cases"], 1536);
-  for (const char* key : {"cases", "accesses", "findings", "known_deviations"}) {
+  for (const char* key : {"cases", "accesses", "findings"}) {
     EXPECT_EQ(one[key], two[key]) << key;
   }
+  // Except where the platform's TLB still holding a translation is the deviation: QEMU
+  // sizes its TLB by how much of it was used in the last 100 ms of wall-clock time, so
+  // whether an entry a #PF left behind is still there differs from run to run under
+  // load (seen: tcg-pf-keeps-tlb-entry 11 and 13 for the same cases, one binary).
+  int timing_dependent = 0;
+  for (const auto& d : lab::known_access_deviations()) {
+    if (!d.keeps_tlb_entries_across_faults) continue;
+    for (auto* run : {&one, &two}) {
+      auto& k = (*run)["known_deviations"];
+      if (k.contains(d.id)) {
+        timing_dependent += k[d.id].get<int>();
+        k.erase(d.id);
+      }
+    }
+  }
+  EXPECT_EQ(one["known_deviations"], two["known_deviations"]);
   for (const char* mode : {"4level", "32bit"}) {
     const auto& m1 = one["modes"]["qemu-tcg"][mode];
     const auto& m2 = two["modes"]["qemu-tcg"][mode];
     EXPECT_GT(m1["cases"].get<int>(), 0) << mode;
-    for (const char* key : {"cases", "failed", "known_deviation", "skipped"})
+    for (const char* key : {"cases", "failed", "skipped"})
       EXPECT_EQ(m1[key], m2[key]) << mode << " " << key;
+    // A case whose only deviation was a kept TLB entry passes in the other run.
+    EXPECT_LE(std::abs(m1["known_deviation"].get<int>() - m2["known_deviation"].get<int>()),
+              timing_dependent)
+        << mode;
   }
 }
 

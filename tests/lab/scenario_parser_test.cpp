@@ -1,7 +1,9 @@
 // The scenario language: what each statement parses to, and errors that name the file,
 // line and column of the mistake.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "pagelab/lab/scenario/scenario.hpp"
@@ -108,6 +110,23 @@ TEST(ScenarioParser, ControlsValueListsTitleAndFeatures) {
   EXPECT_EQ(v.values, (std::vector<std::uint64_t>{1, 2}));
   EXPECT_EQ(v.mask, 0xffu);
   EXPECT_EQ(s.requires_features, (std::vector<std::string>{"1GB-pages", "LA57", "SMEP"}));
+}
+
+TEST(ScenarioParser, APresentPdpteWithPsWrittenRawNeedsOneGigabytePages) {
+  // As `map ... 1g` does: the file's expectations hold where CPUID offers 1 GiB pages.
+  const auto needs = [](const std::string& mode, unsigned level, std::uint64_t value) {
+    const auto s = parse_scenario(
+        fmt::format("mode {}\nset entry 0x8000800000 {} = {:#x}\nread 0x8000800000\n", mode, level,
+                    value),
+        "t.pgl");
+    return std::find(s.requires_features.begin(), s.requires_features.end(), "1GB-pages") !=
+           s.requires_features.end();
+  };
+  EXPECT_TRUE(needs("4level", 3, 0x81));
+  EXPECT_TRUE(needs("5level", 3, 0x8000000000581087));
+  EXPECT_FALSE(needs("4level", 3, 0x80));  // not present: no page at all
+  EXPECT_FALSE(needs("4level", 3, 0x1));   // a PDPTE pointing at a PD
+  EXPECT_FALSE(needs("4level", 2, 0x81));  // a 2 MiB page
 }
 
 TEST(ScenarioParser, ErrorsNameLineAndColumn) {

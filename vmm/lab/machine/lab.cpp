@@ -37,11 +37,12 @@ Lab::Lab(const LabOptions& options)
 Lab::Lab(std::unique_ptr<Backend> backend, const LabOptions& options)
     : options_(options), backend_(std::move(backend)), physical_(backend_->ram()) {
   boot();
-  if (auto entries = backend_->cpuid()) {
-    cpu_.entries = std::move(*entries);
-  } else {
-    cpu_.entries = cpuid_from_probe();
-  }
+  // What CPUID returns to the guest's software is what the architecture's rules follow
+  // (reserved bits, which CR4 bits exist): asked inside the guest. A platform may not
+  // take it from the table the VMM set (PVM's guest sees no LA57 that its
+  // KVM_SET_CPUID2 table has, and SMEP/SMAP that it lacks; `pagelab info` names the
+  // difference).
+  cpu_.entries = cpuid_from_probe();
   build_tables();
 }
 

@@ -637,6 +637,15 @@ struct ScenarioReader::Impl {
         if (linear_bits == 32 && mode_is_32bit && *e.value > UINT32_MAX) {
           p.fail_previous("set entry: a 32-bit paging entry has 32 bits");
         }
+        // A present PDPTE with PS is a 1 GiB page where CPUID offers them, a reserved
+        // bit elsewhere: what the file expects of it holds on such CPUs only, as with
+        // `map ... 1g` (the fuzzer's reproducers write their trees entry by entry).
+        if (e.level == 3 &&
+            (current_mode == paging::PagingMode::Level4 ||
+             current_mode == paging::PagingMode::Level5) &&
+            (*e.value & paging::Pte::Present) != 0 && (*e.value & paging::Pte::PageSize) != 0) {
+          s.requires_features.push_back("1GB-pages");
+        }
       } else {
         if (p.done() || p.peek() == "via") p.fail("expected +FLAG, -FLAG or = VALUE");
         parse_flags(p, e.set, e.clear, true);
