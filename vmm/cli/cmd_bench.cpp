@@ -129,16 +129,17 @@ void add_bench(CLI::App& app, Context& ctx) {
         const double backend_us = fuzzed->cpu_us_per_case(fuzzed->backend_cpu_seconds);
         if (host_us + backend_us > 0) {
           const auto at_most = [&](double us) { return cpus * 1e6 / us; };
+          const auto on = fmt::format("{} CPU{}", cpus, cpus == 1 ? "" : "s");
           if (backend_us > 0) {
             fmt::print(
                 "fuzz: CPU per case: {:.1f} us here (planning, judging), {:.1f} us in QEMU; with "
-                "{} CPUs at most {:.0f} cases/s, and {:.0f} with a host that cost nothing\n",
-                host_us, backend_us, cpus, at_most(host_us + backend_us), at_most(backend_us));
+                "{} at most {:.0f} cases/s, and {:.0f} with a host that cost nothing\n",
+                host_us, backend_us, on, at_most(host_us + backend_us), at_most(backend_us));
           } else {
             fmt::print(
                 "fuzz: CPU per case: {:.1f} us (planning, judging, and the guest in KVM_RUN); "
-                "with {} CPUs at most {:.0f} cases/s\n",
-                host_us, cpus, at_most(host_us));
+                "with {} at most {:.0f} cases/s\n",
+                host_us, on, at_most(host_us));
           }
         }
       }
