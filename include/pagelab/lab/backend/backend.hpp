@@ -54,9 +54,6 @@ class Backend {
   // What one host round trip is called in reports: "VM exits", "doorbells".
   [[nodiscard]] virtual std::string_view round_trip_name() const = 0;
   [[nodiscard]] virtual GuestRam& ram() = 0;
-  // The CPUID table the guest sees, when the backend knows it without asking the
-  // guest; nullopt means: ask the probe (PROBE_CMD_CPUID).
-  [[nodiscard]] virtual std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const = 0;
   // Starts the vCPU in real mode at 0000:PROBE_LOAD_GPA; the probe must be in RAM.
   virtual void start() = 0;
   // Back to the power-on state, not running: every register, MSR and pending event as

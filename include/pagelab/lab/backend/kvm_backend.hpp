@@ -17,9 +17,6 @@ class KvmBackend : public Backend {
   [[nodiscard]] std::string_view name() const override { return "kvm"; }
   [[nodiscard]] std::string_view round_trip_name() const override { return "VM exits"; }
   [[nodiscard]] GuestRam& ram() override { return ram_; }
-  [[nodiscard]] std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const override {
-    return cpuid_;
-  }
   void start() override;
   void reset() override;
   [[nodiscard]] std::optional<BackendStop> run_until_done(

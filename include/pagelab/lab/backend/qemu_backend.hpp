@@ -40,9 +40,6 @@ class QemuBackend : public Backend {
   [[nodiscard]] std::string_view name() const override { return "qemu-tcg"; }
   [[nodiscard]] std::string_view round_trip_name() const override { return "doorbells"; }
   [[nodiscard]] GuestRam& ram() override;
-  [[nodiscard]] std::optional<std::vector<kvm_cpuid_entry2>> cpuid() const override {
-    return std::nullopt;
-  }
   void start() override;
   void reset() override;
   [[nodiscard]] std::optional<BackendStop> run_until_done(
