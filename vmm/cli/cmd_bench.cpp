@@ -91,7 +91,7 @@ void add_bench(CLI::App& app, Context& ctx) {
                      {"backend_cpu_seconds", fuzzed->backend_cpu_seconds},
                      {"usable_cpus", cpus}};
         const auto bound = [&](double cpu_seconds) {
-          return cpu_seconds > 0 ? nlohmann::json(cpus * fuzzed->cases / cpu_seconds)
+          return cpu_seconds > 0 ? nlohmann::json(fuzzed->cases_per_second_bound(cpu_seconds, cpus))
                                  : nlohmann::json(nullptr);
         };
         j["fuzz"]["cases_per_second_bound"] =
@@ -125,21 +125,21 @@ void add_bench(CLI::App& app, Context& ctx) {
         }
         // What a campaign on this machine can reach at best: every usable CPU busy at
         // this CPU cost per case (pagelab fuzz runs a worker per CPU).
-        const double host_us = fuzzed->cpu_us_per_case(fuzzed->host_cpu_seconds);
-        const double backend_us = fuzzed->cpu_us_per_case(fuzzed->backend_cpu_seconds);
-        if (host_us + backend_us > 0) {
-          const auto at_most = [&](double us) { return cpus * 1e6 / us; };
+        const double host = fuzzed->host_cpu_seconds, backend = fuzzed->backend_cpu_seconds;
+        if (host + backend > 0) {
           const auto on = fmt::format("{} CPU{}", cpus, cpus == 1 ? "" : "s");
-          if (backend_us > 0) {
+          const double at_most = fuzzed->cases_per_second_bound(host + backend, cpus);
+          if (backend > 0) {
             fmt::print(
                 "fuzz: CPU per case: {:.1f} us here (planning, judging), {:.1f} us in QEMU; with "
                 "{} at most {:.0f} cases/s, and {:.0f} with a host that cost nothing\n",
-                host_us, backend_us, on, at_most(host_us + backend_us), at_most(backend_us));
+                fuzzed->cpu_us_per_case(host), fuzzed->cpu_us_per_case(backend), on, at_most,
+                fuzzed->cases_per_second_bound(backend, cpus));
           } else {
             fmt::print(
                 "fuzz: CPU per case: {:.1f} us (planning, judging, and the guest in KVM_RUN); "
                 "with {} at most {:.0f} cases/s\n",
-                host_us, on, at_most(host_us));
+                fuzzed->cpu_us_per_case(host), on, at_most);
           }
         }
       }

@@ -32,6 +32,11 @@ struct Throughput {
   [[nodiscard]] double cpu_us_per_case(double cpu_seconds) const {
     return cases > 0 ? 1e6 * cpu_seconds / static_cast<double>(cases) : 0;
   }
+  // The most cases per second `cpus` CPUs, all busy, give at `cpu_seconds` for these
+  // cases (0 when that is no time at all).
+  [[nodiscard]] double cases_per_second_bound(double cpu_seconds, unsigned cpus) const {
+    return cpu_seconds > 0 ? cpus * static_cast<double>(cases) / cpu_seconds : 0;
+  }
   [[nodiscard]] double accesses_per_exit() const {
     return exits > 0 ? static_cast<double>(accesses) / static_cast<double>(exits) : 0;
   }

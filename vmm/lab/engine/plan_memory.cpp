@@ -15,6 +15,32 @@ const paging::PhysicalMemory& PlanMemory::physical() const {
   return overlay_;
 }
 
+namespace {
+
+// An entry of 4 or 8 bytes, with fixed-size copies (a memcpy of a variable length is a
+// libc call).
+std::uint64_t load(const std::uint8_t* p, unsigned bytes) {
+  if (bytes == sizeof(std::uint32_t)) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  std::uint64_t v = 0;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void store(std::uint8_t* p, unsigned bytes, std::uint64_t value) {
+  if (bytes == sizeof(std::uint32_t)) {
+    const auto v = static_cast<std::uint32_t>(value);
+    std::memcpy(p, &v, sizeof v);
+  } else {
+    std::memcpy(p, &value, sizeof value);
+  }
+}
+
+}  // namespace
+
 void PlanMemory::write(std::uint64_t at, unsigned bytes, std::uint64_t value) {
   if (model_ == nullptr) {
     entries_[at] = value;
@@ -22,20 +48,8 @@ void PlanMemory::write(std::uint64_t at, unsigned bytes, std::uint64_t value) {
   }
   auto& m = model_->bytes();
   if (at + bytes > m.size()) return;
-  auto* p = m.data() + at;
-  // Fixed sizes: a memcpy of a variable length is a libc call.
-  if (bytes == sizeof(std::uint32_t)) {
-    std::uint32_t old = 0;
-    std::memcpy(&old, p, sizeof old);
-    undo_.push_back({at, old, bytes});
-    const auto v = static_cast<std::uint32_t>(value);
-    std::memcpy(p, &v, sizeof v);
-  } else {
-    std::uint64_t old = 0;
-    std::memcpy(&old, p, sizeof old);
-    undo_.push_back({at, old, bytes});
-    std::memcpy(p, &value, sizeof value);
-  }
+  undo_.push_back({at, load(m.data() + at, bytes), bytes});
+  store(m.data() + at, bytes, value);
 }
 
 void PlanMemory::planted(std::uint64_t pa, std::uint8_t b0, std::uint8_t b1) {
@@ -43,26 +57,19 @@ void PlanMemory::planted(std::uint64_t pa, std::uint8_t b0, std::uint8_t b1) {
   auto& m = model_->bytes();
   m[pa] = b0;
   m[pa + 1] = b1;
-  plants_.emplace_back(pa, static_cast<std::uint16_t>(b0 | b1 << 8));
+  plants_.push_back({pa, b0, b1});
 }
 
 void PlanMemory::restore() {
   if (model_ == nullptr) return;
   auto& m = model_->bytes();
-  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-    auto* p = m.data() + it->at;
-    if (it->bytes == sizeof(std::uint32_t)) {
-      const auto v = static_cast<std::uint32_t>(it->old);
-      std::memcpy(p, &v, sizeof v);
-    } else {
-      std::memcpy(p, &it->old, sizeof it->old);
-    }
-  }
+  for (auto it = undo_.rbegin(); it != undo_.rend(); ++it)
+    store(m.data() + it->at, it->bytes, it->old);
   undo_.clear();
   // An instruction planted where the chunk also wrote an entry stays: RAM has it.
-  for (const auto& [pa, bytes] : plants_) {
-    m[pa] = static_cast<std::uint8_t>(bytes & 0xff);
-    m[pa + 1] = static_cast<std::uint8_t>(bytes >> 8);
+  for (const auto& [pa, b0, b1] : plants_) {
+    m[pa] = b0;
+    m[pa + 1] = b1;
   }
 }
 

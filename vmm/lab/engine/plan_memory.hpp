@@ -47,7 +47,11 @@ class PlanMemory {
   judge::OverlayMemory overlay_;                    // unchecked: RAM under entries_
   paging::FlatMemory flat_;                         // checked: the model's bytes
   std::vector<Saved> undo_;
-  std::vector<std::pair<std::uint64_t, std::uint16_t>> plants_;
+  struct Plant {
+    std::uint64_t pa;
+    std::uint8_t b0, b1;
+  };
+  std::vector<Plant> plants_;
 };
 
 }  // namespace pagelab::lab
