@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
 
 #include "cli/run_pagelab.hpp"
 #include "needs_backend.hpp"
+#include "pagelab/fuzz/throughput.hpp"
+#include "pagelab/kvm/system.hpp"
+#include "pagelab/lab/machine/lab.hpp"
 
 namespace pagelab::test {
 namespace {
@@ -74,9 +79,62 @@ TEST_F(BenchFuzzQemu, TextNamesTheFuzzersThroughput) {
   EXPECT_TRUE(contains(r.out, " with a host that cost nothing")) << r.out;
 }
 
-TEST(BenchFuzz, ABadFuzzCaseCountIsAUsageError) {
+TEST_F(BenchFuzzQemu, FuzzModeChoosesThePagingModeOfTheCases) {
+  const auto r = run_pagelab({"bench", "--backend", "qemu", "--json", "--batch", "100", "--rounds",
+                              "1", "--fuzz-cases", "200", "--fuzz-mode", "32bit"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto f = nlohmann::json::parse(r.out)["fuzz"];
+  EXPECT_EQ(f["mode"], "32bit") << f.dump();
+  EXPECT_EQ(f["cases"], 200) << f.dump();
+  EXPECT_FALSE(f.contains("unavailable")) << f.dump();
+}
+
+// Bench runs the cases as a campaign does, in batches of ModeRunner::run: each batch is
+// one round trip at least.
+TEST_F(BenchFuzzQemu, TheCasesRunInBatchesAsACampaignRunsThem) {
+  lab::LabOptions options;
+  options.backend = lab::BackendKind::Qemu;
+  lab::Lab lab(options);
+  const auto t = fuzz::measure_throughput(
+      lab, {.mode = paging::PagingMode::Bits32, .seed = 1, .cases = 40, .batch_cases = 10});
+  ASSERT_FALSE(t.unavailable) << *t.unavailable;
+  EXPECT_EQ(t.cases, 40u);
+  EXPECT_GE(t.exits, 4u);
+}
+
+TEST(BenchFuzz, ABadFuzzCaseCountOrModeIsAUsageError) {
   EXPECT_EQ(run_pagelab({"bench", "--fuzz-cases", "2000000"}).status, 2);
   EXPECT_EQ(run_pagelab({"bench", "--fuzz-cases", "many"}).status, 2);
+  const auto r = run_pagelab({"bench", "--fuzz-mode", "6level"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.err, "--fuzz-mode: unknown mode '6level'")) << r.err;
+}
+
+// A mode the machine cannot enter is reported with its reason, and the bench's own
+// figures still come out (PVM refuses legacy paging; a CPU without LA57 has no 5-level).
+TEST(BenchFuzz, AModeTheMachineCannotEnterIsNamedWithItsReason) {
+  if (auto why = kvm::System::unavailable_reason()) GTEST_SKIP() << "needs /dev/kvm: " << *why;
+  lab::LabOptions options;
+  options.backend = lab::BackendKind::Kvm;
+  std::optional<std::string> refused_mode;
+  {
+    lab::Lab lab(options);
+    for (const auto mode : {paging::PagingMode::Pae, paging::PagingMode::Level5}) {
+      lab.reset();
+      if (fuzz::measure_throughput(lab, {.mode = mode, .cases = 1}).unavailable) {
+        refused_mode = fuzz::mode_keyword(mode);
+        break;
+      }
+    }
+  }
+  if (!refused_mode) GTEST_SKIP() << "this KVM enters PAE and 5-level paging";
+  const auto r = run_pagelab({"bench", "--backend", "kvm", "--json", "--batch", "100", "--rounds",
+                              "1", "--fuzz-cases", "50", "--fuzz-mode", *refused_mode});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["fuzz"]["mode"], *refused_mode);
+  EXPECT_FALSE(j["fuzz"]["unavailable"].get<std::string>().empty()) << j["fuzz"].dump();
+  EXPECT_EQ(j["workloads"].size(), 7u);
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // The QEMU TCG backend: boot, the full tour, a triple fault, a hang, and cleanup.
 // Skips, naming the binary, where qemu-system-x86_64 is not installed.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <filesystem>
+
+#include <fmt/core.h>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -215,6 +218,63 @@ TEST_F(QemuLabTest, AnIdleProbeIn64BitModeHaltsAndIsWokenToo) {
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.code_bits, 64U);
   EXPECT_GT(qemu.wake_ups(), before);
+}
+
+// Every thread of a process, by its affinity mask.
+std::vector<std::vector<unsigned>> thread_cpus(int pid) {
+  std::vector<std::vector<unsigned>> out;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid))) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(std::stoi(task.path().filename().string()), sizeof set, &set) != 0) {
+      continue;  // a thread that ended meanwhile
+    }
+    std::vector<unsigned> cpus;
+    for (unsigned c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+    out.push_back(cpus);
+  }
+  return out;
+}
+
+std::vector<unsigned> my_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  EXPECT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+  std::vector<unsigned> cpus;
+  for (unsigned c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+
+// A fuzz worker and its machine share one CPU: every QEMU thread goes there, the
+// machine still runs with its driver on that CPU too (the host no longer spins while
+// QEMU needs it), and QEMU goes back to the driver's CPUs when no longer kept.
+TEST_F(QemuLabTest, SharingACpuKeepsEveryQemuThreadThereAndTheMachineStillRuns) {
+  auto lab = make_lab();
+  const auto pid = dynamic_cast<lab::QemuBackend&>(lab->backend()).pid();
+  const auto mine = my_cpus();
+  ASSERT_FALSE(mine.empty());
+  const unsigned cpu = mine.back();
+  lab->backend().share_cpu(cpu);
+  const auto kept = thread_cpus(pid);
+  ASSERT_FALSE(kept.empty());
+  for (const auto& t : kept) EXPECT_EQ(t, std::vector<unsigned>{cpu});
+  std::optional<lab::Tour> tour;
+  std::thread driver([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    tour = lab::run_tour(*lab);
+  });
+  driver.join();
+  ASSERT_TRUE(tour.has_value());
+  EXPECT_TRUE(tour->ok()) << tour->to_json().dump();
+  lab->backend().share_cpu(std::nullopt);
+  for (const auto& t : thread_cpus(pid)) EXPECT_EQ(t, mine);
 }
 
 TEST_F(QemuLabTest, NoQemuProcessOutlivesTheLab) {

@@ -1,9 +1,9 @@
 #include "pagelab/campaign/cpu_time.hpp"
 
-#include <sched.h>
-
 #include <ctime>
 #include <thread>
+
+#include "pagelab/campaign/affinity.hpp"
 
 namespace pagelab::campaign {
 
@@ -14,12 +14,7 @@ std::chrono::nanoseconds thread_cpu_time() {
 }
 
 unsigned usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return static_cast<unsigned>(n);
-  }
+  if (const auto ids = usable_cpu_ids(); !ids.empty()) return static_cast<unsigned>(ids.size());
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? n : 1;
 }

@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 #include "pagelab/campaign/cpu_time.hpp"
+#include "pagelab/fuzz/campaign.hpp"
 #include "pagelab/fuzz/throughput.hpp"
 #include "pagelab/lab/bench/engine_bench.hpp"
 #include "pagelab/lab/engine/experiment.hpp"
@@ -30,11 +31,14 @@ void add_bench(CLI::App& app, Context& ctx) {
   cmd->add_option("--rounds", *rounds, "Batches per workload");
   auto fuzz_cases = std::make_shared<std::string>("1024");
   cmd->add_option("--fuzz-cases", *fuzz_cases,
-                  "Fuzz cases (seed 1, 4-level, every profile) run as `pagelab fuzz` runs them, "
-                  "for the fuzzer's cases per second and accesses per exit; 0: none");
+                  "Fuzz cases (seed 1, every profile, in --fuzz-mode) run as `pagelab fuzz` runs "
+                  "them, for the fuzzer's cases per second and accesses per exit; 0: none");
+  auto fuzz_mode = std::make_shared<std::string>("4level");
+  cmd->add_option("--fuzz-mode", *fuzz_mode,
+                  "Paging mode of the fuzz cases: 32bit, pae, 4level or 5level");
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
-  cmd->callback([json, batch, rounds, fuzz_cases, backend, &ctx] {
+  cmd->callback([json, batch, rounds, fuzz_cases, fuzz_mode, backend, &ctx] {
     lab::BenchOptions options;
     options.batch = parse_u64(*batch, "--batch");
     const auto round_count = parse_u64(*rounds, "--rounds");
@@ -50,15 +54,26 @@ void add_bench(CLI::App& app, Context& ctx) {
     }
     const auto fuzz_count = parse_u64(*fuzz_cases, "--fuzz-cases");
     if (fuzz_count > 1'000'000) throw UsageError("--fuzz-cases must be 0 to 1000000");
+    const auto mode = fuzz::mode_named(*fuzz_mode);
+    if (!mode) {
+      throw UsageError(fmt::format("--fuzz-mode: unknown mode '{}' (32bit, pae, 4level, 5level)",
+                                   printable(*fuzz_mode, 60)));
+    }
     lab::LabOptions lab_options;
     lab_options.backend = backend->kind_to_run();
     lab::Lab lab(lab_options);
     const auto result = lab::run_bench(lab, options);
     // The same machine, started over (the engine's mode is left behind).
     std::optional<fuzz::Throughput> fuzzed;
+    std::optional<std::string> fuzz_unavailable;
     if (fuzz_count != 0) {
       lab.reset();
-      fuzzed = fuzz::measure_throughput(lab, {.cases = fuzz_count});
+      fuzzed = fuzz::measure_throughput(lab, {.mode = *mode, .cases = fuzz_count});
+      // Nothing to show but the reason, as a campaign says it.
+      if (fuzzed->unavailable) {
+        fuzz_unavailable = fuzzed->unavailable;
+        fuzzed.reset();
+      }
     }
     // The fuzzer's checked accesses per second against the mixed workload's (CPL0 and
     // CPL3, succeeding and faulting), measured in the same run: how much a fuzz case's
@@ -75,6 +90,9 @@ void add_bench(CLI::App& app, Context& ctx) {
     const unsigned cpus = campaign::usable_cpus();
     if (*json) {
       auto j = result.to_json();
+      if (fuzz_unavailable) {
+        j["fuzz"] = {{"mode", fuzz::mode_keyword(*mode)}, {"unavailable", *fuzz_unavailable}};
+      }
       if (fuzzed) {
         j["fuzz"] = {{"mode", fuzzed->mode},
                      {"cases", fuzzed->cases},
@@ -104,6 +122,10 @@ void add_bench(CLI::App& app, Context& ctx) {
       print_json(j);  // a whole document (docs/json.md)
     } else {
       fmt::print("{}", result.text());
+      if (fuzz_unavailable) {
+        fmt::print("fuzz ({}): not run: {}\n", fuzz::mode_keyword(*mode),
+                   printable(*fuzz_unavailable, 300));
+      }
       if (fuzzed) {
         fmt::print(
             "fuzz ({}, seed 1, every profile): {} checked cases in {:.2f} s = {:.0f} cases/s; "

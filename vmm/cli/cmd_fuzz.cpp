@@ -27,8 +27,8 @@ namespace {
 struct FuzzArgs {
   BackendChoice backend;
   std::string seed = "1", from = "0", cases, time, profile = "all", modes, findings, shard = "1/1",
-              batch = "256", jobs = "auto", log_every;
-  bool json = false, strict = false;
+              batch = std::to_string(fuzz::DefaultBatchCases), jobs = "auto", log_every;
+  bool json = false, strict = false, no_pin = false;
 };
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -101,6 +101,7 @@ fuzz::CampaignOptions options_of(const FuzzArgs& a) {
                                      : parse_u64(a.jobs, "-j");
   if (jobs == 0 || jobs > 64) throw UsageError("-j: 1 to 64 workers, or auto");
   o.jobs = static_cast<unsigned>(jobs);
+  o.pin_workers = !a.no_pin;
   o.strict = a.strict;
   if (!a.findings.empty()) {
     try {
@@ -156,11 +157,15 @@ void add_fuzz(CLI::App& app, Context& ctx) {
                   "Write each new finding's shrunk reproducer here (created; written atomically)");
   cmd->add_option("--shard", a->shard, "K/N, or auto (Slurm / Kubernetes array index)")
       ->default_str("1/1");
-  cmd->add_option("--batch", a->batch, "Cases per batch of the engine")->default_str("256");
+  cmd->add_option("--batch", a->batch, "Cases per batch of the engine")
+      ->default_str(std::to_string(fuzz::DefaultBatchCases));
   cmd->add_option("-j,--jobs", a->jobs,
                   "Workers, each with its own machines (one per backend and mode), taking turns "
                   "at the batches; auto: one per CPU here")
       ->default_str("auto");
+  cmd->add_flag("--no-pin", a->no_pin,
+                "Let the kernel place the workers and their machines (default: with at most one "
+                "worker per CPU, each worker's thread and machines share a CPU of their own)");
   cmd->add_flag("--json", a->json, "JSON lines: one per finding, the summary last");
   cmd->add_option("--log-every", a->log_every,
                   "Also write a plain progress line to stderr this often (30s, 1m), terminal or "

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "pagelab/campaign/affinity.hpp"
 #include "pagelab/campaign/atomic_file.hpp"
 #include "pagelab/fuzz/runner.hpp"
 #include "pagelab/fuzz/shrink.hpp"
@@ -377,7 +378,12 @@ CampaignSummary run_campaign(const CampaignOptions& options) {
   // Batches on their way: made here, run by the workers, taken back in order. Declared
   // before the workers, which may still be finishing one when an error unwinds.
   std::deque<std::unique_ptr<Batch>> in_flight;
-  Workers workers(crews, unavailable);
+  std::vector<std::optional<unsigned>> cpus(jobs);
+  if (options.pin_workers) {
+    const auto ids = campaign::usable_cpu_ids();
+    for (unsigned j = 0; j < jobs; ++j) cpus[j] = campaign::cpu_for_worker(j, jobs, ids);
+  }
+  Workers workers(crews, unavailable, std::move(cpus));
   // Two batches per worker: one running, one waiting, while this thread makes the next.
   const std::size_t most_in_flight = 2 * std::size_t{jobs};
   std::map<PagingMode, std::uint64_t> made;

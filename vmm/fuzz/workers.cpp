@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "pagelab/campaign/affinity.hpp"
+
 namespace pagelab::fuzz {
 
 namespace {
@@ -20,6 +22,7 @@ std::string first_line(const std::string& s) {
 
 std::vector<CaseOutcome> Slot::run(std::span<const FuzzCase> cases, bool isolated) {
   try {
+    lab->backend().share_cpu(cpu);
     return ready().run(cases, isolated);
   } catch (const std::exception& e) {
     renew_lab();
@@ -42,6 +45,13 @@ std::vector<CaseOutcome> Slot::run(std::span<const FuzzCase> cases, bool isolate
 }
 
 void Workers::loop(std::size_t j) {
+  // A worker and its machine take turns: on one CPU, a wake-up is a run-queue entry
+  // rather than another CPU's interrupt, and guest RAM stays in one cache.
+  std::optional<campaign::ThreadPin> pin;
+  if (cpus_[j]) {
+    pin.emplace(*cpus_[j]);
+    if (pin->pinned()) kept_[j] = cpus_[j];
+  }
   for (;;) {
     Batch* b = nullptr;
     {
@@ -69,6 +79,7 @@ void Workers::run(std::size_t j, Batch& b) {
         continue;
       }
       auto& s = crews_[j].slot(b.mode, i);
+      s.cpu = kept_[j];
       const auto t = Clock::now();
       const auto before = s.lab->exits();
       b.outs[i] = s.run(b.cases);

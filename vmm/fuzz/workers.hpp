@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -34,6 +35,8 @@ struct Slot {
   std::unique_ptr<lab::Lab> lab;
   std::unique_ptr<ModeRunner> runner;
   bool strict = false;
+  // The CPU its worker's thread is kept on, which the machine shares (nullopt: none).
+  std::optional<unsigned> cpu;
 
   Slot(lab::BackendKind k, paging::PagingMode m, bool strict_) : kind(k), mode(m), strict(strict_) {
     lab = std::make_unique<lab::Lab>(options());
@@ -61,7 +64,8 @@ struct Slot {
     return *runner;
   }
   // A batch; when the guest stops (or the machine goes), the machine is renewed and the
-  // cases run one by one, so that the one that stops it is named.
+  // cases run one by one, so that the one that stops it is named. The machine (a new
+  // one too) shares `cpu` first.
   std::vector<CaseOutcome> run(std::span<const FuzzCase> cases, bool isolated = false);
 };
 
@@ -103,12 +107,19 @@ struct Batch {
 // Workers run batches while the campaign's thread makes the next cases and takes in the
 // finished batches in order: each worker runs its machines' batches one after another,
 // so a machine's history (what earlier cases left in guest RAM) is the same in every run
-// with the same --jobs.
+// with the same --jobs. Worker j's thread and machines are kept on cpus[j] where it has
+// one (nullopt: wherever the kernel puts them).
 class Workers {
  public:
   Workers(std::vector<Crew>& crews,
-          const std::map<paging::PagingMode, std::set<std::size_t>>& unavailable)
-      : crews_(crews), unavailable_(unavailable), queues_(crews.size()) {
+          const std::map<paging::PagingMode, std::set<std::size_t>>& unavailable,
+          std::vector<std::optional<unsigned>> cpus)
+      : crews_(crews),
+        unavailable_(unavailable),
+        queues_(crews.size()),
+        cpus_(std::move(cpus)),
+        kept_(crews.size()) {
+    cpus_.resize(crews.size());
     for (std::size_t j = 0; j < crews.size(); ++j) threads_.emplace_back([this, j] { loop(j); });
   }
   ~Workers() {
@@ -147,6 +158,9 @@ class Workers {
   std::mutex m_;
   std::condition_variable work_, done_;
   std::vector<std::deque<Batch*>> queues_;
+  std::vector<std::optional<unsigned>> cpus_;
+  // The CPU worker j's thread is kept on, once it is (each written by its own thread).
+  std::vector<std::optional<unsigned>> kept_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

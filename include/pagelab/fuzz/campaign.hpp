@@ -16,6 +16,7 @@
 
 #include "pagelab/campaign/shard.hpp"
 #include "pagelab/fuzz/generator.hpp"
+#include "pagelab/fuzz/runner.hpp"
 #include "pagelab/lab/backend/backend.hpp"
 
 namespace pagelab::fuzz {
@@ -88,11 +89,14 @@ struct CampaignOptions {
   campaign::Shard shard;
   bool strict = false;
   std::vector<lab::BackendKind> backends = {lab::BackendKind::Qemu};
-  std::size_t batch_cases = 256;
+  std::size_t batch_cases = DefaultBatchCases;
   // Workers, each with its own machines (one per backend and mode): batch n of a mode
   // goes to worker n % jobs (which one changes nothing a finding says: each is confirmed
   // alone, on machines of its own, before it is reported).
   unsigned jobs = 1;
+  // Keep worker j's thread and machines on the j-th CPU this process may use, where
+  // there is one for each worker (they take turns: sharing a CPU is cheaper than two).
+  bool pin_workers = true;
   std::function<void(const Finding&)> on_finding;  // a new signature (written already)
   // The first unconfirmed case of a signature (written already, with --findings).
   std::function<void(const Unconfirmed&)> on_unconfirmed;

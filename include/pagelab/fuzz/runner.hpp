@@ -3,6 +3,7 @@
 // mode, many cases per batch (one VM exit for thousands of operations), each case
 // starting from its own reset (controls, the window's entries, a full TLB flush), every
 // access judged by the one judge (Engine::run).
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +17,11 @@
 #include "pagelab/lab/machine/lab.hpp"
 
 namespace pagelab::fuzz {
+
+// Cases per ModeRunner::run in a campaign unless --batch says otherwise, and in `pagelab
+// bench`: a batch's size changes what a case costs (the control writes its sorting
+// saves, the memory its results take).
+inline constexpr std::size_t DefaultBatchCases = 256;
 
 // What one access did (for comparing backends and lowerings).
 struct AccessRecord {

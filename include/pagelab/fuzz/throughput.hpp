@@ -2,9 +2,12 @@
 // The fuzzer's throughput on one machine, for `pagelab bench`: checked fuzz cases per
 // second and accesses per VM exit (doorbell), over cases of one seed in one mode, run
 // the way `pagelab fuzz` runs them (batches of ModeRunner, every access judged).
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "pagelab/fuzz/runner.hpp"
 #include "pagelab/lab/machine/lab.hpp"
 #include "pagelab/paging/mode.hpp"
 
@@ -13,11 +16,15 @@ namespace pagelab::fuzz {
 struct ThroughputOptions {
   paging::PagingMode mode = paging::PagingMode::Level4;
   std::uint64_t seed = 1;
-  std::uint64_t cases = 2048;  // case numbers 0..cases-1
+  std::uint64_t cases = 2048;                   // case numbers 0..cases-1
+  std::size_t batch_cases = DefaultBatchCases;  // per ModeRunner::run, as a campaign's
 };
 
 struct Throughput {
   std::string mode;  // "4level"
+  // The machine cannot enter the mode (PVM refuses legacy paging; LA57 missing): the
+  // reason, and nothing was run.
+  std::optional<std::string> unavailable;
   std::uint64_t cases = 0, accesses = 0, exits = 0;
   std::uint64_t failed = 0, known = 0, skipped = 0;  // verdicts of the cases
   double seconds = 0;
@@ -42,7 +49,8 @@ struct Throughput {
   }
 };
 
-// Runs the cases on `lab` (fresh or reset: real mode). Throws what the engine throws.
+// Runs the cases on `lab` (fresh or reset: real mode). A mode the machine cannot enter
+// is `unavailable`; any other failure throws what the engine throws.
 Throughput measure_throughput(lab::Lab& lab, const ThroughputOptions& options = {});
 
 }  // namespace pagelab::fuzz

@@ -133,6 +133,9 @@ struct QemuBackend::State {
   std::uint64_t round_trips = 0;
   std::uint64_t nmis = 0;
   bool stopped = true;  // -S: nothing runs before start()
+  // The CPU the driving thread shares with QEMU (share_cpu()), and the process kept there.
+  std::optional<unsigned> cpu;
+  pid_t kept_pid = -1;
 
   // Once QEMU closed its end: "QEMU exited (signal 9)" and its last words. It is
   // reaped first (a killed process may take a moment to become a zombie).
@@ -326,7 +329,9 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
     }
     return false;
   };
-  if (spin_until_done()) return std::nullopt;
+  // Spinning on the CPU QEMU shares would only keep the guest from running.
+  const bool spin = !s.cpu.has_value();
+  if (spin && spin_until_done()) return std::nullopt;
   // From here on the wait sleeps: what QEMU used of the CPU meanwhile tells a hang
   // report apart (a guest that spun, a halted one, or QEMU that got no CPU at all).
   const auto sleep_start = std::chrono::steady_clock::now();
@@ -337,7 +342,7 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
       return std::nullopt;
     }
     if (synced()) {
-      if (spin_until_done()) return std::nullopt;
+      if (spin && spin_until_done()) return std::nullopt;
       continue;
     }
     if (!s.qmp->pump()) {
@@ -403,6 +408,16 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
     ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long>(left.count() + 1, 100)));
     drain(s.doorbell_read.get());
   }
+}
+
+void QemuBackend::share_cpu(std::optional<unsigned> cpu) {
+  auto& s = *s_;
+  if (!s.process || (cpu == s.cpu && s.kept_pid == s.process->pid())) return;
+  // A refusal leaves QEMU where the kernel put it: slower, not wrong. The host spins
+  // only where QEMU may run beside it.
+  (void)s.process->keep_on(cpu);
+  s.cpu = cpu;
+  s.kept_pid = s.process->pid();
 }
 
 std::atomic_ref<std::uint32_t> QemuBackend::waiting_word() {

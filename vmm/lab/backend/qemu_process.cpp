@@ -1,6 +1,7 @@
 #include "backend/qemu_process.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -8,8 +9,10 @@
 
 #include <fmt/core.h>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -73,6 +76,26 @@ std::optional<std::chrono::nanoseconds> QemuProcess::cpu_time() const {
     return std::nullopt;
   }
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+bool QemuProcess::keep_on(std::optional<unsigned> cpu) {
+  if (reaped_ || (cpu && *cpu >= CPU_SETSIZE)) return false;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu) {
+    CPU_SET(*cpu, &set);
+  } else if (sched_getaffinity(0, sizeof set, &set) != 0) {
+    return false;
+  }
+  // Threads come and go while the directory is read: one that went is not an error.
+  std::error_code ec;
+  std::filesystem::directory_iterator task(fmt::format("/proc/{}/task", pid_), ec);
+  bool all = !ec;
+  for (; !ec && task != std::filesystem::directory_iterator(); task.increment(ec)) {
+    const auto tid = static_cast<pid_t>(std::strtol(task->path().filename().c_str(), nullptr, 10));
+    all = (tid > 0 && sched_setaffinity(tid, sizeof set, &set) == 0) && all;
+  }
+  return all && !ec;
 }
 
 void QemuProcess::reap(std::chrono::milliseconds grace) {

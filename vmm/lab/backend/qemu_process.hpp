@@ -29,6 +29,10 @@ class QemuProcess {
   // The CPU time the process has used so far, or nullopt once it is gone or where the
   // kernel will not tell.
   [[nodiscard]] std::optional<std::chrono::nanoseconds> cpu_time() const;
+  // Puts every thread of the process on `cpu`, or (nullopt) on the CPUs the calling
+  // thread may use; threads it starts later inherit it from theirs. False where a thread
+  // refused (or the process is gone).
+  bool keep_on(std::optional<unsigned> cpu);
   // Waits up to `grace` for it to exit, then SIGKILLs and reaps it.
   void reap(std::chrono::milliseconds grace);
 

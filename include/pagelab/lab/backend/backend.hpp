@@ -75,6 +75,11 @@ class Backend {
   [[nodiscard]] virtual std::chrono::nanoseconds outside_cpu_time() const {
     return std::chrono::nanoseconds{0};
   }
+  // The caller drives the machine from a thread kept on `cpu` (nullopt: no longer kept):
+  // the machine's own threads (a QEMU process) go there too, and the host stops spinning
+  // while it waits (the guest needs that CPU). On KVM the guest runs in the caller's
+  // thread: nothing to do. Never throws: where threads cannot be moved, they stay.
+  virtual void share_cpu(std::optional<unsigned> cpu) { (void)cpu; }
 };
 
 // The machine itself is gone (QEMU exited, or closed its connection): nothing more

@@ -47,6 +47,7 @@ class QemuBackend : public Backend {
   [[nodiscard]] MachineRegisters registers() override;
   [[nodiscard]] std::uint64_t round_trips() const override;
   [[nodiscard]] std::chrono::nanoseconds outside_cpu_time() const override;
+  void share_cpu(std::optional<unsigned> cpu) override;
 
   [[nodiscard]] int pid() const;
   [[nodiscard]] const std::string& process_name() const;
