@@ -71,9 +71,38 @@ ExperimentSpace::ExperimentSpace(paging::PhysicalMemory& memory, paging::PagingM
   // stays clear in every mode: it is a reserved bit once a program clears EFER.NXE, and
   // the probe's own stores to the tables would then fault.
   const std::uint64_t pool = ExperimentLayout::TablePoolLimit - ExperimentLayout::TablePoolBase;
+  const auto pool_page = mode == paging::PagingMode::Bits32 ? PageSize::Size4K : PageSize::Size2M;
   builder_->map(Linear(ExperimentLayout::TablePoolBase), GuestPhys(ExperimentLayout::TablePoolBase),
-                pool, mode == paging::PagingMode::Bits32 ? PageSize::Size4K : PageSize::Size2M,
-                Pte::Writable);
+                pool, pool_page, Pte::Writable);
+  // The CPU sets A in every entry the probe's own accesses use, and D in the leaves it
+  // writes through, when it first uses them: the user alias at the first CPL3 access,
+  // the pool's map at the first entry write, both after the judge's model copied RAM.
+  // Set beforehand, they never change, and a read through an alias of the tables finds
+  // what the model holds (seed 7 case 11933688 read 0x406027 where the model said
+  // 0x406007: the user alias's PDE, A set by the CPL3 stub's fetch).
+  for (const auto& r : probe_ranges) {
+    const bool written = (r.flags & Pte::Writable) != 0;
+    settle(Linear(r.base), r.limit - r.base, PageSize::Size4K, mode, written);
+    if (r.user_alias) {
+      settle(Linear(user_alias_ + r.base), r.limit - r.base, PageSize::Size4K, mode, written);
+    }
+  }
+  settle(Linear(ExperimentLayout::TablePoolBase), pool, pool_page, mode, true);
+}
+
+void ExperimentSpace::settle(Linear va, std::uint64_t length, PageSize size,
+                             paging::PagingMode mode, bool written) {
+  const auto step = paging::page_bytes(size);
+  const unsigned leaf = size == PageSize::Size4K ? 1 : 2;
+  for (std::uint64_t at = va.value(); at < va.value() + length; at += step) {
+    for (unsigned level = paging::top_level(mode); level >= leaf; --level) {
+      // PAE's PDPTEs reserve bit 5 (SDM table 4-8), and the CPU never sets it there.
+      if (mode == paging::PagingMode::Pae && level == 3) continue;
+      const auto v = builder_->read_entry(Linear(at), level);
+      const auto set = Pte::Accessed | (level == leaf && written ? Pte::Dirty : 0);
+      if ((v & set) != set) builder_->write_entry(Linear(at), level, v | set);
+    }
+  }
 }
 
 void ExperimentSpace::check_free(Linear va, std::uint64_t length) const {

@@ -172,6 +172,10 @@ class ExperimentSpace {
 
  private:
   void check_free(paging::Linear va, std::uint64_t length) const;
+  // Sets A in every entry that maps [va, va+length) with `size` pages, and D in its
+  // leaves where the probe writes.
+  void settle(paging::Linear va, std::uint64_t length, paging::PageSize size,
+              paging::PagingMode mode, bool written);
   paging::PhysicalMemory& memory_;
   paging::FrameAllocator tables_, frames_;
   std::uint64_t user_alias_;
