@@ -35,7 +35,8 @@ void add_bench(CLI::App& app, Context& ctx) {
                   "them, for the fuzzer's cases per second and accesses per exit; 0: none");
   auto fuzz_mode = std::make_shared<std::string>("4level");
   cmd->add_option("--fuzz-mode", *fuzz_mode,
-                  "Paging mode of the fuzz cases: 32bit, pae, 4level or 5level");
+                  "Paging mode of the fuzz cases: 32bit, pae, 4level or 5level")
+      ->default_str("4level");
   auto backend = std::make_shared<BackendChoice>();
   add_backend_option(*cmd, *backend);
   cmd->callback([json, batch, rounds, fuzz_cases, fuzz_mode, backend, &ctx] {
