@@ -48,9 +48,10 @@ void Workers::loop(std::size_t j) {
   // A worker and its machine take turns: on one CPU, a wake-up is a run-queue entry
   // rather than another CPU's interrupt, and guest RAM stays in one cache.
   std::optional<campaign::ThreadPin> pin;
+  std::optional<unsigned> kept;
   if (cpus_[j]) {
     pin.emplace(*cpus_[j]);
-    if (pin->pinned()) kept_[j] = cpus_[j];
+    if (pin->pinned()) kept = cpus_[j];
   }
   for (;;) {
     Batch* b = nullptr;
@@ -62,7 +63,7 @@ void Workers::loop(std::size_t j) {
       b = queues_[j].front();
       queues_[j].pop_front();
     }
-    run(j, *b);
+    run(j, *b, kept);
     {
       std::lock_guard lock(m_);
       b->done = true;
@@ -71,7 +72,7 @@ void Workers::loop(std::size_t j) {
   }
 }
 
-void Workers::run(std::size_t j, Batch& b) {
+void Workers::run(std::size_t j, Batch& b, std::optional<unsigned> cpu) {
   const auto backends = b.outs.size();
   try {
     for (std::size_t i = 0; i < backends; ++i) {
@@ -79,7 +80,7 @@ void Workers::run(std::size_t j, Batch& b) {
         continue;
       }
       auto& s = crews_[j].slot(b.mode, i);
-      s.cpu = kept_[j];
+      s.cpu = cpu;
       const auto t = Clock::now();
       const auto before = s.lab->exits();
       b.outs[i] = s.run(b.cases);

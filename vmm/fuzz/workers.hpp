@@ -114,11 +114,7 @@ class Workers {
   Workers(std::vector<Crew>& crews,
           const std::map<paging::PagingMode, std::set<std::size_t>>& unavailable,
           std::vector<std::optional<unsigned>> cpus)
-      : crews_(crews),
-        unavailable_(unavailable),
-        queues_(crews.size()),
-        cpus_(std::move(cpus)),
-        kept_(crews.size()) {
+      : crews_(crews), unavailable_(unavailable), queues_(crews.size()), cpus_(std::move(cpus)) {
     cpus_.resize(crews.size());
     for (std::size_t j = 0; j < crews.size(); ++j) threads_.emplace_back([this, j] { loop(j); });
   }
@@ -151,7 +147,8 @@ class Workers {
 
  private:
   void loop(std::size_t j);
-  void run(std::size_t j, Batch& b);
+  // `cpu`: the CPU worker j's thread is kept on, which its machines share.
+  void run(std::size_t j, Batch& b, std::optional<unsigned> cpu);
 
   std::vector<Crew>& crews_;
   const std::map<paging::PagingMode, std::set<std::size_t>>& unavailable_;
@@ -159,8 +156,6 @@ class Workers {
   std::condition_variable work_, done_;
   std::vector<std::deque<Batch*>> queues_;
   std::vector<std::optional<unsigned>> cpus_;
-  // The CPU worker j's thread is kept on, once it is (each written by its own thread).
-  std::vector<std::optional<unsigned>> kept_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

@@ -413,8 +413,8 @@ std::optional<BackendStop> QemuBackend::run_until_done(std::uint32_t seq, const 
 void QemuBackend::share_cpu(std::optional<unsigned> cpu) {
   auto& s = *s_;
   if (!s.process || (cpu == s.cpu && s.kept_pid == s.process->pid())) return;
-  // A refusal leaves QEMU where the kernel put it: slower, not wrong. The host spins
-  // only where QEMU may run beside it.
+  // A refusal leaves QEMU where the kernel put it, and the host still does not spin:
+  // slower, not wrong.
   (void)s.process->keep_on(cpu);
   s.cpu = cpu;
   s.kept_pid = s.process->pid();
